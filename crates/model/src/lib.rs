@@ -1,1 +1,238 @@
-//! placeholder
+//! # prova-model
+//!
+//! Model admission: ONNX bytes in, an [`AdmittedModel`] or a precise [`AdmissionError`] out.
+//!
+//! Admission is part of consensus. It checks, in order: the byte size; that the bytes parse as
+//! ONNX; every operator against the [allowlist](allowlist) (non-deterministic ops and `ZipMap`
+//! get their own errors); that no tensor uses external data; input dtypes and shapes (a
+//! symbolic leading batch dimension is fixed to [`Limits::batch`], any other symbolic dimension
+//! is refused); parameter, node and tensor-size limits, with checked arithmetic before tract
+//! sees the model; then tract types the graph with the inputs fixed, and Prova computes the
+//! static [`Cost`] (MACs, bytes moved) and the gas of a call from it.
+//!
+//! `ModelId = keccak256(onnx bytes)`; [`ModelStore`] keeps models on disk by id.
+//!
+//! ```
+//! let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/models/iris_logreg.onnx")).unwrap();
+//! let model = prova_model::admit(&bytes, &prova_model::Limits::DEFAULT).unwrap();
+//! assert_eq!(model.info.inputs[0].shape, vec![1, 4]);
+//! assert_eq!(model.info.id, prova_model::ModelId::of(&bytes));
+//!
+//! let err = prova_model::admit(b"not a model", &prova_model::Limits::DEFAULT).unwrap_err();
+//! assert!(err.to_string().starts_with("not an ONNX model"));
+//! ```
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+pub mod allowlist;
+mod cost;
+mod error;
+pub mod gas;
+mod info;
+mod limits;
+pub mod ops;
+mod proto;
+mod store;
+
+pub use cost::Cost;
+pub use error::{AdmissionError, StoreError};
+pub use gas::GasSchedule;
+pub use info::{ModelInfo, TensorSpec};
+pub use limits::Limits;
+pub use store::ModelStore;
+
+use alloy_primitives::{B256, keccak256};
+use prost::Message;
+use prova_tensor::DType;
+use std::{fmt, panic::AssertUnwindSafe, str::FromStr};
+use tract_onnx::prelude::*;
+
+/// A model's identity: keccak256 of its ONNX bytes.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ModelId(pub B256);
+
+impl ModelId {
+    /// The id of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(keccak256(bytes))
+    }
+
+    /// Lower-case hex without `0x`.
+    pub fn hex(&self) -> String {
+        alloy_primitives::hex::encode(self.0)
+    }
+}
+
+impl fmt::Display for ModelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", self.hex())
+    }
+}
+
+impl fmt::Debug for ModelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for ModelId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        B256::from_str(s)
+            .map(Self)
+            .map_err(|e| format!("invalid model id {s:?}: {e}"))
+    }
+}
+
+impl serde::Serialize for ModelId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ModelId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// tract's datum type for a Prova dtype.
+pub fn datum_type(dtype: DType) -> DatumType {
+    match dtype {
+        DType::F32 => DatumType::F32,
+        DType::F64 => DatumType::F64,
+        DType::I64 => DatumType::I64,
+        DType::I32 => DatumType::I32,
+        DType::I16 => DatumType::I16,
+        DType::I8 => DatumType::I8,
+        DType::U8 => DatumType::U8,
+        DType::Bool => DatumType::Bool,
+    }
+}
+
+/// The Prova dtype a tract datum type is returned as (`TDim` becomes i64; quantized types
+/// their storage type), or `None`.
+pub fn dtype_of_datum(dt: DatumType) -> Option<DType> {
+    Some(match dt.unquantized() {
+        DatumType::F32 => DType::F32,
+        DatumType::F64 => DType::F64,
+        DatumType::I64 | DatumType::TDim => DType::I64,
+        DatumType::I32 => DType::I32,
+        DatumType::I16 => DType::I16,
+        DatumType::I8 => DType::I8,
+        DatumType::U8 => DType::U8,
+        DatumType::Bool => DType::Bool,
+        _ => return None,
+    })
+}
+
+/// A model that passed admission: its facts and its typed, decluttered tract graph (inputs
+/// fixed), ready for the runtime to optimise into a plan.
+#[derive(Debug, Clone)]
+pub struct AdmittedModel {
+    /// What is known about it.
+    pub info: ModelInfo,
+    /// The typed graph.
+    pub typed: TypedModel,
+}
+
+/// Runs `f`, turning a panic inside tract into an error.
+fn contained<T>(what: &str, f: impl FnOnce() -> TractResult<T>) -> Result<T, AdmissionError> {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(AdmissionError::Typing(format!("{what}: {e:#}"))),
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(AdmissionError::Typing(format!(
+                "{what}: tract panicked: {msg}"
+            )))
+        }
+    }
+}
+
+/// Admits `bytes` under `limits`.
+pub fn admit(bytes: &[u8], limits: &Limits) -> Result<AdmittedModel, AdmissionError> {
+    let size = bytes.len() as u64;
+    if size > limits.max_model_bytes {
+        return Err(AdmissionError::TooLarge {
+            bytes: size,
+            max: limits.max_model_bytes,
+        });
+    }
+    let proto = tract_onnx::pb::ModelProto::decode(bytes)
+        .map_err(|e| AdmissionError::Parse(e.to_string()))?;
+    let facts = proto::check(&proto, limits)?;
+    let opset = proto
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map(|o| o.version)
+        .unwrap_or(0);
+
+    let typed = contained("building the graph", || {
+        let mut model = ops::onnx().model_for_proto_model(&proto)?;
+        for (ix, spec) in facts.inputs.iter().enumerate() {
+            let shape: TVec<usize> = spec.shape.iter().map(|&d| d as usize).collect();
+            model.set_input_fact(ix, InferenceFact::dt_shape(datum_type(spec.dtype), shape))?;
+        }
+        model.into_typed()?.into_decluttered()
+    })?;
+
+    let mut outputs = Vec::with_capacity(facts.outputs.len());
+    let outlets = typed
+        .output_outlets()
+        .map_err(|e| AdmissionError::Typing(format!("{e:#}")))?;
+    if outlets.len() != facts.outputs.len() {
+        return Err(AdmissionError::Typing(format!(
+            "model declares {} outputs, graph has {}",
+            facts.outputs.len(),
+            outlets.len()
+        )));
+    }
+    for (outlet, (name, declared)) in outlets.iter().zip(&facts.outputs) {
+        let fact = typed
+            .outlet_fact(*outlet)
+            .map_err(|e| AdmissionError::Typing(format!("{e:#}")))?;
+        let dtype = match declared.or_else(|| dtype_of_datum(fact.datum_type)) {
+            Some(d) => d,
+            None => {
+                return Err(AdmissionError::Typing(format!(
+                    "output {name:?} has type {:?}, which Prova cannot return",
+                    fact.datum_type
+                )));
+            }
+        };
+        let shape = fact.shape.as_concrete().ok_or_else(|| {
+            AdmissionError::Typing(format!(
+                "output {name:?} has a symbolic shape {:?}",
+                fact.shape
+            ))
+        })?;
+        outputs.push(TensorSpec {
+            name: name.clone(),
+            dtype,
+            shape: shape.iter().map(|&d| d as u64).collect(),
+        });
+    }
+
+    let cost = cost::static_cost(&typed, facts.tree_nodes, limits)?;
+    let mut info = ModelInfo {
+        id: ModelId::of(bytes),
+        size_bytes: size,
+        opset,
+        inputs: facts.inputs,
+        outputs,
+        ops: facts.ops,
+        params: facts.params,
+        cost,
+        gas_per_call: 0,
+        gas_cold_call: 0,
+    };
+    info.gas_per_call = info.gas(&GasSchedule::DEFAULT, false);
+    info.gas_cold_call = info.gas(&GasSchedule::DEFAULT, true);
+    Ok(AdmittedModel { info, typed })
+}

@@ -1,1 +1,270 @@
-//! placeholder
+//! # prova-runtime
+//!
+//! Deterministic execution of admitted models on tract.
+//!
+//! A [`Runtime`] runs in one [`Profile`], pinned for the whole process before tract first
+//! runs: `exact` for consensus (portable kernels, one thread, same bits on every x86-64 CPU),
+//! `native` for off-chain previews. It compiles admitted models into tract plans, keeps them
+//! in a cache bounded by count and bytes, checks inputs against the model's signature and
+//! returns outputs in the dtypes the model declares. It never panics on any input: tract's
+//! errors and panics come back as [`RuntimeError`].
+//!
+//! ```
+//! use prova_runtime::{Profile, Runtime};
+//! use prova_tensor::InputDocument;
+//!
+//! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures");
+//! let bytes = std::fs::read(format!("{dir}/models/iris_logreg.onnx")).unwrap();
+//! let doc = InputDocument::from_json(&std::fs::read_to_string(format!("{dir}/inputs/iris_logreg.json")).unwrap()).unwrap();
+//!
+//! let runtime = Runtime::new(Profile::Exact).unwrap();
+//! let model = runtime.load(&bytes).unwrap();
+//! let outputs = runtime.run(&model, &doc.inputs).unwrap();
+//! assert_eq!(outputs.len(), model.info.outputs.len());
+//! assert_eq!(outputs[0].to_vec::<i64>().unwrap(), vec![0]); // setosa
+//! ```
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+#[cfg(not(target_endian = "little"))]
+compile_error!("Prova's tensor encoding assumes a little-endian target");
+
+mod cache;
+mod error;
+mod profile;
+
+pub use cache::CacheStats;
+pub use error::RuntimeError;
+pub use profile::{EXACT_ISA_EDIT, Profile, isa_report, pin, pinned};
+
+use prova_model::{AdmittedModel, Limits, ModelId, ModelInfo, datum_type};
+use prova_tensor::{DType, Tensor};
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Instant};
+use tract_onnx::prelude::{
+    DatumType, IntoTValue, TValue, TVec, Tensor as TractTensor, TractResult, TypedRunnableModel,
+};
+use tract_onnx::tract_core::{
+    internal::{anyhow, bail},
+    model::IntoRunnable,
+};
+
+type Plan = TypedRunnableModel;
+
+/// A model compiled into a runnable tract plan.
+#[derive(Debug)]
+pub struct CompiledModel {
+    /// The model's facts.
+    pub info: ModelInfo,
+    /// Nanoseconds spent optimising and planning (wall time, for reports only).
+    pub compile_ns: u64,
+    plan: Arc<Plan>,
+}
+
+impl CompiledModel {
+    /// The tract plan, for baselines that measure tract alone (benchmarks).
+    pub fn plan(&self) -> &Arc<TypedRunnableModel> {
+        &self.plan
+    }
+
+    /// Converts Prova tensors into tract values (what [`Runtime::run`] does before tract runs).
+    pub fn tract_inputs(inputs: &[Tensor]) -> Result<TVec<TValue>, RuntimeError> {
+        contained(|| {
+            inputs
+                .iter()
+                .map(|t| Ok(to_tract(t)?.into_tvalue()))
+                .collect()
+        })
+        .map_err(RuntimeError::Execution)
+    }
+}
+
+/// Runs `f`, turning errors and panics into a string.
+fn contained<T>(f: impl FnOnce() -> TractResult<T>) -> Result<T, String> {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(p) => Err(format!(
+            "tract panicked: {}",
+            p.downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into())
+        )),
+    }
+}
+
+fn to_tract(t: &Tensor) -> TractResult<TractTensor> {
+    let shape: Vec<usize> = t.shape().iter().map(|&d| d as usize).collect();
+    let e = |e: prova_tensor::TensorError| anyhow!(e);
+    match t.dtype() {
+        DType::F32 => TractTensor::from_shape(&shape, &t.to_vec::<f32>().map_err(e)?),
+        DType::F64 => TractTensor::from_shape(&shape, &t.to_vec::<f64>().map_err(e)?),
+        DType::I64 => TractTensor::from_shape(&shape, &t.to_vec::<i64>().map_err(e)?),
+        DType::I32 => TractTensor::from_shape(&shape, &t.to_vec::<i32>().map_err(e)?),
+        DType::I16 => TractTensor::from_shape(&shape, &t.to_vec::<i16>().map_err(e)?),
+        DType::I8 => TractTensor::from_shape(&shape, &t.to_vec::<i8>().map_err(e)?),
+        DType::U8 => TractTensor::from_shape(&shape, &t.to_vec::<u8>().map_err(e)?),
+        DType::Bool => TractTensor::from_shape(&shape, &t.to_vec::<bool>().map_err(e)?),
+    }
+}
+
+fn from_tract(t: &TractTensor, dtype: DType) -> TractResult<Tensor> {
+    let target = datum_type(dtype);
+    let dt = t.datum_type();
+    // Quantized types carry their storage type's bytes; anything else is cast (TDim -> i64).
+    let cast;
+    let t = if dt.unquantized() == target {
+        t
+    } else {
+        cast = t.cast_to_dt(target)?;
+        &*cast
+    };
+    if t.datum_type() == DatumType::TDim {
+        bail!("output still symbolic");
+    }
+    let shape = t.shape().iter().map(|&d| d as u64).collect();
+    Tensor::new(dtype, shape, t.as_bytes().to_vec()).map_err(|e| anyhow!(e))
+}
+
+/// Compiles and runs models in one profile.
+#[derive(Debug)]
+pub struct Runtime {
+    profile: Profile,
+    limits: Limits,
+    cache: cache::PlanCache,
+}
+
+impl Runtime {
+    /// A runtime in `profile` with default limits and cache bounds. Pins the process.
+    pub fn new(profile: Profile) -> Result<Self, RuntimeError> {
+        Self::with_config(
+            profile,
+            Limits::DEFAULT,
+            cache::DEFAULT_MAX_ENTRIES,
+            cache::DEFAULT_MAX_BYTES,
+        )
+    }
+
+    /// A runtime with explicit admission limits and cache bounds (entries, model bytes).
+    pub fn with_config(
+        profile: Profile,
+        limits: Limits,
+        cache_entries: usize,
+        cache_bytes: u64,
+    ) -> Result<Self, RuntimeError> {
+        pin(profile)?;
+        Ok(Self {
+            profile,
+            limits,
+            cache: cache::PlanCache::new(cache_entries, cache_bytes),
+        })
+    }
+
+    /// The profile.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// The admission limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Compiles an admitted model into a plan (not cached).
+    pub fn compile(&self, model: AdmittedModel) -> Result<CompiledModel, RuntimeError> {
+        let id = model.info.id;
+        let start = Instant::now();
+        let typed = model.typed;
+        let plan = contained(|| typed.into_optimized()?.into_runnable())
+            .map_err(|reason| RuntimeError::Compile { model: id, reason })?;
+        let compile_ns = start.elapsed().as_nanos() as u64;
+        Ok(CompiledModel {
+            info: model.info,
+            compile_ns,
+            plan,
+        })
+    }
+
+    /// The compiled model `id`, if cached.
+    pub fn cached(&self, id: &ModelId) -> Option<Arc<CompiledModel>> {
+        self.cache.get(id)
+    }
+
+    /// Admits, compiles and caches `bytes` (or returns the cached plan).
+    pub fn load(&self, bytes: &[u8]) -> Result<Arc<CompiledModel>, RuntimeError> {
+        let id = ModelId::of(bytes);
+        if let Some(m) = self.cache.get(&id) {
+            return Ok(m);
+        }
+        let admitted = prova_model::admit(bytes, &self.limits)?;
+        let compiled = Arc::new(self.compile(admitted)?);
+        self.cache.insert(compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Cache statistics.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Checks `inputs` against `info`'s signature.
+    pub fn check_inputs(info: &ModelInfo, inputs: &[Tensor]) -> Result<(), RuntimeError> {
+        if inputs.len() != info.inputs.len() {
+            return Err(RuntimeError::InputCount {
+                model: info.id,
+                expected: info.inputs.len(),
+                got: inputs.len(),
+            });
+        }
+        for (index, (t, spec)) in inputs.iter().zip(&info.inputs).enumerate() {
+            if t.dtype() != spec.dtype {
+                return Err(RuntimeError::InputDType {
+                    index,
+                    name: spec.name.clone(),
+                    expected: spec.dtype,
+                    got: t.dtype(),
+                });
+            }
+            if t.shape() != spec.shape.as_slice() {
+                return Err(RuntimeError::InputShape {
+                    index,
+                    name: spec.name.clone(),
+                    expected: spec.shape.clone(),
+                    got: t.shape().to_vec(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `model` on `inputs`: outputs in the model's order and declared dtypes.
+    pub fn run(
+        &self,
+        model: &CompiledModel,
+        inputs: &[Tensor],
+    ) -> Result<Vec<Tensor>, RuntimeError> {
+        Self::check_inputs(&model.info, inputs)?;
+        let outputs = contained(|| {
+            let values: TVec<TValue> = inputs
+                .iter()
+                .map(|t| Ok(to_tract(t)?.into_tvalue()))
+                .collect::<TractResult<_>>()?;
+            let out = model.plan.run(values)?;
+            out.iter()
+                .zip(&model.info.outputs)
+                .map(|(t, spec)| from_tract(t, spec.dtype))
+                .collect::<TractResult<Vec<_>>>()
+        })
+        .map_err(RuntimeError::Execution)?;
+        for (t, spec) in outputs.iter().zip(&model.info.outputs) {
+            if t.shape() != spec.shape.as_slice() {
+                return Err(RuntimeError::Execution(format!(
+                    "output {} has shape {:?}, the model declares {:?}",
+                    spec.name,
+                    t.shape(),
+                    spec.shape
+                )));
+            }
+        }
+        Ok(outputs)
+    }
+}

@@ -43,7 +43,10 @@ impl DType {
 
     /// The dtype with ABI code `code`.
     pub fn from_code(code: u8) -> Result<Self, TensorError> {
-        Self::ALL.get(code as usize).copied().ok_or(TensorError::UnknownDTypeCode(code))
+        Self::ALL
+            .get(code as usize)
+            .copied()
+            .ok_or(TensorError::UnknownDTypeCode(code))
     }
 
     /// Short lower-case name used in JSON: `f32`, `i64`, `bool`, ...
@@ -137,5 +140,18 @@ impl Element for bool {
     }
     fn read_le(bytes: &[u8]) -> Self {
         bytes[0] != 0
+    }
+}
+
+impl serde::Serialize for DType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        DType::from_name(&s).map_err(serde::de::Error::custom)
     }
 }

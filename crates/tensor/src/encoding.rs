@@ -34,12 +34,17 @@ impl Tensor {
     /// Decodes one tensor from the front of `bytes`, returning it and the bytes consumed.
     pub fn decode_prefix(bytes: &[u8]) -> Result<(Self, usize), TensorError> {
         let err = |m: &str| TensorError::Encoding(m.to_string());
-        let (&code, rest) = bytes.split_first().ok_or_else(|| err("missing dtype byte"))?;
+        let (&code, rest) = bytes
+            .split_first()
+            .ok_or_else(|| err("missing dtype byte"))?;
         let dtype = DType::from_code(code)?;
         let (&rank, rest) = rest.split_first().ok_or_else(|| err("missing rank byte"))?;
         let rank = rank as usize;
         if rank > MAX_RANK {
-            return Err(TensorError::RankTooLarge { rank, max: MAX_RANK });
+            return Err(TensorError::RankTooLarge {
+                rank,
+                max: MAX_RANK,
+            });
         }
         let dims_len = rank * 8;
         let dims = rest.get(..dims_len).ok_or_else(|| err("truncated shape"))?;
@@ -61,7 +66,10 @@ impl Tensor {
     pub fn decode(bytes: &[u8]) -> Result<Self, TensorError> {
         let (t, used) = Self::decode_prefix(bytes)?;
         if used != bytes.len() {
-            return Err(TensorError::Encoding(format!("{} trailing bytes", bytes.len() - used)));
+            return Err(TensorError::Encoding(format!(
+                "{} trailing bytes",
+                bytes.len() - used
+            )));
         }
         Ok(t)
     }
@@ -92,7 +100,9 @@ pub fn decode_tensors(bytes: &[u8]) -> Result<Vec<Tensor>, TensorError> {
     let mut rest = &bytes[4..];
     // Each tensor takes at least two bytes: a count beyond that is a lie; don't pre-allocate it.
     if count as usize > rest.len() / 2 {
-        return Err(TensorError::Encoding(format!("count {count} exceeds the bytes given")));
+        return Err(TensorError::Encoding(format!(
+            "count {count} exceeds the bytes given"
+        )));
     }
     let mut out = Vec::with_capacity(count as usize);
     for _ in 0..count {
@@ -101,7 +111,10 @@ pub fn decode_tensors(bytes: &[u8]) -> Result<Vec<Tensor>, TensorError> {
         rest = &rest[used..];
     }
     if !rest.is_empty() {
-        return Err(TensorError::Encoding(format!("{} trailing bytes", rest.len())));
+        return Err(TensorError::Encoding(format!(
+            "{} trailing bytes",
+            rest.len()
+        )));
     }
     Ok(out)
 }

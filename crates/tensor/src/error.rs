@@ -4,7 +4,9 @@ use crate::DType;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TensorError {
     /// A dtype code outside 0..=7.
-    #[error("unknown dtype code {0} (expected 0 f32, 1 f64, 2 i64, 3 i32, 4 i16, 5 i8, 6 u8, 7 bool)")]
+    #[error(
+        "unknown dtype code {0} (expected 0 f32, 1 f64, 2 i64, 3 i32, 4 i16, 5 i8, 6 u8, 7 bool)"
+    )]
     UnknownDTypeCode(u8),
     /// A dtype name that is not one of the eight.
     #[error("unknown dtype {0:?} (expected one of f32, f64, i64, i32, i16, i8, u8, bool)")]

@@ -38,7 +38,9 @@ fn parse_exact<T: std::str::FromStr>(value: I256, decimals: u8) -> Result<T, Ten
 pub fn fixed_to_f64(value: I256, decimals: u8) -> Result<f64, TensorError> {
     let x: f64 = parse_exact(value, decimals)?;
     if !x.is_finite() {
-        return Err(TensorError::Fixed(format!("{value}e-{decimals} overflows f64")));
+        return Err(TensorError::Fixed(format!(
+            "{value}e-{decimals} overflows f64"
+        )));
     }
     Ok(x)
 }
@@ -48,7 +50,9 @@ pub fn fixed_to_f64(value: I256, decimals: u8) -> Result<f64, TensorError> {
 pub fn fixed_to_f32(value: I256, decimals: u8) -> Result<f32, TensorError> {
     let x: f32 = parse_exact(value, decimals)?;
     if !x.is_finite() {
-        return Err(TensorError::Fixed(format!("{value}e-{decimals} overflows f32")));
+        return Err(TensorError::Fixed(format!(
+            "{value}e-{decimals} overflows f32"
+        )));
     }
     Ok(x)
 }
@@ -65,11 +69,17 @@ pub fn f64_to_fixed(x: f64, decimals: u8) -> Result<I256, TensorError> {
     let exp_bits = ((bits >> 52) & 0x7ff) as i64;
     let frac = bits & ((1u64 << 52) - 1);
     // x = m * 2^e with m an integer.
-    let (m, e) = if exp_bits == 0 { (frac, -1074i64) } else { (frac | (1 << 52), exp_bits - 1075) };
+    let (m, e) = if exp_bits == 0 {
+        (frac, -1074i64)
+    } else {
+        (frac | (1 << 52), exp_bits - 1075)
+    };
     if m == 0 {
         return Ok(I256::ZERO);
     }
-    let n = U256::from(m).checked_mul(U256::from(10u8).pow(U256::from(decimals))).ok_or_else(overflow)?;
+    let n = U256::from(m)
+        .checked_mul(U256::from(10u8).pow(U256::from(decimals)))
+        .ok_or_else(overflow)?;
     let magnitude = if e >= 0 {
         let e = e as usize;
         if n.bit_len() + e > 255 {
@@ -81,9 +91,17 @@ pub fn f64_to_fixed(x: f64, decimals: u8) -> Result<I256, TensorError> {
         if k > 256 {
             U256::ZERO
         } else {
-            let (q, rem) = if k == 256 { (U256::ZERO, n) } else { (n >> k, n - ((n >> k) << k)) };
+            let (q, rem) = if k == 256 {
+                (U256::ZERO, n)
+            } else {
+                (n >> k, n - ((n >> k) << k))
+            };
             let half = U256::from(1u8) << (k - 1);
-            if rem > half || (rem == half && q.bit(0)) { q + U256::from(1u8) } else { q }
+            if rem > half || (rem == half && q.bit(0)) {
+                q + U256::from(1u8)
+            } else {
+                q
+            }
         }
     };
     if magnitude.bit_len() > 255 {
@@ -120,7 +138,13 @@ mod tests {
         assert_eq!(f32_to_fixed(0.7, 4).unwrap(), i(7000));
         assert_eq!(f64_to_fixed(-0.0, 18).unwrap(), i(0));
         assert_eq!(f64_to_fixed(5e-324, 77).unwrap(), i(0));
-        assert_eq!(f64_to_fixed(1e300, 0).unwrap_err().to_string().contains("overflows"), true);
+        assert_eq!(
+            f64_to_fixed(1e300, 0)
+                .unwrap_err()
+                .to_string()
+                .contains("overflows"),
+            true
+        );
     }
 
     #[test]
@@ -143,7 +167,9 @@ mod tests {
         // f32 rounding straight from the rational, not via f64: 1 + 2^-24 + 2^-60 is just
         // above a tie, so it rounds up, though its nearest f64 (1 + 2^-24) is a tie that would
         // round down to 1.0.
-        let v: I256 = "1000000059604644776666398376226425170898437500".parse().unwrap();
+        let v: I256 = "1000000059604644776666398376226425170898437500"
+            .parse()
+            .unwrap();
         // v / 10^45 = 1.000000059604644776666... > 1 + 2^-24 (=1.0000000596046447753906...)
         assert_eq!(fixed_to_f32(v, 45).unwrap(), 1.0000001f32);
     }

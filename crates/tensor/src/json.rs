@@ -8,7 +8,9 @@
 //! range; bools are `true`/`false`.
 
 use crate::{DType, Element, Tensor, TensorError, tensor::element_count};
-use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _, ser::SerializeStruct};
+use serde::{
+    Deserialize, Deserializer, Serialize, Serializer, de::Error as _, ser::SerializeStruct,
+};
 use serde_json::value::RawValue;
 
 /// `{"inputs":[TENSOR, ...]}`: a model's inputs in the model's order.
@@ -60,13 +62,19 @@ fn parse_float<T: std::str::FromStr>(text: &str, nan: T, inf: T, neg_inf: T) -> 
         "\"Infinity\"" => Some(inf),
         "\"-Infinity\"" => Some(neg_inf),
         // Rust's parser also takes "inf" and "nan", which JSON cannot contain unquoted.
-        t if t.starts_with(['-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']) => t.parse().ok(),
+        t if t.starts_with(['-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']) => {
+            t.parse().ok()
+        }
         _ => None,
     }
 }
 
 fn parse_int<T: TryFrom<i128>>(text: &str) -> Option<T> {
-    if !text.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-')) {
+    if !text
+        .bytes()
+        .enumerate()
+        .all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-'))
+    {
         return None;
     }
     text.parse::<i128>().ok().and_then(|v| T::try_from(v).ok())

@@ -18,7 +18,10 @@ pub struct Tensor {
 /// Number of elements of `shape`, with checked arithmetic.
 pub(crate) fn element_count(shape: &[u64]) -> Result<u64, TensorError> {
     if shape.len() > MAX_RANK {
-        return Err(TensorError::RankTooLarge { rank: shape.len(), max: MAX_RANK });
+        return Err(TensorError::RankTooLarge {
+            rank: shape.len(),
+            max: MAX_RANK,
+        });
     }
     shape
         .iter()
@@ -39,7 +42,12 @@ impl Tensor {
     pub fn new(dtype: DType, shape: Vec<u64>, data: Vec<u8>) -> Result<Self, TensorError> {
         let expected = byte_size(dtype, &shape)?;
         if expected != data.len() as u64 {
-            return Err(TensorError::DataLength { dtype, shape, expected, got: data.len() as u64 });
+            return Err(TensorError::DataLength {
+                dtype,
+                shape,
+                expected,
+                got: data.len() as u64,
+            });
         }
         if dtype == DType::Bool
             && let Some((index, &value)) = data.iter().enumerate().find(|(_, b)| **b > 1)
@@ -66,7 +74,11 @@ impl Tensor {
     /// A tensor of `dtype` and `shape` with empty data: a signature template, as returned by
     /// `modelInfo`. Not a valid tensor value unless the shape has zero elements.
     pub fn template(dtype: DType, shape: Vec<u64>) -> Self {
-        Self { dtype, shape, data: Vec::new() }
+        Self {
+            dtype,
+            shape,
+            data: Vec::new(),
+        }
     }
 
     /// Element type.
@@ -102,9 +114,16 @@ impl Tensor {
     /// The elements as `T`, which must be the tensor's element type.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>, TensorError> {
         if T::DTYPE != self.dtype {
-            return Err(TensorError::DTypeMismatch { requested: T::DTYPE, actual: self.dtype });
+            return Err(TensorError::DTypeMismatch {
+                requested: T::DTYPE,
+                actual: self.dtype,
+            });
         }
-        Ok(self.data.chunks_exact(self.dtype.size()).map(T::read_le).collect())
+        Ok(self
+            .data
+            .chunks_exact(self.dtype.size())
+            .map(T::read_le)
+            .collect())
     }
 
     /// Element `i` widened to f64 (exact for every dtype but i64 beyond 2^53).
@@ -136,6 +155,9 @@ impl Tensor {
             return Some(0);
         }
         let sz = self.dtype.size();
-        self.data.chunks_exact(sz).zip(other.data.chunks_exact(sz)).position(|(a, b)| a != b)
+        self.data
+            .chunks_exact(sz)
+            .zip(other.data.chunks_exact(sz))
+            .position(|(a, b)| a != b)
     }
 }

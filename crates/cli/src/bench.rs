@@ -1,0 +1,116 @@
+//! `prova bench ...`: whole-system measurements.
+
+use crate::util;
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+use prova_runtime::{CompiledModel, Profile, Runtime};
+use serde_json::json;
+use std::{path::PathBuf, time::Instant};
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Time warm inference of a compiled plan, and tract's own run as the baseline.
+    Infer(BenchInferArgs),
+}
+
+#[derive(Args)]
+pub struct BenchInferArgs {
+    /// ONNX model file.
+    model: PathBuf,
+    /// Input document.
+    #[arg(long)]
+    input: String,
+    /// Profile to measure.
+    #[arg(long, default_value = "exact")]
+    profile: Profile,
+    /// Timed iterations (after 10% warm-up).
+    #[arg(long, default_value_t = 1000)]
+    iters: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(cmd: BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::Infer(args) => infer(args),
+    }
+}
+
+/// (p10, median, p90) of `samples`, nanoseconds.
+fn percentiles(samples: &mut [u64]) -> (u64, u64, u64) {
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.1), at(0.5), at(0.9))
+}
+
+fn time<F: FnMut() -> Result<()>>(iters: usize, mut f: F) -> Result<Vec<u64>> {
+    for _ in 0..iters.div_ceil(10) {
+        f()?;
+    }
+    let mut out = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t = Instant::now();
+        f()?;
+        out.push(t.elapsed().as_nanos() as u64);
+    }
+    Ok(out)
+}
+
+fn infer(args: BenchInferArgs) -> Result<()> {
+    if args.iters == 0 {
+        bail!("--iters must be at least 1");
+    }
+    let bytes = util::read_model(&args.model)?;
+    let inputs = util::read_inputs(&args.input)?;
+    let runtime = Runtime::new(args.profile)?;
+    let start = Instant::now();
+    let model = runtime.load(&bytes)?;
+    let load_ns = start.elapsed().as_nanos() as u64;
+    let mut prova = time(args.iters, || {
+        runtime.run(&model, &inputs)?;
+        Ok(())
+    })?;
+    // Baseline: tract's own plan.run on inputs already converted (what Prova adds is the
+    // signature check and the conversions in and out).
+    let plan = model.plan().clone();
+    let values = CompiledModel::tract_inputs(&inputs)?;
+    let mut tract = time(args.iters, || {
+        plan.run(values.clone())
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        Ok(())
+    })?;
+    let (p10, median, p90) = percentiles(&mut prova);
+    let (_, tract_median, _) = percentiles(&mut tract);
+    let doc = json!({
+        "model": model.info.id,
+        "profile": args.profile.name(),
+        "iters": args.iters,
+        "median_ns": median,
+        "p10_ns": p10,
+        "p90_ns": p90,
+        "compile_ns": model.compile_ns,
+        "load_ns": load_ns,
+        "tract_median_ns": tract_median,
+        "overhead_ns": median as i64 - tract_median as i64,
+    });
+    if args.json {
+        println!("{doc}");
+    } else {
+        println!("model      {} ({})", model.info.id, args.model.display());
+        println!("profile    {}", args.profile);
+        println!(
+            "warm call  median {} ns (p10 {p10}, p90 {p90}) over {} iterations",
+            median, args.iters
+        );
+        println!(
+            "tract run  median {tract_median} ns; Prova overhead {} ns",
+            median as i64 - tract_median as i64
+        );
+        println!(
+            "compile    {} ns (admission + plan: {load_ns} ns)",
+            model.compile_ns
+        );
+    }
+    Ok(())
+}

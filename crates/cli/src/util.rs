@@ -1,0 +1,47 @@
+//! Shared helpers: reading inputs, printing.
+
+use anyhow::{Context, Result};
+use prova_tensor::{InputDocument, Tensor};
+use std::{io::Read, path::Path};
+
+/// Collapses a multi-line message into one line.
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Reads a model file.
+pub fn read_model(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read model {}", path.display()))
+}
+
+/// Reads an input document from a file or `-` (stdin).
+pub fn read_inputs(path: &str) -> Result<Vec<Tensor>> {
+    let text = if path == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("cannot read inputs from stdin")?;
+        s
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read inputs {path}"))?
+    };
+    let doc = InputDocument::from_json(&text).with_context(|| format!("inputs {path}"))?;
+    Ok(doc.inputs)
+}
+
+/// Shortened display of a tensor's data for people.
+pub fn preview(t: &Tensor, max: usize) -> String {
+    let v: serde_json::Value = serde_json::to_value(t).unwrap_or_default();
+    let data = v
+        .get("data")
+        .and_then(|d| d.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let shown: Vec<String> = data.iter().take(max).map(|x| x.to_string()).collect();
+    let more = if data.len() > max {
+        format!(", … ({} more)", data.len() - max)
+    } else {
+        String::new()
+    };
+    format!("[{}{}]", shown.join(", "), more)
+}

@@ -1,0 +1,40 @@
+/// Admission limits. Part of consensus: every node must use the same values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest ONNX file, in bytes.
+    pub max_model_bytes: u64,
+    /// Most parameters (elements of all initializers and constant tensors).
+    pub max_params: u64,
+    /// Most multiply-accumulates per inference.
+    pub max_macs: u64,
+    /// Largest single tensor (input, initializer or intermediate), in bytes.
+    pub max_tensor_bytes: u64,
+    /// Most nodes in the graph.
+    pub max_nodes: u64,
+    /// Most model inputs and most model outputs.
+    pub max_io: u64,
+    /// Highest tensor rank.
+    pub max_rank: u64,
+    /// Value the leading symbolic (batch) dimension is fixed to.
+    pub batch: u64,
+}
+
+impl Limits {
+    /// The consensus defaults.
+    pub const DEFAULT: Limits = Limits {
+        max_model_bytes: 8 << 20,
+        max_params: 4 << 20,
+        max_macs: 1 << 30,
+        max_tensor_bytes: 32 << 20,
+        max_nodes: 4096,
+        max_io: 16,
+        max_rank: 8,
+        batch: 1,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}

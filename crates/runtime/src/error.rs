@@ -1,0 +1,67 @@
+use crate::Profile;
+use prova_model::{AdmissionError, ModelId};
+use prova_tensor::DType;
+
+/// Errors of the runtime. Input errors name the input; nothing here is a panic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuntimeError {
+    /// The process is pinned to another profile.
+    #[error("this process is pinned to the {pinned} profile; {requested} needs a new process")]
+    ProfileConflict {
+        /// The profile in force.
+        pinned: Profile,
+        /// The profile asked for.
+        requested: Profile,
+    },
+    /// tract probed the instruction set before the exact profile could pin it.
+    #[error("exact profile refused: {0}")]
+    IsaAlreadyInitialised(String),
+    /// The model failed admission.
+    #[error(transparent)]
+    Admission(#[from] AdmissionError),
+    /// Wrong number of inputs.
+    #[error("model {model} takes {expected} inputs, got {got}")]
+    InputCount {
+        /// Model.
+        model: ModelId,
+        /// Inputs the model takes.
+        expected: usize,
+        /// Inputs given.
+        got: usize,
+    },
+    /// An input of the wrong dtype.
+    #[error("input {index} ({name}) must be {expected}, got {got}")]
+    InputDType {
+        /// Input index.
+        index: usize,
+        /// Input name.
+        name: String,
+        /// dtype the model takes.
+        expected: DType,
+        /// dtype given.
+        got: DType,
+    },
+    /// An input of the wrong shape.
+    #[error("input {index} ({name}) must have shape {expected:?}, got {got:?}")]
+    InputShape {
+        /// Input index.
+        index: usize,
+        /// Input name.
+        name: String,
+        /// Shape the model takes.
+        expected: Vec<u64>,
+        /// Shape given.
+        got: Vec<u64>,
+    },
+    /// tract failed while compiling the plan.
+    #[error("compiling model {model}: {reason}")]
+    Compile {
+        /// Model.
+        model: ModelId,
+        /// What went wrong.
+        reason: String,
+    },
+    /// tract failed (or panicked) while running.
+    #[error("inference failed: {0}")]
+    Execution(String),
+}
