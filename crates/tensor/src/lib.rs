@@ -27,7 +27,7 @@ pub mod fixed;
 mod json;
 mod tensor;
 
-pub use alloy_primitives::{B256, I256, keccak256};
+pub use alloy_primitives::{B256, I256, U256, keccak256};
 pub use dtype::{DType, Element};
 pub use encoding::{decode_tensors, encode_tensors, hash_tensors};
 pub use error::TensorError;

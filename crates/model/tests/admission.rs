@@ -1,0 +1,227 @@
+//! Admission: every rejection class, limits, and the model store.
+
+use prost::Message;
+use prova_model::{AdmissionError, Limits, ModelId, ModelStore, StoreError, admit};
+use std::path::PathBuf;
+use tract_onnx::pb::{self, tensor_shape_proto::dimension::Value};
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures")
+            .join(path),
+    )
+    .unwrap()
+}
+
+fn refused(bytes: &[u8]) -> AdmissionError {
+    admit(bytes, &Limits::DEFAULT).unwrap_err()
+}
+
+#[test]
+fn each_reject_fixture_gets_its_own_error() {
+    assert!(matches!(
+        refused(&fixture("reject/not_onnx.onnx")),
+        AdmissionError::Parse(_)
+    ));
+    assert!(matches!(
+        refused(&fixture("reject/external_data.onnx")),
+        AdmissionError::ExternalData { .. }
+    ));
+    let e = refused(&fixture("reject/random_normal.onnx"));
+    assert!(
+        matches!(&e, AdmissionError::NonDeterministicOp { op, .. } if op == "RandomNormalLike"),
+        "{e}"
+    );
+    let e = refused(&fixture("reject/multinomial.onnx"));
+    assert!(
+        matches!(&e, AdmissionError::NonDeterministicOp { op, .. } if op == "Multinomial"),
+        "{e}"
+    );
+    let e = refused(&fixture("reject/symbolic_dims.onnx"));
+    assert!(
+        matches!(&e, AdmissionError::SymbolicDim { axis: 1, dim, .. } if dim == "M"),
+        "{e}"
+    );
+    let e = refused(&fixture("reject/unknown_op.onnx"));
+    assert!(
+        matches!(&e, AdmissionError::UnsupportedOp { op, .. } if op == "com.example.FrobnicateTensor"),
+        "{e}"
+    );
+    let e = refused(&fixture("reject/zipmap.onnx"));
+    assert!(e.to_string().contains("zipmap disabled"), "{e}");
+    assert!(matches!(refused(b""), AdmissionError::MissingGraph));
+}
+
+#[test]
+fn size_limits_are_enforced() {
+    let bytes = fixture("models/digits_mlp.onnx");
+    let tight = Limits {
+        max_model_bytes: 100,
+        ..Limits::DEFAULT
+    };
+    assert!(matches!(
+        admit(&bytes, &tight).unwrap_err(),
+        AdmissionError::TooLarge { max: 100, .. }
+    ));
+    let tight = Limits {
+        max_params: 1000,
+        ..Limits::DEFAULT
+    };
+    let e = admit(&bytes, &tight).unwrap_err();
+    assert!(e.to_string().starts_with("parameter count is"), "{e}");
+    let tight = Limits {
+        max_macs: 100,
+        ..Limits::DEFAULT
+    };
+    let e = admit(&bytes, &tight).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("multiply-accumulates per inference is"),
+        "{e}"
+    );
+    let tight = Limits {
+        max_nodes: 3,
+        ..Limits::DEFAULT
+    };
+    let e = admit(&bytes, &tight).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("node count is 4, over the limit of 3"),
+        "{e}"
+    );
+}
+
+fn edit(bytes: &[u8], f: impl FnOnce(&mut pb::ModelProto)) -> Vec<u8> {
+    let mut proto = pb::ModelProto::decode(bytes).unwrap();
+    f(&mut proto);
+    proto.encode_to_vec()
+}
+
+#[test]
+fn huge_declared_shapes_are_refused_before_allocation() {
+    let bytes = fixture("models/digits_cnn.onnx");
+    // An input of 2^40 x 8 x 8 floats: refused from the declaration alone.
+    let huge = edit(&bytes, |p| {
+        let g = p.graph.as_mut().unwrap();
+        let pb::type_proto::Value::TensorType(t) =
+            g.input[0].r#type.as_mut().unwrap().value.as_mut().unwrap();
+        t.shape.as_mut().unwrap().dim[1].value = Some(Value::DimValue(1 << 40));
+    });
+    let e = admit(&huge, &Limits::DEFAULT).unwrap_err();
+    assert!(
+        e.to_string().contains("size of input \"input\" in bytes"),
+        "{e}"
+    );
+    // An initializer declaring 2^62 elements with no data behind it.
+    let huge = edit(&bytes, |p| {
+        let g = p.graph.as_mut().unwrap();
+        g.initializer[0].dims = vec![1 << 31, 1 << 31];
+    });
+    let e = admit(&huge, &Limits::DEFAULT).unwrap_err();
+    assert!(matches!(e, AdmissionError::LimitExceeded { .. }), "{e}");
+    // Dimension products that overflow u64 saturate into the same refusal.
+    let huge = edit(&bytes, |p| {
+        let g = p.graph.as_mut().unwrap();
+        g.initializer[0].dims = vec![i64::MAX, i64::MAX, i64::MAX];
+    });
+    assert!(matches!(
+        admit(&huge, &Limits::DEFAULT).unwrap_err(),
+        AdmissionError::LimitExceeded { .. }
+    ));
+    // Negative dimensions are malformed.
+    let neg = edit(&bytes, |p| {
+        p.graph.as_mut().unwrap().initializer[0].dims = vec![-1]
+    });
+    assert!(matches!(
+        admit(&neg, &Limits::DEFAULT).unwrap_err(),
+        AdmissionError::Parse(_)
+    ));
+}
+
+#[test]
+fn unsupported_input_types_and_missing_shapes() {
+    let bytes = fixture("models/iris_logreg.onnx");
+    let string_input = edit(&bytes, |p| {
+        let g = p.graph.as_mut().unwrap();
+        let pb::type_proto::Value::TensorType(t) =
+            g.input[0].r#type.as_mut().unwrap().value.as_mut().unwrap();
+        t.elem_type = 8; // string
+    });
+    let e = admit(&string_input, &Limits::DEFAULT).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            AdmissionError::UnsupportedDType {
+                what: "input",
+                elem_type: 8,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let no_shape = edit(&bytes, |p| {
+        let g = p.graph.as_mut().unwrap();
+        let pb::type_proto::Value::TensorType(t) =
+            g.input[0].r#type.as_mut().unwrap().value.as_mut().unwrap();
+        t.shape = None;
+    });
+    assert!(matches!(
+        admit(&no_shape, &Limits::DEFAULT).unwrap_err(),
+        AdmissionError::MissingShape { .. }
+    ));
+}
+
+#[test]
+fn admitted_models_have_static_signatures_and_cost() {
+    let bytes = fixture("models/digits_cnn.onnx");
+    let m = admit(&bytes, &Limits::DEFAULT).unwrap();
+    assert_eq!(m.info.id, ModelId::of(&bytes));
+    assert_eq!(m.info.inputs[0].shape, vec![1, 1, 8, 8]);
+    let outputs: Vec<_> = m
+        .info
+        .outputs
+        .iter()
+        .map(|o| (o.name.as_str(), o.dtype.name(), o.shape.clone()))
+        .collect();
+    assert_eq!(
+        outputs,
+        vec![
+            ("logits", "f32", vec![1, 10]),
+            ("probabilities", "f32", vec![1, 10]),
+            ("label", "i64", vec![1])
+        ]
+    );
+    // Conv 3x3, 1 -> 8 channels over 8x8 = 4608 MACs; dense 128 -> 10 = 1280 MACs; plus elementwise.
+    assert!(m.info.cost.macs >= 4608 + 1280, "{:?}", m.info.cost);
+    assert!(m.info.cost.macs < 20_000, "{:?}", m.info.cost);
+    assert_eq!(m.info.ops.get("Conv"), Some(&1));
+    assert!(m.info.gas_cold_call > m.info.gas_per_call);
+    // The batch dimension of scikit-learn exports is fixed to 1.
+    let m = admit(&fixture("models/digits_mlp.onnx"), &Limits::DEFAULT).unwrap();
+    assert_eq!(m.info.inputs[0].shape, vec![1, 64]);
+    assert_eq!(m.info.outputs[0].dtype.name(), "i64");
+}
+
+#[test]
+fn model_store_is_content_addressed_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ModelStore::open(dir.path().join("models")).unwrap();
+    let bytes = fixture("models/iris_logreg.onnx");
+    let id = store.put(&bytes).unwrap();
+    assert_eq!(id, ModelId::of(&bytes));
+    assert_eq!(store.put(&bytes).unwrap(), id, "idempotent");
+    assert_eq!(store.get(&id).unwrap(), bytes);
+    assert_eq!(store.list().unwrap(), vec![id]);
+    // No temporary files are left behind.
+    assert_eq!(std::fs::read_dir(store.dir()).unwrap().count(), 1);
+    // A missing model and a corrupted file are distinct errors.
+    let other = ModelId::of(b"other");
+    assert!(matches!(store.get(&other), Err(StoreError::NotFound(_))));
+    std::fs::write(store.dir().join(format!("{}.onnx", id.hex())), b"tampered").unwrap();
+    assert!(matches!(store.get(&id), Err(StoreError::Corrupt { .. })));
+    // Re-putting repairs it; a reopened store sees the same contents.
+    store.put(&bytes).unwrap();
+    let reopened = ModelStore::open(store.dir()).unwrap();
+    assert_eq!(reopened.get(&id).unwrap(), bytes);
+}

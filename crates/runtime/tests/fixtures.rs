@@ -1,0 +1,207 @@
+//! Every fixture model, run through admission and the exact runtime, against onnxruntime's
+//! outputs committed in fixtures/expected. Integer outputs (labels, quantized values) must
+//! match exactly; float outputs within the tolerance documented in docs/determinism.md.
+
+use prova_runtime::{Profile, Runtime};
+use prova_tensor::{DType, Tensor, hash_tensors};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Deserialize)]
+struct Sample {
+    inputs: Vec<Tensor>,
+    outputs: Vec<Tensor>,
+}
+
+#[derive(Deserialize)]
+struct Expected {
+    samples: Vec<Sample>,
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+/// Names of every fixture model.
+fn models() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures().join("models"))
+        .unwrap()
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".onnx")
+                .map(String::from)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 10, "fixtures missing: {names:?}");
+    names
+}
+
+/// Absolute tolerance for float outputs: f32 results of a different summation order
+/// (tract vs onnxruntime) differ by a few ulps of the largest partial sum.
+fn tolerance(expected: f32) -> f32 {
+    1e-5 + 1e-5 * expected.abs()
+}
+
+/// Compares one output; returns the largest float error.
+fn compare(model: &str, sample: usize, ix: usize, got: &Tensor, want: &Tensor) -> f32 {
+    assert_eq!(
+        got.shape(),
+        want.shape(),
+        "{model} sample {sample} output {ix}: shape"
+    );
+    assert_eq!(
+        got.dtype(),
+        want.dtype(),
+        "{model} sample {sample} output {ix}: dtype"
+    );
+    if want.dtype() != DType::F32 {
+        assert_eq!(
+            got, want,
+            "{model} sample {sample} output {ix}: integer outputs must match exactly"
+        );
+        return 0.0;
+    }
+    let (g, w) = (got.to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
+    let mut worst = 0f32;
+    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
+        let err = (a - b).abs();
+        assert!(
+            err <= tolerance(*b),
+            "{model} sample {sample} output {ix}[{i}]: got {a}, onnxruntime {b}"
+        );
+        worst = worst.max(err);
+    }
+    worst
+}
+
+#[test]
+fn every_fixture_matches_onnxruntime() {
+    let runtime = Runtime::new(Profile::Exact).unwrap();
+    for name in models() {
+        let bytes = std::fs::read(fixtures().join(format!("models/{name}.onnx"))).unwrap();
+        let expected: Expected = serde_json::from_str(
+            &std::fs::read_to_string(fixtures().join(format!("expected/{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        let model = runtime
+            .load(&bytes)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut worst = 0f32;
+        for (s, sample) in expected.samples.iter().enumerate() {
+            let outputs = runtime
+                .run(&model, &sample.inputs)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(outputs.len(), sample.outputs.len(), "{name}: output count");
+            for (ix, (got, want)) in outputs.iter().zip(&sample.outputs).enumerate() {
+                worst = worst.max(compare(&name, s, ix, got, want));
+            }
+        }
+        println!(
+            "{name}: {} samples, max float error vs onnxruntime {worst:e}",
+            expected.samples.len()
+        );
+    }
+}
+
+#[test]
+fn exact_profile_is_bit_stable_across_runs_and_fresh_plans() {
+    let runtime = Runtime::new(Profile::Exact).unwrap();
+    for name in models() {
+        let bytes = std::fs::read(fixtures().join(format!("models/{name}.onnx"))).unwrap();
+        let expected: Expected = serde_json::from_str(
+            &std::fs::read_to_string(fixtures().join(format!("expected/{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        let cached = runtime.load(&bytes).unwrap();
+        // A second plan compiled from scratch must give the same bits as the cached one.
+        let fresh = runtime
+            .compile(prova_model::admit(&bytes, runtime.limits()).unwrap())
+            .unwrap();
+        for sample in &expected.samples {
+            let first = hash_tensors(&runtime.run(&cached, &sample.inputs).unwrap());
+            for _ in 0..3 {
+                assert_eq!(
+                    hash_tensors(&runtime.run(&cached, &sample.inputs).unwrap()),
+                    first,
+                    "{name}"
+                );
+            }
+            assert_eq!(
+                hash_tensors(&runtime.run(&fresh, &sample.inputs).unwrap()),
+                first,
+                "{name}: fresh plan"
+            );
+            // From another thread, as a validator's pool would run it.
+            let out = std::thread::scope(|s| {
+                s.spawn(|| runtime.run(&cached, &sample.inputs).unwrap())
+                    .join()
+                    .unwrap()
+            });
+            assert_eq!(hash_tensors(&out), first, "{name}: other thread");
+        }
+    }
+}
+
+#[test]
+fn inputs_are_checked_against_the_signature() {
+    let runtime = Runtime::new(Profile::Exact).unwrap();
+    let bytes = std::fs::read(fixtures().join("models/iris_logreg.onnx")).unwrap();
+    let model = runtime.load(&bytes).unwrap();
+    let ok = Tensor::from_f32(vec![1, 4], &[5.1, 3.5, 1.4, 0.2]).unwrap();
+    assert!(runtime.run(&model, std::slice::from_ref(&ok)).is_ok());
+
+    let err = runtime.run(&model, &[]).unwrap_err().to_string();
+    assert!(err.contains("takes 1 inputs, got 0"), "{err}");
+    let err = runtime
+        .run(&model, &[ok.clone(), ok.clone()])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("takes 1 inputs, got 2"), "{err}");
+    let wrong_shape = Tensor::from_f32(vec![1, 3], &[1.0, 2.0, 3.0]).unwrap();
+    let err = runtime.run(&model, &[wrong_shape]).unwrap_err().to_string();
+    assert!(err.contains("must have shape [1, 4], got [1, 3]"), "{err}");
+    let wrong_dtype = Tensor::from_values::<f64>(vec![1, 4], &[1.0, 2.0, 3.0, 4.0]).unwrap();
+    let err = runtime.run(&model, &[wrong_dtype]).unwrap_err().to_string();
+    assert!(err.contains("must be f32, got f64"), "{err}");
+    // Non-finite inputs are values like any other: no panic, a deterministic result.
+    let nan = Tensor::from_f32(
+        vec![1, 4],
+        &[f32::NAN, f32::INFINITY, -0.0, f32::MIN_POSITIVE],
+    )
+    .unwrap();
+    let a = runtime.run(&model, std::slice::from_ref(&nan)).unwrap();
+    assert_eq!(a, runtime.run(&model, &[nan]).unwrap());
+}
+
+#[test]
+fn plan_cache_is_bounded() {
+    let runtime =
+        Runtime::with_config(Profile::Exact, prova_model::Limits::DEFAULT, 2, u64::MAX).unwrap();
+    for name in ["iris_logreg", "diabetes_linear", "digits_cnn"] {
+        runtime
+            .load(&std::fs::read(fixtures().join(format!("models/{name}.onnx"))).unwrap())
+            .unwrap();
+    }
+    let stats = runtime.cache_stats();
+    assert_eq!(stats.entries, 2);
+    assert_eq!(stats.evictions, 1);
+    // The least recently used (iris) was evicted; a reload is a miss, then a hit.
+    let iris = std::fs::read(fixtures().join("models/iris_logreg.onnx")).unwrap();
+    assert!(runtime.cached(&prova_model::ModelId::of(&iris)).is_none());
+    runtime.load(&iris).unwrap();
+    assert!(runtime.cached(&prova_model::ModelId::of(&iris)).is_some());
+}
+
+#[test]
+fn exact_profile_pins_the_instruction_set() {
+    Runtime::new(Profile::Exact).unwrap();
+    let isa = prova_runtime::isa_report();
+    for f in ["Avx", "Fma", "Avx512"] {
+        assert!(!isa.contains(f), "exact profile left {f} enabled: {isa}");
+    }
+    let err = Runtime::new(Profile::Native).unwrap_err().to_string();
+    assert!(err.contains("pinned to the exact profile"), "{err}");
+}
