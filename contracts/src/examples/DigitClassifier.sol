@@ -9,8 +9,8 @@ import {TensorLib} from "../TensorLib.sol";
 ///         row-major, intensities 0..16) with an ONNX model run by the Prova precompile, and
 ///         keeps each caller's latest prediction on chain.
 /// @dev Model contract:
-///        - one input, f32 of shape [1, 64]; pixel p is sent as the float p (0.0 .. 16.0),
-///          unscaled;
+///        - one input, f32 of shape [1, 64]; pixel p is sent as the float p / 16 (0.0 .. 1.0),
+///          the scaling the fixture models (fixtures/models/digits_mlp.onnx) were trained with;
 ///        - the digit is read from output 0: if it is a float tensor (scores, logits or
 ///          probabilities, e.g. [1, 10]) the digit is its argmax; if it is an integer tensor
 ///          with one element (a class label, e.g. i64 [1]) the digit is that value; an integer
@@ -71,14 +71,15 @@ contract DigitClassifier {
         return decodeDigit(outputs);
     }
 
-    /// @notice The model input for `pixels`: f32, shape [1, 64], pixel values as floats 0.0..16.0.
+    /// @notice The model input for `pixels`: f32, shape [1, 64], pixel p as the float p / 16.
     function encodeInput(uint8[64] calldata pixels) public pure returns (IProvaInference.Tensor memory) {
-        // f32 bit patterns of 0.0, 1.0, ..., 16.0 are exact; TensorLib.f32FromUint computes them.
+        // p / 16 is exact in f32: the bit pattern of p (TensorLib.f32FromUint) with the exponent
+        // lowered by 4; zero stays zero.
         uint32[] memory bits = new uint32[](64);
         for (uint256 i = 0; i < 64; ++i) {
             uint8 p = pixels[i];
             if (p > 16) revert PixelOutOfRange(i, p);
-            bits[i] = TensorLib.f32FromUint(p);
+            bits[i] = p == 0 ? 0 : TensorLib.f32FromUint(p) - (4 << 23);
         }
         return TensorLib.f32Tensor(bits, TensorLib.shape2(1, 64));
     }

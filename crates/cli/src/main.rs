@@ -38,7 +38,21 @@ fn main() -> ExitCode {
     // tract panics are caught and reported as errors by the runtime; keep the default hook's
     // multi-line report off the terminal and turn any other panic into a one-line error below.
     std::panic::set_hook(Box::new(|_| {}));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("error: {first} (see prova --help)");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = std::panic::catch_unwind(|| match cli.command {
         Command::Infer(args) => infer::run(args),
         Command::Model(cmd) => model::run(cmd),
