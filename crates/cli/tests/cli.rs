@@ -1,6 +1,8 @@
 //! The `prova` binary as users run it: outputs, the conformance manifest across processes and
 //! environments, and one-line errors with exit code 1 for bad input.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::Value;
 use std::{collections::BTreeMap, path::PathBuf, process::Command};
 
@@ -25,7 +27,13 @@ fn prova(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 fn models() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(root().join("fixtures/models"))
         .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".onnx").map(String::from))
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".onnx")
+                .map(String::from)
+        })
         .collect();
     names.sort();
     names
@@ -34,7 +42,18 @@ fn models() -> Vec<String> {
 fn infer_json(name: &str, profile: &str, env: &[(&str, &str)]) -> Value {
     let model = format!("fixtures/models/{name}.onnx");
     let input = format!("fixtures/inputs/{name}.json");
-    let (code, out, err) = prova(&["infer", &model, "--input", &input, "--profile", profile, "--json"], env);
+    let (code, out, err) = prova(
+        &[
+            "infer",
+            &model,
+            "--input",
+            &input,
+            "--profile",
+            profile,
+            "--json",
+        ],
+        env,
+    );
     assert_eq!(code, 0, "{name}: {err}");
     assert_eq!(out.lines().count(), 1, "exactly one JSON object: {out}");
     serde_json::from_str(&out).unwrap()
@@ -49,21 +68,37 @@ fn exact_outputs_match_the_conformance_manifest_in_any_environment() {
     let envs: [&[(&str, &str)]; 3] = [
         &[],
         // The exact profile must override an instruction-set edit in the environment...
-        &[("TRACT_CPU_ISA", "+avx2,+fma,+avx512f"), ("RAYON_NUM_THREADS", "2")],
+        &[
+            ("TRACT_CPU_ISA", "+avx2,+fma,+avx512f"),
+            ("RAYON_NUM_THREADS", "2"),
+        ],
         // ...and nothing else in the environment may matter.
-        &[("OMP_NUM_THREADS", "7"), ("RUST_LOG", "trace"), ("LC_ALL", "C")],
+        &[
+            ("OMP_NUM_THREADS", "7"),
+            ("RUST_LOG", "trace"),
+            ("LC_ALL", "C"),
+        ],
     ];
     let mut manifest = BTreeMap::new();
     for name in models() {
-        let runs: Vec<Value> = envs.iter().map(|env| infer_json(&name, "exact", env)).collect();
+        let runs: Vec<Value> = envs
+            .iter()
+            .map(|env| infer_json(&name, "exact", env))
+            .collect();
         for r in &runs[1..] {
-            assert_eq!(r["output_hash"], runs[0]["output_hash"], "{name}: environment changed the exact outputs");
+            assert_eq!(
+                r["output_hash"], runs[0]["output_hash"],
+                "{name}: environment changed the exact outputs"
+            );
         }
         let v = &runs[0];
         assert_eq!(v["profile"], "exact");
         assert!(v["gas"].as_u64().unwrap() > 0);
         assert!(v["outputs"].as_array().is_some());
-        manifest.insert(name, serde_json::json!({"model": v["model"], "output_hash": v["output_hash"]}));
+        manifest.insert(
+            name,
+            serde_json::json!({"model": v["model"], "output_hash": v["output_hash"]}),
+        );
     }
     let rendered = serde_json::to_string_pretty(&manifest).unwrap() + "\n";
     if std::env::var("PROVA_UPDATE_CONFORMANCE").is_ok() {
@@ -71,27 +106,51 @@ fn exact_outputs_match_the_conformance_manifest_in_any_environment() {
         return;
     }
     let committed = std::fs::read_to_string(&path).expect("fixtures/conformance.json missing");
-    assert_eq!(rendered, committed, "exact-profile outputs differ from fixtures/conformance.json");
+    assert_eq!(
+        rendered, committed,
+        "exact-profile outputs differ from fixtures/conformance.json"
+    );
 }
 
 #[test]
 fn native_profile_runs_and_says_so() {
     let v = infer_json("digits_mlp", "native", &[]);
     assert_eq!(v["profile"], "native");
-    let (code, out, _) = prova(&["infer", "fixtures/models/digits_mlp.onnx", "--input", "fixtures/inputs/digits_mlp.json", "--profile", "native"], &[]);
+    let (code, out, _) = prova(
+        &[
+            "infer",
+            "fixtures/models/digits_mlp.onnx",
+            "--input",
+            "fixtures/inputs/digits_mlp.json",
+            "--profile",
+            "native",
+        ],
+        &[],
+    );
     assert_eq!(code, 0);
     assert!(out.contains("not for consensus"), "{out}");
 }
 
 #[test]
 fn inspect_prints_signature_and_cost() {
-    let (code, out, err) = prova(&["model", "inspect", "fixtures/models/digits_cnn.onnx", "--json"], &[]);
+    let (code, out, err) = prova(
+        &[
+            "model",
+            "inspect",
+            "fixtures/models/digits_cnn.onnx",
+            "--json",
+        ],
+        &[],
+    );
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["inputs"][0]["shape"], serde_json::json!([1, 1, 8, 8]));
     assert!(v["cost"]["macs"].as_u64().unwrap() > 5000);
     assert!(v["gas_per_call"].as_u64().unwrap() > 0);
-    let (code, out, _) = prova(&["model", "inspect", "fixtures/models/digits_cnn.onnx"], &[]);
+    let (code, out, _) = prova(
+        &["model", "inspect", "fixtures/models/digits_cnn.onnx"],
+        &[],
+    );
     assert_eq!(code, 0);
     assert!(out.contains("Conv×1") && out.contains("gas"), "{out}");
 }
@@ -99,15 +158,33 @@ fn inspect_prints_signature_and_cost() {
 #[test]
 fn bench_reports_percentiles_and_compile_time() {
     let (code, out, err) = prova(
-        &["bench", "infer", "fixtures/models/iris_logreg.onnx", "--input", "fixtures/inputs/iris_logreg.json", "--iters", "20", "--json"],
+        &[
+            "bench",
+            "infer",
+            "fixtures/models/iris_logreg.onnx",
+            "--input",
+            "fixtures/inputs/iris_logreg.json",
+            "--iters",
+            "20",
+            "--json",
+        ],
         &[],
     );
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    for k in ["median_ns", "p10_ns", "p90_ns", "compile_ns", "tract_median_ns"] {
+    for k in [
+        "median_ns",
+        "p10_ns",
+        "p90_ns",
+        "compile_ns",
+        "tract_median_ns",
+    ] {
         assert!(v[k].as_u64().is_some(), "{k} missing: {out}");
     }
-    assert!(v["p10_ns"].as_u64() <= v["median_ns"].as_u64() && v["median_ns"].as_u64() <= v["p90_ns"].as_u64());
+    assert!(
+        v["p10_ns"].as_u64() <= v["median_ns"].as_u64()
+            && v["median_ns"].as_u64() <= v["p90_ns"].as_u64()
+    );
 }
 
 #[test]
@@ -119,23 +196,65 @@ fn bad_input_gets_one_line_and_exit_code_1() {
         p.to_str().unwrap().to_string()
     };
     let bad_json = write("bad.json", "{\"inputs\": [");
-    let wrong_shape = write("shape.json", r#"{"inputs":[{"dtype":"f32","shape":[1,3],"data":[1,2,3]}]}"#);
-    let wrong_dtype = write("dtype.json", r#"{"inputs":[{"dtype":"i64","shape":[1,4],"data":[1,2,3,4]}]}"#);
-    let two = write("two.json", r#"{"inputs":[{"dtype":"f32","shape":[1],"data":[1]},{"dtype":"f32","shape":[1],"data":[1]}]}"#);
+    let wrong_shape = write(
+        "shape.json",
+        r#"{"inputs":[{"dtype":"f32","shape":[1,3],"data":[1,2,3]}]}"#,
+    );
+    let wrong_dtype = write(
+        "dtype.json",
+        r#"{"inputs":[{"dtype":"i64","shape":[1,4],"data":[1,2,3,4]}]}"#,
+    );
+    let two = write(
+        "two.json",
+        r#"{"inputs":[{"dtype":"f32","shape":[1],"data":[1]},{"dtype":"f32","shape":[1],"data":[1]}]}"#,
+    );
     let iris = "fixtures/models/iris_logreg.onnx";
     let good = "fixtures/inputs/iris_logreg.json";
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["infer", "nope.onnx", "--input", good], "cannot read model nope.onnx"),
-        (vec!["infer", iris, "--input", "nope.json"], "cannot read inputs nope.json"),
-        (vec!["infer", iris, "--input", &bad_json], "malformed tensor JSON"),
-        (vec!["infer", iris, "--input", &wrong_shape], "must have shape [1, 4], got [1, 3]"),
-        (vec!["infer", iris, "--input", &wrong_dtype], "must be f32, got i64"),
-        (vec!["infer", iris, "--input", &two], "takes 1 inputs, got 2"),
-        (vec!["infer", "fixtures/reject/not_onnx.onnx", "--input", good], "not an ONNX model"),
-        (vec!["infer", "fixtures/reject/zipmap.onnx", "--input", good], "zipmap disabled"),
-        (vec!["infer", iris, "--input", good, "--profile", "fast"], "unknown profile \"fast\""),
-        (vec!["model", "inspect", "fixtures/reject/multinomial.onnx"], "non-deterministic"),
-        (vec!["bench", "infer", iris, "--input", good, "--iters", "0"], "--iters must be at least 1"),
+        (
+            vec!["infer", "nope.onnx", "--input", good],
+            "cannot read model nope.onnx",
+        ),
+        (
+            vec!["infer", iris, "--input", "nope.json"],
+            "cannot read inputs nope.json",
+        ),
+        (
+            vec!["infer", iris, "--input", &bad_json],
+            "malformed tensor JSON",
+        ),
+        (
+            vec!["infer", iris, "--input", &wrong_shape],
+            "must have shape [1, 4], got [1, 3]",
+        ),
+        (
+            vec!["infer", iris, "--input", &wrong_dtype],
+            "must be f32, got i64",
+        ),
+        (
+            vec!["infer", iris, "--input", &two],
+            "takes 1 inputs, got 2",
+        ),
+        (
+            vec!["infer", "fixtures/reject/not_onnx.onnx", "--input", good],
+            "not an ONNX model",
+        ),
+        (
+            vec!["infer", "fixtures/reject/zipmap.onnx", "--input", good],
+            "zipmap disabled",
+        ),
+        (
+            vec!["infer", iris, "--input", good, "--profile", "fast"],
+            "unknown profile \"fast\"",
+        ),
+        (
+            vec!["model", "inspect", "fixtures/reject/multinomial.onnx"],
+            "non-deterministic",
+        ),
+        (
+            vec!["bench", "infer", iris, "--input", good, "--iters", "0"],
+            "--iters must be at least 1",
+        ),
         (vec!["frobnicate"], "unrecognized subcommand"),
     ];
     for (args, expect) in cases {
@@ -143,6 +262,9 @@ fn bad_input_gets_one_line_and_exit_code_1() {
         assert_eq!(code, 1, "{args:?}: {err}");
         assert!(out.is_empty(), "{args:?} printed to stdout: {out}");
         assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
-        assert!(err.starts_with("error: ") && err.contains(expect), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(expect),
+            "{args:?}: {err}"
+        );
     }
 }

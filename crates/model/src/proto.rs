@@ -87,7 +87,7 @@ fn check_tensor(
         let d = u64::try_from(d).map_err(|_| {
             AdmissionError::Parse(format!("tensor {:?} has negative dimension {d}", t.name))
         })?;
-        elements = elements.checked_mul(d).unwrap_or(u64::MAX);
+        elements = elements.saturating_mul(d);
     }
     let bytes = elements.saturating_mul(elem_size(t.data_type));
     limit(
@@ -154,7 +154,7 @@ fn walk_graph(
     Ok(())
 }
 
-fn tensor_type<'a>(v: &'a ValueInfoProto) -> Option<&'a type_proto::Tensor> {
+fn tensor_type(v: &ValueInfoProto) -> Option<&type_proto::Tensor> {
     match v.r#type.as_ref()?.value.as_ref()? {
         type_proto::Value::TensorType(t) => Some(t),
     }

@@ -1,5 +1,7 @@
 //! Admission: every rejection class, limits, and the model store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use prost::Message;
 use prova_model::{AdmissionError, Limits, ModelId, ModelStore, StoreError, admit};
 use std::path::PathBuf;
@@ -224,4 +226,37 @@ fn model_store_is_content_addressed_and_verified() {
     store.put(&bytes).unwrap();
     let reopened = ModelStore::open(store.dir()).unwrap();
     assert_eq!(reopened.get(&id).unwrap(), bytes);
+}
+
+#[test]
+fn graphs_that_do_not_type_check_are_refused() {
+    // Double the CNN's input width: the dense layer after it no longer fits.
+    let bytes = edit(&fixture("models/digits_cnn.onnx"), |p| {
+        let g = p.graph.as_mut().unwrap();
+        let pb::type_proto::Value::TensorType(t) =
+            g.input[0].r#type.as_mut().unwrap().value.as_mut().unwrap();
+        t.shape.as_mut().unwrap().dim[3].value = Some(Value::DimValue(16));
+    });
+    let e = admit(&bytes, &Limits::DEFAULT).unwrap_err();
+    assert!(matches!(e, AdmissionError::Typing(_)), "{e}");
+}
+
+#[test]
+fn docs_list_every_allowed_operator() {
+    let docs = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/operators.md"),
+    )
+    .unwrap();
+    let allowlist = prova_model::allowlist::ONNX
+        .iter()
+        .chain(prova_model::allowlist::ONNX_ML)
+        .chain(prova_model::allowlist::MICROSOFT)
+        .chain(prova_model::allowlist::NON_DETERMINISTIC);
+    for op in allowlist {
+        let word = |c: Option<char>| c.is_none_or(|c| !c.is_ascii_alphanumeric());
+        let found = docs.match_indices(op).any(|(i, _)| {
+            word(docs[..i].chars().last()) && word(docs[i + op.len()..].chars().next())
+        });
+        assert!(found, "docs/operators.md does not mention {op}");
+    }
 }

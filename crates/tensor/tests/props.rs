@@ -1,5 +1,7 @@
 //! Property tests for every encoder/decoder pair of prova-tensor.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
 use prova_tensor::{
     DType, I256, Tensor, decode_tensors, encode_tensors,
