@@ -17,11 +17,11 @@ address constant PROVA_INFERENCE = 0x0000000000000000000000000000000000000F00;
 ///      Failures revert with one of the custom errors below, ABI-encoded with their selector.
 ///
 ///      Tensor encoding (`Tensor`):
-///        - `dtype`: 0 f32, 1 f64, 2 i64, 3 i32, 4 i16, 5 i8, 6 u8, 7 bool.
-///        - `shape`: dimension sizes; an empty shape is a scalar (one element).
-///        - `data`: the elements packed back to back, little-endian, row-major (C order);
-///          floats are their raw IEEE-754 bits, bool is one byte (0 or 1).
-///          `data.length` must equal product(shape) * elementSize(dtype).
+///      - `dtype`: 0 f32, 1 f64, 2 i64, 3 i32, 4 i16, 5 i8, 6 u8, 7 bool.
+///      - `shape`: dimension sizes; an empty shape is a scalar (one element).
+///      - `data`: the elements packed back to back, little-endian, row-major (C order);
+///        floats are their raw IEEE-754 bits, bool is one byte (0 or 1).
+///        `data.length` must equal product(shape) * elementSize(dtype).
 interface IProvaInference {
     /// @notice A raw tensor, exactly as the ONNX runtime sees it.
     /// @dev dtype: 0 f32, 1 f64, 2 i64, 3 i32, 4 i16, 5 i8, 6 u8, 7 bool; data little-endian, row-major.

@@ -11,6 +11,8 @@ use std::{path::PathBuf, time::Instant};
 pub enum BenchCommand {
     /// Time warm inference of a compiled plan, and tract's own run as the baseline.
     Infer(BenchInferArgs),
+    /// Measure gas per second of exact-profile inference for every fixture and op model.
+    Gas(crate::gas_bench::BenchGasArgs),
 }
 
 #[derive(Args)]
@@ -34,17 +36,18 @@ pub struct BenchInferArgs {
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Infer(args) => infer(args),
+        BenchCommand::Gas(args) => crate::gas_bench::run(args),
     }
 }
 
 /// (p10, median, p90) of `samples`, nanoseconds.
-fn percentiles(samples: &mut [u64]) -> (u64, u64, u64) {
+pub fn percentiles(samples: &mut [u64]) -> (u64, u64, u64) {
     samples.sort_unstable();
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     (at(0.1), at(0.5), at(0.9))
 }
 
-fn time<F: FnMut() -> Result<()>>(iters: usize, mut f: F) -> Result<Vec<u64>> {
+pub fn time<F: FnMut() -> Result<()>>(iters: usize, mut f: F) -> Result<Vec<u64>> {
     for _ in 0..iters.div_ceil(10) {
         f()?;
     }

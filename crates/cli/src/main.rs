@@ -4,6 +4,7 @@
 //! object on stdout.
 
 mod bench;
+mod gas_bench;
 mod infer;
 mod model;
 mod util;

@@ -188,6 +188,33 @@ fn bench_reports_percentiles_and_compile_time() {
 }
 
 #[test]
+fn gas_bench_reports_gas_per_second() {
+    let (code, out, err) = prova(
+        &[
+            "bench",
+            "gas",
+            "fixtures/models/iris_logreg.onnx",
+            "fixtures/models/digits_cnn.onnx",
+            "--min-ms",
+            "5",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let models = v["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    for m in models {
+        assert!(
+            m["gas"].as_u64().unwrap() > 0 && m["mgas_per_s"].as_f64().unwrap() > 0.0,
+            "{m}"
+        );
+    }
+    assert!(v["summary"]["fixture_spread"].as_f64().unwrap() >= 1.0);
+}
+
+#[test]
 fn bad_input_gets_one_line_and_exit_code_1() {
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, text: &str| {

@@ -1,15 +1,31 @@
 //! Prova's own static cost model, computed from the typed graph once the inputs are fixed.
 //!
 //! tract's `cost()` is a hint that most ops leave empty, so the counts here are Prova's, op by
-//! op: matrix products (`EinSum`) count one MAC per point of their iteration space,
-//! convolutions one per output element, input channel of its group and kernel tap, tree
-//! ensembles one per tree node, and every other op one per element it reads or writes.
-//! Bytes moved counts every intermediate written plus every constant (weight) read.
+//! op, in **MAC-equivalents**: the unit gas prices, calibrated with `prova bench gas` on the
+//! worst-case single-op models in fixtures/gas (docs/gas.md):
+//!
+//! - matrix products (`EinSum`): per MAC of their iteration space (float 0.25, integer 0.7)
+//!   plus 25 per output element;
+//! - convolutions: per MAC (float 0.25, integer 0.8) plus per output element (45 / 100:
+//!   depthwise convolutions are dominated by it);
+//! - softmax, reductions and pools: per element, heavier across a non-innermost axis, plus a
+//!   per-output charge for many small reductions;
+//! - tree ensembles: per tree level each row walks;
+//! - every other op: per element read or written, weighted by the operator ([`element_weight`]).
+//!
+//! Bytes moved counts every intermediate written plus every constant (weight) read, and
+//! `nodes` the operators executed (each has a fixed dispatch cost).
 
 use crate::{AdmissionError, Limits};
 use serde::{Deserialize, Serialize};
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::{cnn::Conv, einsum::EinSum, konst::Const};
+use tract_onnx::tract_core::ops::{
+    cnn::{Conv, MaxPool, SumPool},
+    downsample::Downsample,
+    einsum::EinSum,
+    konst::Const,
+    nn::{Reduce, Reducer, Softmax},
+};
 
 /// Static per-inference cost of a model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +36,44 @@ pub struct Cost {
     pub bytes: u64,
     /// Largest single intermediate tensor, in bytes.
     pub max_tensor_bytes: u64,
+    /// Operators executed per inference (constants and inputs excluded).
+    pub nodes: u64,
+}
+
+/// Milli-MAC-equivalents per element read or written by operators priced per element, by
+/// tract's typed op name, set so that the operator's worst-case shape in fixtures/gas runs at
+/// about 75 Mgas/s on the calibration machine (`prova bench gas`, docs/gas.md) and faster
+/// shapes of the same operator stay under 250 Mgas/s.
+fn element_weight(name: &str, out_dt: DatumType, broadcast: bool) -> u64 {
+    match name {
+        "Cast" if matches!(out_dt, DatumType::I64 | DatumType::TDim) => 10_000,
+        "Ln" => 7_100,
+        "Exp" => 6_800,
+        "Pow" => 3_700,
+        "DynamicQuantizeLinearU8" | "DynamicQuantizeLinearI8" => 3_400,
+        "QuantizeLinearU8" | "QuantizeLinearI8" => 2_800,
+        "Floor" => 2_000,
+        "Ceil" => 2_250,
+        "Gather" => 1_700,
+        "Add" => 1_600,
+        "MoveAxis" => 1_450,
+        "Eq" | "GT" | "GTE" | "LT" | "LTE" => 1_000,
+        "Max" | "Tile" => 880,
+        "Min" | "DequantizeLinearF32" | "Sub" => 840,
+        "Abs" => 1_100,
+        "Iff" => 850,
+        "Tanh" | "Mul" | "Pad" | "Cast" => 780,
+        "Sigmoid" | "Sqrt" => 700,
+        "Or" | "Xor" if broadcast => 650,
+        "Or" => 650,
+        "Erf" | "Concat" | "LeakyRelu" => 600,
+        "And" | "RoundHalfToEven" | "HardSwish" => 550,
+        "Neg" | "Recip" | "Sign" | "Slice" | "Reshape" | "RmAxis" => 480,
+        "AddAxis" => 210,
+        "Xor" => 60,
+        "MultiBroadcastTo" | "Not" => 45,
+        _ => 800,
+    }
 }
 
 fn concrete<'a>(fact: &'a TypedFact, node: &str) -> Result<&'a [usize], AdmissionError> {
@@ -41,13 +95,12 @@ fn volume(shape: &[usize]) -> u64 {
 /// Computes the cost of `model` (typed, decluttered, inputs fixed) and checks tensor sizes.
 pub(crate) fn static_cost(
     model: &TypedModel,
-    tree_nodes: u64,
+    tree_steps: u64,
     limits: &Limits,
 ) -> Result<Cost, AdmissionError> {
-    let mut cost = Cost {
-        macs: tree_nodes.saturating_mul(limits.batch),
-        ..Cost::default()
-    };
+    let mut cost = Cost::default();
+    // Work in milli-MAC-equivalents, rounded up at the end.
+    let mut milli: u64 = 0;
     for node in model.nodes() {
         let mut inputs = Vec::with_capacity(node.inputs.len());
         for i in &node.inputs {
@@ -78,6 +131,7 @@ pub(crate) fn static_cost(
         if node.op_is::<Const>() || node.inputs.is_empty() {
             continue;
         }
+        cost.nodes += 1;
         let mut shapes = Vec::with_capacity(inputs.len());
         for f in &inputs {
             shapes.push(concrete(f, &node.name)?);
@@ -87,9 +141,21 @@ pub(crate) fn static_cost(
                 cost.bytes = cost.bytes.saturating_add(b);
             }
         }
-        let macs = if let Some(op) = node.op_as::<EinSum>() {
+        let volumes: Vec<u64> = shapes.iter().map(|s| volume(s)).collect();
+        let read = inputs
+            .iter()
+            .zip(&volumes)
+            .filter(|(f, _)| f.konst.is_none())
+            .fold(0u64, |a, (_, v)| a.saturating_add(*v));
+        let elements = read.saturating_add(out_elements);
+        let out_fact = node.outputs.first().map(|o| &o.fact);
+        let out_dt = out_fact.map(|f| f.datum_type).unwrap_or(DatumType::F32);
+        let out_rank = out_fact.map(|f| f.rank()).unwrap_or(0);
+        let integer = |dt: DatumType| !dt.is_float();
+        let name = node.op.name();
+        let work = if let Some(op) = node.op_as::<EinSum>() {
             let shapes = &shapes;
-            op.axes.iter_all_axes().fold(1u64, |acc, axis| {
+            let macs = op.axes.iter_all_axes().fold(1u64, |acc, axis| {
                 let size = axis
                     .inputs
                     .iter()
@@ -99,22 +165,67 @@ pub(crate) fn static_cost(
                     .max()
                     .unwrap_or(1);
                 acc.saturating_mul(size as u64)
-            })
+            });
+            let int = op.q_params.is_some() || integer(op.operating_dt);
+            // Float products run at ~0.3 ns/MAC on the portable kernels, integer ones at
+            // ~1.3; small products pay per output element (packing, dispatch).
+            macs.saturating_mul(if int { 290 } else { 120 })
+                .saturating_add(out_elements.saturating_mul(12_500))
         } else if let Some(op) = node.op_as::<Conv>() {
             let per_output = (op.input_channels() / op.group.max(1)) as u64;
-            out_elements
+            let macs = out_elements
                 .saturating_mul(per_output)
-                .saturating_mul(volume(&op.pool_spec.kernel_shape))
+                .saturating_mul(volume(&op.pool_spec.kernel_shape));
+            let int =
+                op.q_params.is_some() || inputs.first().is_some_and(|f| integer(f.datum_type));
+            // Depthwise and small-channel convolutions cost per output, not per MAC.
+            let (per_mac, per_out) = if int { (230, 32_000) } else { (75, 15_000) };
+            macs.saturating_mul(per_mac)
+                .saturating_add(out_elements.saturating_mul(per_out))
+        } else if let Some(op) = node.op_as::<Softmax>() {
+            let innermost = op.axes.as_slice() == [out_rank.saturating_sub(1)];
+            elements.saturating_mul(if innermost { 7_700 } else { 30_000 })
+        } else if let Some(op) = node.op_as::<Reduce>() {
+            let per_element = match op.reducer {
+                Reducer::Sum | Reducer::MeanOfSquares => 1_200,
+                _ if op.axes.iter().any(|a| *a + 1 == out_rank) => 1_300,
+                _ => 4_600,
+            };
+            // Many small reductions pay per output (one pass set-up each).
+            read.saturating_mul(per_element)
+                .saturating_add(out_elements.saturating_mul(100_000))
+        } else if node.op_is::<MaxPool>() {
+            elements.saturating_mul(1_800)
+        } else if node.op_is::<SumPool>() {
+            elements.saturating_mul(3_300)
+        } else if let Some(op) = node.op_as::<Downsample>() {
+            // A negative stride (reversal) walks memory backwards, ~10x slower than forwards.
+            elements.saturating_mul(if op.stride < 0 { 9_200 } else { 1_000 })
+        } else if name.starts_with("TreeEnsemble") {
+            // One step per tree level a row walks.
+            let rows = inputs
+                .first()
+                .and_then(|f| f.shape.as_concrete())
+                .map_or(1, |s| {
+                    s.iter()
+                        .rev()
+                        .skip(1)
+                        .fold(1u64, |a, &d| a.saturating_mul(d as u64))
+                });
+            rows.saturating_mul(tree_steps)
+                .saturating_mul(3_400)
+                .saturating_add(elements.saturating_mul(2_250))
+        } else if name == "QLinearSoftmax" {
+            elements.saturating_mul(7_000)
         } else {
-            let read = inputs
+            let broadcast = shapes
                 .iter()
-                .zip(&shapes)
-                .filter(|(f, _)| f.konst.is_none())
-                .fold(0u64, |a, (_, s)| a.saturating_add(volume(s)));
-            read.saturating_add(out_elements)
+                .any(|s| volume(s) != out_elements && volume(s) > 1);
+            elements.saturating_mul(element_weight(&name, out_dt, broadcast))
         };
-        cost.macs = cost.macs.saturating_add(macs);
+        milli = milli.saturating_add(work);
     }
+    cost.macs = milli.div_ceil(1000);
     if cost.macs > limits.max_macs {
         return Err(AdmissionError::LimitExceeded {
             what: "multiply-accumulates per inference".into(),

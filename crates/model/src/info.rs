@@ -57,16 +57,27 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
-    /// Input plus output bytes crossing the ABI per call.
-    pub fn io_bytes(&self) -> u64 {
+    /// Bytes of input tensor data per call.
+    pub fn input_bytes(&self) -> u64 {
         self.inputs
             .iter()
-            .chain(&self.outputs)
             .fold(0u64, |a, s| a.saturating_add(s.byte_size()))
+    }
+
+    /// Bytes of output tensor data per call.
+    pub fn output_bytes(&self) -> u64 {
+        self.outputs
+            .iter()
+            .fold(0u64, |a, s| a.saturating_add(s.byte_size()))
+    }
+
+    /// Input plus output bytes crossing the ABI per call.
+    pub fn io_bytes(&self) -> u64 {
+        self.input_bytes().saturating_add(self.output_bytes())
     }
 
     /// Gas of a call under `schedule`.
     pub fn gas(&self, schedule: &GasSchedule, cold: bool) -> u64 {
-        schedule.inference_gas(&self.cost, self.io_bytes(), cold)
+        schedule.inference_gas(&self.cost, self.input_bytes(), self.output_bytes(), cold)
     }
 }

@@ -219,7 +219,7 @@ pub fn admit(bytes: &[u8], limits: &Limits) -> Result<AdmittedModel, AdmissionEr
         });
     }
 
-    let cost = cost::static_cost(&typed, facts.tree_nodes, limits)?;
+    let cost = cost::static_cost(&typed, facts.tree_steps, limits)?;
     let mut info = ModelInfo {
         id: ModelId::of(bytes),
         size_bytes: size,

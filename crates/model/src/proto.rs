@@ -24,8 +24,9 @@ pub(crate) struct ProtoFacts {
     pub ops: BTreeMap<String, u64>,
     /// Elements in all initializers and constant attributes.
     pub params: u64,
-    /// Tree nodes of tree-ensemble operators (their per-inference work bound).
-    pub tree_nodes: u64,
+    /// Levels a row walks through all trees of all tree-ensemble operators (the sum of the
+    /// trees' depths): their per-row work.
+    pub tree_steps: u64,
 }
 
 /// ONNX `TensorProto.DataType` code to a Prova dtype.
@@ -133,6 +134,9 @@ fn walk_graph(
             }
         }
         *facts.ops.entry(op).or_default() += 1;
+        if n.op_type.starts_with("TreeEnsemble") {
+            facts.tree_steps = facts.tree_steps.saturating_add(tree_steps(n)?);
+        }
         for a in &n.attribute {
             if let Some(t) = &a.t {
                 check_tensor(t, limits, facts)?;
@@ -140,9 +144,10 @@ fn walk_graph(
             for t in &a.tensors {
                 check_tensor(t, limits, facts)?;
             }
-            if a.name == "nodes_nodeids" {
-                facts.tree_nodes = facts.tree_nodes.saturating_add(a.ints.len() as u64);
-            }
+            // Attribute arrays are parameters too (tree nodes, linear coefficients).
+            let attr_elements = (a.floats.len() + a.ints.len() + a.strings.len()) as u64;
+            facts.params = facts.params.saturating_add(attr_elements);
+            limit("parameter count", facts.params, limits.max_params)?;
             if let Some(sub) = &a.g {
                 walk_graph(sub, limits, facts, nodes)?;
             }
@@ -152,6 +157,82 @@ fn walk_graph(
         }
     }
     Ok(())
+}
+
+/// Sum over the trees of a tree-ensemble node of their depth (nodes on the longest path from a
+/// root to a leaf): the levels one row walks. Linear in the node count; a cycle is refused.
+fn tree_steps(n: &tract_onnx::pb::NodeProto) -> Result<u64, AdmissionError> {
+    use std::collections::BTreeMap;
+    let ints = |name: &str| {
+        n.attribute
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.ints.as_slice())
+            .unwrap_or(&[])
+    };
+    let (trees, ids) = (ints("nodes_treeids"), ints("nodes_nodeids"));
+    let (t, f) = (ints("nodes_truenodeids"), ints("nodes_falsenodeids"));
+    let leaf: Vec<bool> = n
+        .attribute
+        .iter()
+        .find(|a| a.name == "nodes_modes")
+        .map(|a| a.strings.iter().map(|s| s.as_slice() == b"LEAF").collect())
+        .unwrap_or_default();
+    let count = trees.len().min(ids.len());
+    let index: BTreeMap<(i64, i64), usize> = (0..count).map(|i| ((trees[i], ids[i]), i)).collect();
+    let kids = |i: usize| -> Vec<usize> {
+        if leaf.get(i).copied().unwrap_or(false) {
+            return vec![];
+        }
+        [t.get(i), f.get(i)]
+            .into_iter()
+            .flatten()
+            .filter_map(|c| index.get(&(trees[i], *c)).copied())
+            .collect()
+    };
+    // Iterative depth-first search with colours: 0 new, 1 on the stack, 2 done.
+    let mut depth = vec![0u64; count];
+    let mut colour = vec![0u8; count];
+    let mut per_tree: BTreeMap<i64, u64> = BTreeMap::new();
+    for root in 0..count {
+        if colour[root] != 0 {
+            continue;
+        }
+        let mut stack = vec![(root, false)];
+        while let Some((i, expanded)) = stack.pop() {
+            if expanded {
+                depth[i] = 1 + kids(i).iter().map(|&c| depth[c]).max().unwrap_or(0);
+                colour[i] = 2;
+                continue;
+            }
+            match colour[i] {
+                2 => continue,
+                1 => {
+                    return Err(AdmissionError::Typing(format!(
+                        "tree {} of node {:?} has a cycle",
+                        trees[i], n.name
+                    )));
+                }
+                _ => {}
+            }
+            colour[i] = 1;
+            stack.push((i, true));
+            for c in kids(i) {
+                if colour[c] == 1 {
+                    return Err(AdmissionError::Typing(format!(
+                        "tree {} of node {:?} has a cycle",
+                        trees[i], n.name
+                    )));
+                }
+                if colour[c] == 0 {
+                    stack.push((c, false));
+                }
+            }
+        }
+        let d = per_tree.entry(trees[root]).or_default();
+        *d = (*d).max(depth[root]);
+    }
+    Ok(per_tree.values().fold(0u64, |a, d| a.saturating_add(*d)))
 }
 
 fn tensor_type(v: &ValueInfoProto) -> Option<&type_proto::Tensor> {

@@ -260,3 +260,32 @@ fn docs_list_every_allowed_operator() {
         assert!(found, "docs/operators.md does not mention {op}");
     }
 }
+
+#[test]
+fn tree_ensembles_are_priced_by_depth_and_cycles_are_refused() {
+    let bytes = fixture("models/cancer_forest.onnx");
+    let info = admit(&bytes, &Limits::DEFAULT).unwrap().info;
+    assert!(info.gas_per_call > 0);
+    // Point a split of tree 0 back at its root: a cycle, refused before tract sees it.
+    let cyclic = edit(&bytes, |p| {
+        let node = &mut p.graph.as_mut().unwrap().node[0];
+        let root_true = node
+            .attribute
+            .iter()
+            .position(|a| a.name == "nodes_truenodeids")
+            .unwrap();
+        let modes = node
+            .attribute
+            .iter()
+            .find(|a| a.name == "nodes_modes")
+            .unwrap();
+        let branch = modes
+            .strings
+            .iter()
+            .rposition(|m| m.as_slice() != b"LEAF")
+            .unwrap();
+        node.attribute[root_true].ints[branch] = 0;
+    });
+    let e = admit(&cyclic, &Limits::DEFAULT).unwrap_err();
+    assert!(e.to_string().contains("has a cycle"), "{e}");
+}

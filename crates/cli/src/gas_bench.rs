@@ -1,0 +1,237 @@
+//! `prova bench gas`: nanoseconds per gas of exact-profile inference, per model.
+//!
+//! Gas is meant to bound inference time: Ethereum's repricing practice (EIP-7904) prices work
+//! at 60 Mgas/s on the worst case, about 16.7 ns per gas. Every fixture model and every
+//! worst-case single-op model must run at 60–250 Mgas/s here, and the fixtures' spread
+//! (fastest / slowest Mgas/s) must stay ≤ 2. The report says which models miss.
+
+use crate::util;
+use anyhow::{Result, bail};
+use clap::Args;
+use prova_model::TensorSpec;
+use prova_runtime::{Profile, Runtime};
+use prova_tensor::{DType, Tensor};
+use serde_json::json;
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+/// Lowest acceptable Mgas/s (underpriced below).
+const MIN_MGAS: f64 = 60.0;
+/// Highest acceptable Mgas/s (overpriced above).
+const MAX_MGAS: f64 = 250.0;
+/// Largest acceptable max/min Mgas/s across the fixtures.
+const MAX_SPREAD: f64 = 2.0;
+
+#[derive(Args)]
+pub struct BenchGasArgs {
+    /// Models to measure (default: fixtures/models/*.onnx and fixtures/gas/*.onnx).
+    models: Vec<PathBuf>,
+    /// Minimum measuring time per model, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    min_ms: u64,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Deterministic pseudo-random inputs matching `spec` (xorshift64*, fixed seed).
+fn synthetic(spec: &TensorSpec, seed: &mut u64) -> Result<Tensor> {
+    let n = spec.elements() as usize;
+    let mut next = || {
+        *seed ^= *seed >> 12;
+        *seed ^= *seed << 25;
+        *seed ^= *seed >> 27;
+        seed.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let shape = spec.shape.clone();
+    let unit = |r: u64| (r >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+    Ok(match spec.dtype {
+        DType::F32 => Tensor::from_values(
+            shape,
+            &(0..n).map(|_| unit(next()) as f32).collect::<Vec<_>>(),
+        )?,
+        DType::F64 => {
+            Tensor::from_values(shape, &(0..n).map(|_| unit(next())).collect::<Vec<_>>())?
+        }
+        DType::I64 => Tensor::from_values(
+            shape,
+            &(0..n).map(|_| (next() % 4) as i64).collect::<Vec<_>>(),
+        )?,
+        DType::I32 => Tensor::from_values(
+            shape,
+            &(0..n).map(|_| (next() % 4) as i32).collect::<Vec<_>>(),
+        )?,
+        DType::I16 => Tensor::from_values(
+            shape,
+            &(0..n).map(|_| (next() % 4) as i16).collect::<Vec<_>>(),
+        )?,
+        DType::I8 => Tensor::from_values(shape, &(0..n).map(|_| next() as i8).collect::<Vec<_>>())?,
+        DType::U8 => Tensor::from_values(shape, &(0..n).map(|_| next() as u8).collect::<Vec<_>>())?,
+        DType::Bool => {
+            Tensor::from_values(shape, &(0..n).map(|_| next() & 1 == 1).collect::<Vec<_>>())?
+        }
+    })
+}
+
+fn default_models(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for dir in ["fixtures/models", "fixtures/gas"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        let mut v: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+            .collect();
+        v.sort();
+        out.extend(v);
+    }
+    if out.is_empty() {
+        bail!(
+            "no models given and none found under fixtures/models or fixtures/gas (run from the repository root)"
+        );
+    }
+    Ok(out)
+}
+
+pub fn run(args: BenchGasArgs) -> Result<()> {
+    let models = if args.models.is_empty() {
+        default_models(Path::new("."))?
+    } else {
+        args.models.clone()
+    };
+    let runtime = Runtime::new(Profile::Exact)?;
+    let mut rows = Vec::new();
+    let total = models.len();
+    for (i, path) in models.iter().enumerate() {
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("?")
+            .to_string();
+        let kind = if path.components().any(|c| c.as_os_str() == "gas") {
+            "op"
+        } else {
+            "fixture"
+        };
+        if !args.json {
+            eprint!("\r[{}/{total}] {name:<40}", i + 1);
+        }
+        let bytes = util::read_model(path)?;
+        let model = match runtime.load(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                rows.push(json!({"name": name, "kind": kind, "error": e.to_string()}));
+                continue;
+            }
+        };
+        let sample = path
+            .parent()
+            .and_then(|p| p.parent())
+            .map(|p| p.join(format!("inputs/{name}.json")));
+        let inputs = match sample.filter(|p| p.is_file()) {
+            Some(p) => util::read_inputs(p.to_str().unwrap_or("-"))?,
+            None => {
+                let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+                model
+                    .info
+                    .inputs
+                    .iter()
+                    .map(|s| synthetic(s, &mut seed))
+                    .collect::<Result<_>>()?
+            }
+        };
+        runtime.run(&model, &inputs)?;
+        let budget = std::time::Duration::from_millis(args.min_ms);
+        let start = Instant::now();
+        let mut samples = Vec::new();
+        while samples.len() < 5 || (start.elapsed() < budget && samples.len() < 100_000) {
+            let t = Instant::now();
+            runtime.run(&model, &inputs)?;
+            samples.push(t.elapsed().as_nanos() as u64);
+        }
+        let (_, median, _) = crate::bench::percentiles(&mut samples);
+        let gas = model.info.gas_per_call;
+        let mgas = gas as f64 / median as f64 * 1000.0;
+        rows.push(json!({
+            "name": name, "kind": kind, "gas": gas, "median_ns": median,
+            "ns_per_gas": median as f64 / gas as f64, "mgas_per_s": mgas,
+            "macs": model.info.cost.macs, "bytes": model.info.cost.bytes, "nodes": model.info.cost.nodes,
+            "io_bytes": model.info.io_bytes(),
+        }));
+    }
+    if !args.json {
+        eprintln!();
+    }
+    let rate = |kind: &str| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| r["kind"] == kind)
+            .filter_map(|r| r["mgas_per_s"].as_f64())
+            .collect()
+    };
+    let (fixtures, ops) = (rate("fixture"), rate("op"));
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    let all: Vec<f64> = fixtures.iter().chain(&ops).copied().collect();
+    let spread = if fixtures.is_empty() {
+        0.0
+    } else {
+        max(&fixtures) / min(&fixtures)
+    };
+    let outside: Vec<String> = rows
+        .iter()
+        .filter(|r| {
+            r["mgas_per_s"]
+                .as_f64()
+                .is_some_and(|m| !(MIN_MGAS..=MAX_MGAS).contains(&m))
+        })
+        .filter_map(|r| r["name"].as_str().map(String::from))
+        .collect();
+    let summary = json!({
+        "target_mgas_per_s": [MIN_MGAS, MAX_MGAS], "target_spread": MAX_SPREAD,
+        "min_mgas_per_s": min(&all), "max_mgas_per_s": max(&all), "fixture_spread": spread,
+        "outside_band": outside, "ok": outside.is_empty() && spread <= MAX_SPREAD,
+    });
+    if args.json {
+        println!("{}", json!({"models": rows, "summary": summary}));
+        return Ok(());
+    }
+    println!("| model | kind | gas | median µs | Mgas/s | MACs | bytes | nodes |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        if let Some(e) = r["error"].as_str() {
+            println!(
+                "| {} | {} | refused: {} | | | | | |",
+                r["name"].as_str().unwrap_or(""),
+                r["kind"].as_str().unwrap_or(""),
+                util::one_line(e)
+            );
+            continue;
+        }
+        println!(
+            "| {} | {} | {} | {:.1} | {:.0} | {} | {} | {} |",
+            r["name"].as_str().unwrap_or(""),
+            r["kind"].as_str().unwrap_or(""),
+            r["gas"],
+            r["median_ns"].as_f64().unwrap_or(0.0) / 1000.0,
+            r["mgas_per_s"].as_f64().unwrap_or(0.0),
+            r["macs"],
+            r["bytes"],
+            r["nodes"]
+        );
+    }
+    println!(
+        "\nMgas/s: {:.0} to {:.0} (target {MIN_MGAS}-{MAX_MGAS}); fixture spread {:.2} (target <= {MAX_SPREAD}); outside the band: {}",
+        min(&all),
+        max(&all),
+        spread,
+        if outside.is_empty() {
+            "none".to_string()
+        } else {
+            outside.join(", ")
+        }
+    );
+    Ok(())
+}
