@@ -15,7 +15,6 @@ address constant PROVA_INFERENCE = 0x0000000000000000000000000000000000000F00;
 ///      used from view functions as well as from transactions. A model is addressed by its
 ///      `modelId`, the keccak256 of its ONNX bytes, as returned by `IModelRegistry.deploy`.
 ///      Failures revert with one of the custom errors below, ABI-encoded with their selector.
-///
 ///      Tensor encoding (`Tensor`):
 ///      - `dtype`: 0 f32, 1 f64, 2 i64, 3 i32, 4 i16, 5 i8, 6 u8, 7 bool.
 ///      - `shape`: dimension sizes; an empty shape is a scalar (one element).

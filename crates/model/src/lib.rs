@@ -154,6 +154,24 @@ fn contained<T>(what: &str, f: impl FnOnce() -> TractResult<T>) -> Result<T, Adm
     }
 }
 
+/// Nodes of the ONNX graph in `bytes` (subgraphs included), from the protobuf alone: a cheap
+/// pre-count, so that deployment can be priced per node before the expensive admission work.
+pub fn graph_node_count(bytes: &[u8]) -> Result<u64, AdmissionError> {
+    fn count(g: &tract_onnx::pb::GraphProto) -> u64 {
+        g.node.iter().fold(0u64, |acc, n| {
+            let sub: u64 = n
+                .attribute
+                .iter()
+                .map(|a| a.g.iter().chain(&a.graphs).map(count).sum::<u64>())
+                .sum();
+            acc.saturating_add(1).saturating_add(sub)
+        })
+    }
+    let proto = tract_onnx::pb::ModelProto::decode(bytes)
+        .map_err(|e| AdmissionError::Parse(e.to_string()))?;
+    Ok(proto.graph.as_ref().map(count).unwrap_or(0))
+}
+
 /// Admits `bytes` under `limits`.
 pub fn admit(bytes: &[u8], limits: &Limits) -> Result<AdmittedModel, AdmissionError> {
     let size = bytes.len() as u64;

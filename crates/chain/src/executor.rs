@@ -1,0 +1,387 @@
+//! The block executor: runs a block's transactions on revm with [`ProvaPrecompiles`], builds
+//! receipts and the inference witness, applies the state changes and computes the header.
+
+use crate::{
+    SignedTx, StateDiff, TxError, WitnessRecord, WorldState, error::ChainError,
+    witness::inferences_root,
+};
+use alloy_consensus::{
+    EMPTY_OMMER_ROOT_HASH, Eip658Value, Header, Receipt, ReceiptEnvelope, TxReceipt,
+    proofs::{calculate_receipt_root, calculate_transaction_root},
+};
+use alloy_eips::eip1559::BaseFeeParams;
+use alloy_primitives::{Address, B256, Bloom, U256};
+use alloy_trie::EMPTY_ROOT_HASH;
+use prova_precompile::ProvaPrecompiles;
+use revm::{
+    Context, ExecuteEvm, MainBuilder, MainContext,
+    context::{
+        BlockEnv, CfgEnv, TxEnv,
+        result::{EVMError, ExecutionResult, InvalidTransaction},
+    },
+    context_interface::block::BlobExcessGasAndPrice,
+    database::{CacheDB, DatabaseCommit},
+    handler::{EthFrame, instructions::EthInstructions},
+    interpreter::interpreter::EthInterpreter,
+    primitives::{eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN, hardfork::SpecId},
+    state::EvmState,
+};
+
+/// The EVM revision Prova runs (Cancun; blob and EIP-7702 transactions are not accepted).
+pub const SPEC: SpecId = SpecId::CANCUN;
+
+type Db<'a> = CacheDB<&'a WorldState>;
+type Ctx<'a> = revm::handler::MainnetContext<Db<'a>>;
+type ProvaEvm<'a> = revm::context::Evm<
+    Ctx<'a>,
+    (),
+    EthInstructions<EthInterpreter, Ctx<'a>>,
+    ProvaPrecompiles,
+    EthFrame<EthInterpreter>,
+>;
+
+/// What the producer chooses for a block before executing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockInput {
+    /// Parent hash.
+    pub parent_hash: B256,
+    /// Block number.
+    pub number: u64,
+    /// Timestamp (seconds).
+    pub timestamp: u64,
+    /// Fee recipient.
+    pub beneficiary: Address,
+    /// Gas limit.
+    pub gas_limit: u64,
+    /// Base fee.
+    pub base_fee: u64,
+}
+
+impl BlockInput {
+    /// The child of `parent`: number + 1, the EIP-1559 base fee, `timestamp` (at least the
+    /// parent's + 1).
+    pub fn child_of(parent: &Header, parent_hash: B256, timestamp: u64) -> Self {
+        Self {
+            parent_hash,
+            number: parent.number + 1,
+            timestamp: timestamp.max(parent.timestamp + 1),
+            beneficiary: parent.beneficiary,
+            gas_limit: parent.gas_limit,
+            base_fee: parent
+                .next_block_base_fee(BaseFeeParams::ethereum())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// revm's block environment. `prevrandao` is the parent hash (a dev chain has no beacon).
+    pub fn block_env(&self) -> BlockEnv {
+        BlockEnv {
+            number: U256::from(self.number),
+            beneficiary: self.beneficiary,
+            timestamp: U256::from(self.timestamp),
+            gas_limit: self.gas_limit,
+            basefee: self.base_fee,
+            difficulty: U256::ZERO,
+            prevrandao: Some(self.parent_hash),
+            blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(
+                0,
+                BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN,
+            )),
+            ..BlockEnv::default()
+        }
+    }
+}
+
+/// One executed transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutedTx {
+    /// The transaction.
+    pub tx: SignedTx,
+    /// Its receipt (typed like the transaction).
+    pub receipt: ReceiptEnvelope,
+    /// Gas used by this transaction alone.
+    pub gas_used: u64,
+    /// Address of the contract it created, if any (and it succeeded).
+    pub contract_address: Option<Address>,
+}
+
+/// A block after execution: header, transactions, receipts, witness, and the state diff.
+#[derive(Debug, Clone)]
+pub struct ExecutedBlock {
+    /// The header (roots filled in).
+    pub header: Header,
+    /// Its hash.
+    pub hash: B256,
+    /// Transactions included, in order.
+    pub txs: Vec<ExecutedTx>,
+    /// The inference witness.
+    pub witness: Vec<WitnessRecord>,
+    /// Transactions refused (not included), with the reason.
+    pub rejected: Vec<(B256, TxError)>,
+    /// What the block changed.
+    pub diff: StateDiff,
+}
+
+/// Maps revm's validation failures to [`TxError`].
+fn tx_error(e: InvalidTransaction, tx: &SignedTx, base_fee: u64, chain_id: u64) -> TxError {
+    match e {
+        InvalidTransaction::NonceTooLow { tx, state } => TxError::NonceTooLow {
+            expected: state,
+            got: tx,
+        },
+        InvalidTransaction::NonceTooHigh { tx, state } => TxError::NonceTooHigh {
+            expected: state,
+            got: tx,
+        },
+        InvalidTransaction::LackOfFundForMaxFee { fee, balance } => TxError::InsufficientFunds {
+            required: *fee,
+            balance: *balance,
+        },
+        InvalidTransaction::CallGasCostMoreThanGasLimit {
+            initial_gas,
+            gas_limit,
+        } => TxError::IntrinsicGasTooLow {
+            intrinsic: initial_gas,
+            gas_limit,
+        },
+        InvalidTransaction::GasFloorMoreThanGasLimit {
+            gas_floor,
+            gas_limit,
+        } => TxError::IntrinsicGasTooLow {
+            intrinsic: gas_floor,
+            gas_limit,
+        },
+        InvalidTransaction::GasPriceLessThanBasefee => TxError::FeeCapTooLow {
+            max_fee: tx.tx_env().gas_price,
+            base_fee,
+        },
+        InvalidTransaction::PriorityFeeGreaterThanMaxFee => TxError::TipAboveFeeCap,
+        InvalidTransaction::InvalidChainId | InvalidTransaction::MissingChainId => {
+            TxError::WrongChainId {
+                expected: chain_id,
+                got: tx.tx_env().chain_id.unwrap_or_default(),
+            }
+        }
+        other => TxError::Invalid(other.to_string()),
+    }
+}
+
+/// Executes blocks and calls. Owns the precompile provider (runtime, model bytes, journal).
+#[derive(Debug)]
+pub struct Executor {
+    chain_id: u64,
+    precompiles: Option<ProvaPrecompiles>,
+}
+
+impl Executor {
+    /// An executor for `chain_id` over `precompiles`.
+    pub fn new(chain_id: u64, precompiles: ProvaPrecompiles) -> Self {
+        Self {
+            chain_id,
+            precompiles: Some(precompiles),
+        }
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The precompile provider (e.g. to preload genesis models).
+    pub fn precompiles_mut(&mut self) -> Result<&mut ProvaPrecompiles, ChainError> {
+        self.precompiles
+            .as_mut()
+            .ok_or_else(|| ChainError::Execution("precompiles lost to an earlier panic".into()))
+    }
+
+    fn cfg(&self, call: bool) -> CfgEnv {
+        let mut cfg = CfgEnv::new_with_spec(SPEC);
+        cfg.chain_id = self.chain_id;
+        cfg.disable_nonce_check = call;
+        cfg
+    }
+
+    fn evm<'a>(
+        &mut self,
+        state: &'a WorldState,
+        block: BlockEnv,
+        call: bool,
+    ) -> Result<ProvaEvm<'a>, ChainError> {
+        let cfg = self.cfg(call);
+        let mut precompiles = self
+            .precompiles
+            .take()
+            .ok_or_else(|| ChainError::Execution("precompiles lost to an earlier panic".into()))?;
+        precompiles.take_records();
+        precompiles.set_recording(!call);
+        Ok(Context::mainnet()
+            .with_db(CacheDB::new(state))
+            .with_block(block)
+            .with_cfg(cfg)
+            .build_mainnet()
+            .with_precompiles(precompiles))
+    }
+
+    fn restore(&mut self, mut precompiles: ProvaPrecompiles) {
+        precompiles.take_records();
+        precompiles.set_recording(true);
+        self.precompiles = Some(precompiles);
+    }
+
+    /// Executes `txs` as block `input` on top of `state` and applies the changes to `state`.
+    ///
+    /// A transaction that fails validation (chain id, nonce, funds, intrinsic gas, block gas
+    /// left, fee cap) is left out and listed in [`ExecutedBlock::rejected`]; one that reverts
+    /// or halts is included with status 0. A local fault aborts the whole block, leaving
+    /// `state` untouched.
+    pub fn execute(
+        &mut self,
+        state: &mut WorldState,
+        input: &BlockInput,
+        txs: Vec<SignedTx>,
+    ) -> Result<ExecutedBlock, ChainError> {
+        let chain_id = self.chain_id;
+        let mut evm = self.evm(state, input.block_env(), false)?;
+        let mut changes: Vec<EvmState> = Vec::new();
+        let mut executed = Vec::new();
+        let mut rejected = Vec::new();
+        let mut witness = Vec::new();
+        let mut cumulative = 0u64;
+        let mut fault = None;
+        for tx in txs {
+            if let Err(e) = tx.check_chain_id(chain_id) {
+                rejected.push((tx.hash(), e));
+                continue;
+            }
+            let available = input.gas_limit.saturating_sub(cumulative);
+            let gas_limit = tx.tx_env().gas_limit;
+            if gas_limit > available {
+                rejected.push((
+                    tx.hash(),
+                    TxError::GasLimitExceedsBlock {
+                        gas_limit,
+                        available,
+                    },
+                ));
+                continue;
+            }
+            let outcome = match evm.transact(tx.tx_env()) {
+                Ok(outcome) => outcome,
+                Err(EVMError::Transaction(e)) => {
+                    rejected.push((tx.hash(), tx_error(e, &tx, input.base_fee, chain_id)));
+                    evm.precompiles.take_records();
+                    continue;
+                }
+                Err(e) => {
+                    fault = Some(ChainError::Execution(e.to_string()));
+                    break;
+                }
+            };
+            let tx_index = executed.len() as u64;
+            witness.extend(
+                evm.precompiles
+                    .take_records()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, r)| WitnessRecord::from_precompile(tx_index, i as u64, r)),
+            );
+            evm.ctx
+                .journaled_state
+                .database
+                .commit(outcome.state.clone());
+            changes.push(outcome.state);
+            let result = outcome.result;
+            let gas_used = result.tx_gas_used();
+            cumulative += gas_used;
+            let contract_address = match &result {
+                ExecutionResult::Success { .. } => result.created_address(),
+                _ => None,
+            };
+            let receipt = Receipt {
+                status: Eip658Value::Eip658(result.is_success()),
+                cumulative_gas_used: cumulative,
+                logs: result.into_logs(),
+            };
+            let receipt = ReceiptEnvelope::from_typed(tx.envelope.tx_type(), receipt.with_bloom());
+            executed.push(ExecutedTx {
+                tx,
+                receipt,
+                gas_used,
+                contract_address,
+            });
+        }
+        let precompiles = evm.precompiles;
+        self.restore(precompiles);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+
+        let mut diff = StateDiff::default();
+        for change in changes {
+            state.apply(change, &mut diff);
+        }
+        let envelopes: Vec<_> = executed.iter().map(|t| t.tx.envelope.clone()).collect();
+        let receipts: Vec<_> = executed.iter().map(|t| t.receipt.clone()).collect();
+        let mut logs_bloom = Bloom::ZERO;
+        for r in &receipts {
+            logs_bloom.accrue_bloom(&r.bloom());
+        }
+        let header = Header {
+            parent_hash: input.parent_hash,
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            beneficiary: input.beneficiary,
+            state_root: state.state_root(),
+            transactions_root: calculate_transaction_root(&envelopes),
+            receipts_root: calculate_receipt_root(&receipts),
+            logs_bloom,
+            number: input.number,
+            gas_limit: input.gas_limit,
+            gas_used: cumulative,
+            timestamp: input.timestamp,
+            extra_data: inferences_root(&witness).0.to_vec().into(),
+            mix_hash: input.parent_hash,
+            base_fee_per_gas: Some(input.base_fee),
+            withdrawals_root: Some(EMPTY_ROOT_HASH),
+            blob_gas_used: Some(0),
+            excess_blob_gas: Some(0),
+            parent_beacon_block_root: Some(B256::ZERO),
+            ..Header::default()
+        };
+        let hash = header.hash_slow();
+        Ok(ExecutedBlock {
+            header,
+            hash,
+            txs: executed,
+            witness,
+            rejected,
+            diff,
+        })
+    }
+
+    /// Executes `tx` on `state` without committing anything and without recording inferences
+    /// (`eth_call`): nonce checks are off and the base fee is zero, so a call from any
+    /// address with gas price 0 runs.
+    pub fn call(
+        &mut self,
+        state: &WorldState,
+        input: &BlockInput,
+        tx: TxEnv,
+    ) -> Result<ExecutionResult, ChainError> {
+        let mut block = input.block_env();
+        block.basefee = 0;
+        let mut evm = self.evm(state, block, true)?;
+        let result = evm.transact(tx);
+        let precompiles = evm.precompiles;
+        self.restore(precompiles);
+        match result {
+            Ok(outcome) => Ok(outcome.result),
+            Err(EVMError::Transaction(e)) => Err(TxError::Invalid(e.to_string()).into()),
+            Err(e) => Err(ChainError::Execution(e.to_string())),
+        }
+    }
+}
+
+/// The inferences root a header commits to (its `extra_data`), if it is 32 bytes long.
+pub fn header_inferences_root(header: &Header) -> Option<B256> {
+    (header.extra_data.len() == 32).then(|| B256::from_slice(&header.extra_data))
+}

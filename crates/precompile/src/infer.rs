@@ -1,0 +1,207 @@
+//! INFER: `infer`, `inferFixed` and `modelInfo`.
+//!
+//! Order of work, so that gas is charged before anything costly: decode the calldata (charged
+//! the schedule's base on failure), check that the model is registered (base on failure),
+//! compute the gas from the model's static facts and whether it is cold in this transaction,
+//! halt out-of-gas if the call cannot pay it, then convert and check the inputs (`BadInput`
+//! charges the full gas), run, record.
+
+use crate::{
+    InferenceRecord, ProvaError,
+    abi::{self, IProvaInference, IProvaInferenceCalls},
+    host::{Call, Host},
+    provider::{Core, Exit},
+    registry,
+};
+use alloy_sol_types::SolCall;
+use prova_model::{ModelId, ModelInfo};
+use prova_runtime::{Runtime, RuntimeError};
+use prova_tensor::{Tensor, encode_tensors, hash_tensors};
+use revm::primitives::{B256, U256};
+use std::sync::Arc;
+
+/// Why a call stopped early: a deterministic exit, or a local fault.
+enum Stop {
+    Exit(Exit),
+    Fatal(ProvaError),
+}
+
+impl From<ProvaError> for Stop {
+    fn from(e: ProvaError) -> Self {
+        Self::Fatal(e)
+    }
+}
+
+/// A model that is registered and paid for.
+struct Paid {
+    id: ModelId,
+    info: Arc<ModelInfo>,
+    gas: u64,
+}
+
+impl Paid {
+    fn bad(&self, index: usize, reason: impl Into<String>) -> Stop {
+        Stop::Exit(Exit::Revert(self.gas, abi::bad_input(index, reason)))
+    }
+}
+
+/// Transient-storage key (at the INFER address) marking a model warm for the transaction.
+fn warm_key(id: &ModelId) -> U256 {
+    U256::from_be_bytes(id.0.0)
+}
+
+pub(crate) fn run<H: Host>(p: &Core, host: &mut H, call: &Call<'_>) -> Result<Exit, ProvaError> {
+    match dispatch(p, host, call) {
+        Ok(exit) | Err(Stop::Exit(exit)) => Ok(exit),
+        Err(Stop::Fatal(e)) => Err(e),
+    }
+}
+
+fn dispatch<H: Host>(p: &Core, host: &mut H, call: &Call<'_>) -> Result<Exit, Stop> {
+    let base = p.config.schedule.base;
+    if call.gas_limit < base {
+        return Ok(Exit::OutOfGas);
+    }
+    if call.transfers_value {
+        return Ok(Exit::Revert(
+            base,
+            abi::bad_input(0, "INFER does not accept value"),
+        ));
+    }
+    let decoded = match abi::decode_strict::<IProvaInferenceCalls>(call.input) {
+        Ok(c) => c,
+        Err(e) => {
+            return Ok(Exit::Revert(
+                base,
+                abi::bad_input(0, format!("malformed calldata: {e}")),
+            ));
+        }
+    };
+    match decoded {
+        IProvaInferenceCalls::infer(c) => {
+            let paid = pay(p, host, call, c.modelId)?;
+            let mut inputs = Vec::with_capacity(c.inputs.len());
+            for (i, t) in c.inputs.iter().enumerate() {
+                inputs.push(abi::from_abi(t).map_err(|e| paid.bad(i, e.to_string()))?);
+            }
+            let outputs = execute(p, host, call, &paid, &inputs)?;
+            let ret: Vec<_> = outputs.iter().map(abi::to_abi).collect();
+            let out = IProvaInference::inferCall::abi_encode_returns(&ret);
+            Ok(Exit::Return(paid.gas, out.into()))
+        }
+        IProvaInferenceCalls::inferFixed(c) => {
+            let paid = pay(p, host, call, c.modelId)?;
+            let spec = match paid.info.inputs.as_slice() {
+                [one] => one,
+                many => {
+                    let n = many.len();
+                    return Err(paid.bad(
+                        0,
+                        format!("inferFixed feeds single-input models; this one takes {n}"),
+                    ));
+                }
+            };
+            let input = abi::fixed_input(spec.dtype, &c.values, c.shape.clone(), c.decimals)
+                .map_err(|r| paid.bad(0, r))?;
+            let outputs = execute(p, host, call, &paid, std::slice::from_ref(&input))?;
+            let fixed = outputs
+                .iter()
+                .enumerate()
+                .map(|(k, t)| {
+                    abi::fixed_output(t, c.decimals).map_err(|e| {
+                        let reason = format!("output {k} has no fixed-point form: {e}");
+                        Stop::Exit(Exit::Revert(paid.gas, abi::inference_failed(reason)))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = IProvaInference::inferFixedCall::abi_encode_returns(&fixed);
+            Ok(Exit::Return(paid.gas, out.into()))
+        }
+        IProvaInferenceCalls::modelInfo(c) => {
+            let id = ModelId(c.modelId);
+            if !registry::is_registered(host, p.config.registry_address, &id)? {
+                return Ok(Exit::Revert(base, abi::unknown_model(c.modelId)));
+            }
+            let info = p.info(&id)?;
+            let templates = |specs: &[prova_model::TensorSpec]| -> Vec<abi::AbiTensor> {
+                specs.iter().map(|s| abi::to_abi(&s.template())).collect()
+            };
+            let ret = IProvaInference::modelInfoReturn {
+                sizeBytes: info.size_bytes,
+                macs: info.cost.macs,
+                gasPerCall: info.gas(&p.config.schedule, false),
+                inputTemplates: templates(&info.inputs),
+                outputTemplates: templates(&info.outputs),
+            };
+            let out = IProvaInference::modelInfoCall::abi_encode_returns(&ret);
+            Ok(Exit::Return(base, out.into()))
+        }
+    }
+}
+
+/// Checks that `model_id` is registered and that the call can pay for it; no work before.
+fn pay<H: Host>(p: &Core, host: &mut H, call: &Call<'_>, model_id: B256) -> Result<Paid, Stop> {
+    let base = p.config.schedule.base;
+    let id = ModelId(model_id);
+    if !registry::is_registered(host, p.config.registry_address, &id)? {
+        return Err(Stop::Exit(Exit::Revert(base, abi::unknown_model(model_id))));
+    }
+    let info = p.info(&id)?;
+    let cold = host.tload(p.config.infer_address, warm_key(&id)).is_zero();
+    let gas = info.gas(&p.config.schedule, cold);
+    if gas > call.gas_limit {
+        return Err(Stop::Exit(Exit::OutOfGas));
+    }
+    Ok(Paid { id, info, gas })
+}
+
+/// Maps the runtime's input checks to `BadInput`.
+fn input_error(paid: &Paid, e: RuntimeError) -> Stop {
+    match e {
+        RuntimeError::InputCount { .. } => paid.bad(0, e.to_string()),
+        RuntimeError::InputDType { index, .. } | RuntimeError::InputShape { index, .. } => {
+            paid.bad(index, e.to_string())
+        }
+        source => Stop::Fatal(ProvaError::Runtime {
+            model: paid.id,
+            source,
+        }),
+    }
+}
+
+/// Runs the model on checked inputs and appends the record.
+fn execute<H: Host>(
+    p: &Core,
+    host: &mut H,
+    call: &Call<'_>,
+    paid: &Paid,
+    inputs: &[Tensor],
+) -> Result<Vec<Tensor>, Stop> {
+    Runtime::check_inputs(&paid.info, inputs).map_err(|e| input_error(paid, e))?;
+    // Warm for the rest of the transaction (transient storage: journaled, cleared per tx).
+    host.tstore(p.config.infer_address, warm_key(&paid.id), U256::from(1));
+    let model = p.compiled(&paid.id)?;
+    let (result, output, success) = match p.runtime.run(&model, inputs) {
+        Ok(outputs) => {
+            let bytes = encode_tensors(&outputs).into();
+            (Ok(outputs), bytes, true)
+        }
+        Err(RuntimeError::Execution(reason)) => {
+            let data = abi::inference_failed(reason);
+            let stop = Stop::Exit(Exit::Revert(paid.gas, data.clone()));
+            (Err(stop), data, false)
+        }
+        Err(e) => return Err(input_error(paid, e)),
+    };
+    p.record(InferenceRecord {
+        caller: call.caller,
+        model: paid.id,
+        input_hash: hash_tensors(inputs),
+        output,
+        success,
+        gas: paid.gas,
+        depth: host.depth(),
+        is_static: call.is_static,
+    });
+    result
+}

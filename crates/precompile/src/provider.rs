@@ -1,0 +1,271 @@
+//! [`ProvaPrecompiles`]: Ethereum's precompiles plus INFER and MODEL_REGISTRY, as a revm
+//! [`PrecompileProvider`].
+
+use crate::{
+    InferenceRecord, ModelBytes, ProvaConfig, ProvaError,
+    host::{Call, RevmHost},
+    infer, registry,
+};
+use prova_model::{ModelId, ModelInfo};
+use prova_runtime::{CompiledModel, Runtime};
+use revm::{
+    context::Cfg,
+    context_interface::{ContextTr, JournalTr, LocalContextTr},
+    handler::{EthPrecompiles, PrecompileProvider, precompile_output_to_interpreter_result},
+    interpreter::{CallInputs, InterpreterResult},
+    precompile::{PrecompileHalt, PrecompileOutput},
+    primitives::{Address, AddressSet, Bytes, hardfork::SpecId},
+};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
+/// How a Prova precompile call ended, before it becomes revm's [`PrecompileOutput`].
+#[derive(Debug)]
+pub(crate) enum Exit {
+    /// Success: gas used, return data.
+    Return(u64, Bytes),
+    /// A deterministic failure: gas used, ABI-encoded custom error.
+    Revert(u64, Bytes),
+    /// Out of gas before any work: all gas is consumed.
+    OutOfGas,
+    /// Any other exceptional halt (all gas consumed, no data).
+    Halt(&'static str),
+}
+
+impl Exit {
+    pub(crate) fn into_output(self, reservoir: u64) -> PrecompileOutput {
+        match self {
+            Self::Return(gas, bytes) => PrecompileOutput::new(gas, bytes, reservoir),
+            Self::Revert(gas, bytes) => PrecompileOutput::revert(gas, bytes, reservoir),
+            Self::OutOfGas => PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir),
+            Self::Halt(why) => PrecompileOutput::halt(PrecompileHalt::other_static(why), reservoir),
+        }
+    }
+}
+
+/// The node-local side of Prova, shared by every handle made from one [`ProvaPrecompiles`]
+/// (and, with the `alloy-evm` feature, by the `DynPrecompile`s installed from it): the
+/// runtime, the model bytes, the facts of every model seen, and the inference journal. The
+/// configuration and the recording switch are per handle.
+#[derive(Debug, Clone)]
+pub(crate) struct Core {
+    pub(crate) config: ProvaConfig,
+    pub(crate) runtime: Arc<Runtime>,
+    recording: bool,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    models: ModelBytes,
+    infos: BTreeMap<ModelId, Arc<ModelInfo>>,
+    records: Vec<InferenceRecord>,
+}
+
+impl Core {
+    /// The shared state. Never held across a model run; a poisoned lock (a panic elsewhere
+    /// while it was held) leaves the state consistent, so it is taken as is.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends `record` to the journal if this handle records.
+    pub(crate) fn record(&self, record: InferenceRecord) {
+        if self.recording {
+            self.lock().records.push(record);
+        }
+    }
+
+    /// Whether this node has admitted `id` already (its bytes are kept and its facts known).
+    pub(crate) fn knows(&self, id: &ModelId) -> bool {
+        self.lock().infos.contains_key(id)
+    }
+
+    /// Keeps the bytes and facts of a model the runtime has just admitted and compiled.
+    pub(crate) fn admit(&self, bytes: &[u8], info: &ModelInfo) -> Result<ModelId, ProvaError> {
+        let mut state = self.lock();
+        let id = state.models.put(bytes)?;
+        state.infos.insert(id, Arc::new(info.clone()));
+        Ok(id)
+    }
+
+    /// Facts of `id` (a model registered on chain), loading its bytes if this node has not
+    /// seen it yet. Never runs on a model that is not registered.
+    pub(crate) fn info(&self, id: &ModelId) -> Result<Arc<ModelInfo>, ProvaError> {
+        if let Some(info) = self.lock().infos.get(id) {
+            return Ok(info.clone());
+        }
+        let model = self.compiled(id)?;
+        let info = Arc::new(model.info.clone());
+        self.lock().infos.insert(*id, info.clone());
+        Ok(info)
+    }
+
+    /// The compiled plan of `id`, from the runtime's cache or compiled from its bytes.
+    pub(crate) fn compiled(&self, id: &ModelId) -> Result<Arc<CompiledModel>, ProvaError> {
+        if let Some(m) = self.runtime.cached(id) {
+            return Ok(m);
+        }
+        let bytes = self.lock().models.get(id)?;
+        self.runtime
+            .load(&bytes)
+            .map_err(|source| ProvaError::Runtime { model: *id, source })
+    }
+}
+
+/// Ethereum's precompiles for the active spec, plus INFER and MODEL_REGISTRY.
+///
+/// Owns the node-local side of Prova: the [`Runtime`] (shared, with its plan cache), the
+/// model bytes ([`ModelBytes`]), the facts of every model seen, and the inference journal
+/// ([`InferenceRecord`]s, drained with [`take_records`](Self::take_records)). With the
+/// `alloy-evm` feature, `crate::alloy_evm::install` offers the same two precompiles,
+/// over this same state, to an alloy-evm `PrecompilesMap`.
+#[derive(Debug)]
+pub struct ProvaPrecompiles {
+    eth: EthPrecompiles,
+    warm: AddressSet,
+    pub(crate) core: Core,
+}
+
+impl ProvaPrecompiles {
+    /// Ethereum's precompiles of `spec` plus Prova's at their default addresses, model bytes in
+    /// memory, recording on.
+    pub fn new(spec: SpecId, runtime: Arc<Runtime>) -> Self {
+        let mut this = Self {
+            eth: EthPrecompiles::new(spec),
+            warm: AddressSet::default(),
+            core: Core {
+                config: ProvaConfig::DEFAULT,
+                runtime,
+                recording: true,
+                state: Arc::default(),
+            },
+        };
+        this.rebuild_warm();
+        this
+    }
+
+    /// Uses `config` (addresses and gas constants).
+    pub fn with_config(mut self, config: ProvaConfig) -> Self {
+        self.core.config = config;
+        self.rebuild_warm();
+        self
+    }
+
+    /// Keeps model bytes in `models` (e.g. an on-disk [`prova_model::ModelStore`]).
+    pub fn with_models(self, models: ModelBytes) -> Self {
+        self.core.lock().models = models;
+        self
+    }
+
+    fn rebuild_warm(&mut self) {
+        self.warm.clone_from(self.eth.warm_addresses());
+        self.warm.insert(self.core.config.infer_address);
+        self.warm.insert(self.core.config.registry_address);
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProvaConfig {
+        &self.core.config
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.core.runtime
+    }
+
+    /// Admits, compiles and keeps `bytes` without registering them on chain (for genesis: the
+    /// chain must also set [`crate::model_slot`] in the registry account's storage).
+    pub fn preload(&mut self, bytes: &[u8]) -> Result<ModelId, ProvaError> {
+        let id = ModelId::of(bytes);
+        let model = self
+            .core
+            .runtime
+            .load(bytes)
+            .map_err(|source| ProvaError::Runtime { model: id, source })?;
+        self.core.admit(bytes, &model.info)
+    }
+
+    /// Turns the inference journal on or off (off for `eth_call`-style executions).
+    pub fn set_recording(&mut self, on: bool) {
+        self.core.recording = on;
+    }
+
+    /// Whether INFER executions are recorded.
+    pub fn recording(&self) -> bool {
+        self.core.recording
+    }
+
+    /// A copy of the records so far, in execution order.
+    pub fn records(&self) -> Vec<InferenceRecord> {
+        self.core.lock().records.clone()
+    }
+
+    /// Takes the records so far, leaving the journal empty.
+    pub fn take_records(&mut self) -> Vec<InferenceRecord> {
+        std::mem::take(&mut self.core.lock().records)
+    }
+}
+
+impl<CTX: ContextTr> PrecompileProvider<CTX> for ProvaPrecompiles {
+    type Output = InterpreterResult;
+
+    fn set_spec(&mut self, spec: <CTX::Cfg as Cfg>::Spec) -> bool {
+        let changed = <EthPrecompiles as PrecompileProvider<CTX>>::set_spec(&mut self.eth, spec);
+        self.rebuild_warm();
+        changed
+    }
+
+    fn run(
+        &mut self,
+        context: &mut CTX,
+        inputs: &CallInputs,
+    ) -> Result<Option<InterpreterResult>, String> {
+        let address = inputs.bytecode_address;
+        let config = &self.core.config;
+        if address != config.infer_address && address != config.registry_address {
+            return <EthPrecompiles as PrecompileProvider<CTX>>::run(
+                &mut self.eth,
+                context,
+                inputs,
+            );
+        }
+        let input = inputs.input.bytes(context);
+        let call = Call {
+            input: &input,
+            gas_limit: inputs.gas_limit,
+            caller: inputs.caller,
+            transfers_value: inputs.transfers_value(),
+            is_static: inputs.is_static,
+        };
+        let mut host = RevmHost(context.journal_mut());
+        let exit = if address == config.infer_address {
+            infer::run(&self.core, &mut host, &call)
+        } else {
+            registry::run(&self.core, &mut host, &call)
+        };
+        let exit = exit.map_err(|e| e.to_string())?;
+        // As revm's own precompiles do: a top-level halt keeps its reason for the result.
+        if let Exit::Halt(why) = &exit
+            && context.journal().depth() == 1
+        {
+            context
+                .local_mut()
+                .set_precompile_error_context(why.to_string());
+        }
+        Ok(Some(precompile_output_to_interpreter_result(
+            exit.into_output(inputs.reservoir),
+            inputs.gas_limit,
+        )))
+    }
+
+    fn warm_addresses(&self) -> &AddressSet {
+        &self.warm
+    }
+
+    fn contains(&self, address: &Address) -> bool {
+        self.warm.contains(address)
+    }
+}
