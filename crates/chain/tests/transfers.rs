@@ -280,3 +280,112 @@ fn one_mib_model_deploy_fits_the_block_gas_limit() {
     );
     assert!(r.gas_used <= DEFAULT_GAS_LIMIT);
 }
+
+/// A real 1 MiB model: one MatMul with a 512x512 f32 weight matrix of pseudo-random values
+/// (almost no zero bytes: the worst case for calldata gas).
+fn one_mib_model() -> Vec<u8> {
+    use prost::Message;
+    use tract_onnx::pb::{
+        GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
+        TypeProto, ValueInfoProto,
+        tensor_shape_proto::{Dimension, dimension::Value},
+        type_proto,
+    };
+    let value = |name: &str, dims: &[i64]| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|d| Dimension {
+                            value: Some(Value::DimValue(*d)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let raw: Vec<u8> = (0..512 * 512)
+        .flat_map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5).to_le_bytes()
+        })
+        .collect();
+    let graph = GraphProto {
+        name: "one_mib".into(),
+        node: vec![NodeProto {
+            op_type: "MatMul".into(),
+            input: vec!["x".into(), "W".into()],
+            output: vec!["y".into()],
+            ..Default::default()
+        }],
+        initializer: vec![TensorProto {
+            name: "W".into(),
+            dims: vec![512, 512],
+            data_type: 1,
+            raw_data: raw,
+            ..Default::default()
+        }],
+        input: vec![value("x", &[1, 512])],
+        output: vec![value("y", &[1, 512])],
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn a_real_one_mib_model_deploys_in_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = open(dir.path());
+    let onnx = one_mib_model();
+    assert!(onnx.len() >= 1 << 20, "{} bytes", onnx.len());
+    let id = ModelId::of(&onnx);
+    let data = IModelRegistry::deployCall {
+        onnx: onnx.clone().into(),
+    }
+    .abi_encode();
+    let r = send(
+        &mut chain,
+        0,
+        TxKind::Call(MODEL_REGISTRY_ADDRESS),
+        data.clone(),
+        DEFAULT_GAS_LIMIT,
+    );
+    assert!(r.receipt.status(), "the 1 MiB model was refused");
+    let zeros = data.iter().filter(|b| **b == 0).count() as u64;
+    let intrinsic = 21_000 + 16 * (data.len() as u64 - zeros) + 4 * zeros;
+    let registry = prova_precompile::RegistryGas::DEFAULT.deploy_total(&onnx, data.len());
+    assert_eq!(r.gas_used, intrinsic + registry);
+    assert!(r.gas_used < DEFAULT_GAS_LIMIT, "{} gas", r.gas_used);
+    eprintln!(
+        "real 1 MiB model deploy: {} gas of {DEFAULT_GAS_LIMIT}",
+        r.gas_used
+    );
+    // And it runs.
+    let exists = IModelRegistry::existsCall { modelId: id.0 }.abi_encode();
+    let req = CallRequest {
+        to: Some(MODEL_REGISTRY_ADDRESS),
+        input: exists.into(),
+        ..Default::default()
+    };
+    let out = chain.call(&req, None).unwrap();
+    assert!(out.is_success());
+    assert!(IModelRegistry::existsCall::abi_decode_returns(out.output().unwrap()).unwrap());
+}
