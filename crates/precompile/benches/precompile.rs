@@ -1,6 +1,7 @@
 //! INFER precompile call vs `prova_runtime::Runtime::run` directly, per fixture model.
 //!
-//! For every model in `fixtures/models` (inputs from `fixtures/inputs/<name>.json`), two
+//! For every model in `fixtures/models` (inputs from `fixtures/inputs/<name>.json`) and the
+//! larger single-op models of `fixtures/gas` with a committed input (`fixtures/gas/inputs`), two
 //! benchmarks in one group named after the model, same process, same `Runtime` (exact
 //! profile, compiled plan cached):
 //!
@@ -43,24 +44,40 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
 
-fn models() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(fixtures().join("models"))
-        .unwrap()
-        .filter_map(|e| {
-            let path = e.unwrap().path();
-            (path.extension()? == "onnx")
-                .then(|| path.file_stem().unwrap().to_string_lossy().into())
-        })
-        .collect();
-    names.sort();
-    names
+/// (model path, input path, name): every fixture, plus the larger single-op models of
+/// fixtures/gas that have a committed input (fixtures/gas/inputs), so that models over 50 µs
+/// are measured too.
+fn models() -> Vec<(PathBuf, PathBuf, String)> {
+    let mut out = Vec::new();
+    for (models, inputs) in [("models", "inputs"), ("gas", "gas/inputs")] {
+        let mut names: Vec<String> = std::fs::read_dir(fixtures().join(inputs))
+            .unwrap()
+            .filter_map(|e| {
+                let path = e.unwrap().path();
+                (path.extension()? == "json")
+                    .then(|| path.file_stem().unwrap().to_string_lossy().into())
+            })
+            .collect();
+        names.sort();
+        for name in names {
+            let model = fixtures().join(format!("{models}/{name}.onnx"));
+            if model.is_file() {
+                out.push((
+                    model,
+                    fixtures().join(format!("{inputs}/{name}.json")),
+                    name,
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn bench(c: &mut Criterion) {
     let runtime = Arc::new(Runtime::new(Profile::Exact).unwrap());
-    for name in models() {
-        let bytes = std::fs::read(fixtures().join(format!("models/{name}.onnx"))).unwrap();
-        let json = std::fs::read_to_string(fixtures().join(format!("inputs/{name}.json"))).unwrap();
+    for (model, input, name) in models() {
+        let bytes = std::fs::read(model).unwrap();
+        let json = std::fs::read_to_string(input).unwrap();
         let inputs = InputDocument::from_json(&json).unwrap().inputs;
 
         // A Cancun EVM with Prova's precompiles; the model deployed by a real transaction.
