@@ -4,9 +4,11 @@
 //! object on stdout.
 
 mod bench;
+mod deploy;
 mod gas_bench;
 mod infer;
 mod model;
+mod node;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +35,8 @@ enum Command {
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Run a local dev chain with the fixture models, served over JSON-RPC.
+    Node(node::NodeArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         Command::Infer(args) => infer::run(args),
         Command::Model(cmd) => model::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Node(args) => node::run(args),
     });
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 pub enum ModelCommand {
     /// Print a model's id, signature, operators, cost and gas, or why it is refused.
     Inspect(InspectArgs),
+    /// Register a model on a node (admission is checked locally first); prints its id.
+    Deploy(crate::deploy::DeployArgs),
 }
 
 #[derive(Args)]
@@ -25,6 +27,7 @@ pub struct InspectArgs {
 pub fn run(cmd: ModelCommand) -> Result<()> {
     match cmd {
         ModelCommand::Inspect(args) => inspect(args),
+        ModelCommand::Deploy(args) => crate::deploy::run(args),
     }
 }
 

@@ -1,0 +1,188 @@
+//! `prova node --dev`: a local dev chain with the fixture models preloaded, served over
+//! JSON-RPC.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use prova_chain::{Chain, DEV_ACCOUNTS, Genesis};
+use prova_rpc::{Mining, RpcConfig};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+/// The fixture models, embedded so the node runs from any directory: `(name, bytes)`.
+pub const FIXTURE_MODELS: [(&str, &[u8]); 10] = [
+    (
+        "cancer_forest",
+        include_bytes!("../../../fixtures/models/cancer_forest.onnx"),
+    ),
+    (
+        "cancer_scaled_logreg",
+        include_bytes!("../../../fixtures/models/cancer_scaled_logreg.onnx"),
+    ),
+    (
+        "diabetes_gbr",
+        include_bytes!("../../../fixtures/models/diabetes_gbr.onnx"),
+    ),
+    (
+        "diabetes_linear",
+        include_bytes!("../../../fixtures/models/diabetes_linear.onnx"),
+    ),
+    (
+        "digits_cnn",
+        include_bytes!("../../../fixtures/models/digits_cnn.onnx"),
+    ),
+    (
+        "digits_cnn_int8",
+        include_bytes!("../../../fixtures/models/digits_cnn_int8.onnx"),
+    ),
+    (
+        "digits_mlp",
+        include_bytes!("../../../fixtures/models/digits_mlp.onnx"),
+    ),
+    (
+        "digits_mlp_dyn",
+        include_bytes!("../../../fixtures/models/digits_mlp_dyn.onnx"),
+    ),
+    (
+        "digits_mlp_int8",
+        include_bytes!("../../../fixtures/models/digits_mlp_int8.onnx"),
+    ),
+    (
+        "iris_logreg",
+        include_bytes!("../../../fixtures/models/iris_logreg.onnx"),
+    ),
+];
+
+#[derive(Args)]
+pub struct NodeArgs {
+    /// Dev mode: prefunded test accounts, fixture models, automine (required for now).
+    #[arg(long)]
+    dev: bool,
+    /// Data directory (default: $XDG_DATA_HOME/prova/dev or ~/.local/share/prova/dev).
+    #[arg(long, conflicts_with = "tmp")]
+    datadir: Option<PathBuf>,
+    /// Use a fresh temporary data directory, deleted on exit.
+    #[arg(long)]
+    tmp: bool,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8545)]
+    port: u16,
+    /// Mine a block every SECS seconds from pending transactions instead of one per transaction.
+    #[arg(long, value_name = "SECS")]
+    block_time: Option<u64>,
+    /// Chain id.
+    #[arg(long, default_value_t = prova_chain::DEV_CHAIN_ID)]
+    chain_id: u64,
+}
+
+fn default_datadir() -> Result<PathBuf> {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("prova").join("dev"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|d| !d.is_empty())
+        .context("neither XDG_DATA_HOME nor HOME is set: pass --datadir")?;
+    Ok(PathBuf::from(home).join(".local/share/prova/dev"))
+}
+
+pub fn run(args: NodeArgs) -> Result<()> {
+    if !args.dev {
+        bail!("only dev mode exists for now: run `prova node --dev`");
+    }
+    // Mined blocks and dropped transactions are logged on stderr (`RUST_LOG` filters).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let mining = match args.block_time {
+        None => Mining::Auto,
+        Some(0) => bail!("--block-time must be at least 1 second"),
+        Some(s) => Mining::Interval(Duration::from_secs(s)),
+    };
+    let tmp;
+    let datadir = if args.tmp {
+        tmp = tempfile::Builder::new()
+            .prefix("prova-dev-")
+            .tempdir()
+            .context("cannot create a temporary data dir")?;
+        tmp.path().to_path_buf()
+    } else {
+        match args.datadir {
+            Some(d) => d,
+            None => default_datadir()?,
+        }
+    };
+    let mut genesis = Genesis::dev(args.chain_id);
+    for (_, bytes) in FIXTURE_MODELS {
+        genesis = genesis.with_model(bytes.to_vec());
+    }
+    let chain = Chain::open(&datadir, genesis)
+        .with_context(|| format!("cannot open the chain in {}", datadir.display()))?;
+    let head = chain.block_number();
+    let addr = SocketAddr::new(args.host, args.port);
+    let chain_id = chain.chain_id();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let server = prova_rpc::start(chain, &datadir, RpcConfig { addr, mining }).await?;
+        println!("prova dev node (chain id {chain_id}, head block {head})");
+        println!("data dir   {}", datadir.display());
+        println!();
+        println!("Accounts (10,000 ETH each at genesis)");
+        for (i, (address, _)) in DEV_ACCOUNTS.iter().enumerate() {
+            println!("({i}) {address}");
+        }
+        println!();
+        println!("Private keys");
+        for (i, (_, key)) in DEV_ACCOUNTS.iter().enumerate() {
+            println!("({i}) {key}");
+        }
+        println!();
+        println!("Models");
+        for (name, bytes) in FIXTURE_MODELS {
+            println!("{name:<22} {}", prova_model::ModelId::of(bytes));
+        }
+        println!();
+        match mining {
+            Mining::Auto => println!("Mining     automine (a block per transaction)"),
+            Mining::Interval(d) => println!("Mining     a block every {}s", d.as_secs()),
+        }
+        println!("Listening on {}", server.url());
+        wait_for_signal().await?;
+        eprintln!("shutting down");
+        server.stop().await;
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> Result<()> {
+    use std::{future::Future, task::Poll};
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = ctrl_c.as_mut().poll(cx) {
+            return Poll::Ready(r.context("cannot handle SIGINT"));
+        }
+        if term.poll_recv(cx).is_ready() {
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> Result<()> {
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot handle Ctrl-C")
+}

@@ -1,0 +1,172 @@
+//! # prova-rpc
+//!
+//! Prova's Ethereum JSON-RPC server: what real clients (cast, viem, ethers, web3.py) call,
+//! over HTTP with [`jsonrpsee`], in [`alloy_rpc_types_eth`] wire types, plus the `prova_*`
+//! extensions for models and the inference witness. It sits above `prova-chain` and below the
+//! CLI (`prova node`).
+//!
+//! - **`eth_*`, `net_version`, `web3_clientVersion`**: chain id, blocks, transactions,
+//!   receipts, logs, balances, code, storage, nonces, fees, `eth_call` and `eth_estimateGas`
+//!   (latest state only: other blocks are a clear `-32000` error), `eth_sendRawTransaction`.
+//! - **`prova_getInferences(blockNumberOrTxHash)`**, **`prova_getModel(modelId)`**,
+//!   **`prova_getBlockWithWitness(number)`**.
+//! - **Errors** ([`error`]): the standard JSON-RPC codes; refused transactions are `-32000`
+//!   with the [`TxError`](prova_chain::TxError) message; a reverted call is code `3`,
+//!   message `execution reverted`, `data` the revert bytes, so clients decode custom errors.
+//! - **Mining** ([`Mining`]): automine (a block per transaction) or interval blocks from a
+//!   pool of pending transactions.
+//!
+//! [`client`] is a tiny blocking JSON-RPC client over `std::net` (for the CLI and tests).
+//!
+//! ```
+//! # let rt = tokio::runtime::Runtime::new().unwrap();
+//! # rt.block_on(async {
+//! use prova_chain::{Chain, Genesis};
+//! use prova_rpc::{RpcConfig, start};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let chain = Chain::open(dir.path(), Genesis::dev(31337)).unwrap();
+//! let config = RpcConfig { addr: "127.0.0.1:0".parse().unwrap(), ..RpcConfig::default() };
+//! let server = start(chain, dir.path(), config).await.unwrap();
+//! let url = server.url();
+//! let id = tokio::task::spawn_blocking(move || prova_rpc::client::call(&url, "eth_chainId", serde_json::json!([])))
+//!     .await.unwrap().unwrap();
+//! assert_eq!(id, "0x7a69");
+//! server.stop().await;
+//! # });
+//! ```
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+pub mod client;
+mod convert;
+pub mod error;
+mod eth;
+mod node;
+mod prova;
+
+pub use error::RpcError;
+pub use node::Node;
+
+use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
+use prova_chain::Chain;
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+/// Largest request body accepted: a 1 MB model deploy is ~2.2 MB of hex.
+pub const MAX_REQUEST_BYTES: u32 = 4 * 1024 * 1024;
+/// Largest response body.
+pub const MAX_RESPONSE_BYTES: u32 = 64 * 1024 * 1024;
+/// Most calls in one batch.
+pub const MAX_BATCH: u32 = 100;
+
+/// How blocks are produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mining {
+    /// A block per transaction, at once (anvil's default).
+    #[default]
+    Auto,
+    /// A block every interval from the pending transactions (empty blocks too).
+    Interval(Duration),
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct RpcConfig {
+    /// Address to listen on (port 0 picks a free one).
+    pub addr: SocketAddr,
+    /// Block production.
+    pub mining: Mining,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8545)),
+            mining: Mining::Auto,
+        }
+    }
+}
+
+/// A running server: its address, and how to stop it.
+#[derive(Debug)]
+pub struct RpcServer {
+    addr: SocketAddr,
+    handle: ServerHandle,
+    miner: Option<tokio::task::JoinHandle<()>>,
+    node: Arc<Node>,
+}
+
+impl RpcServer {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The shared node state.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// Stops accepting requests, waits for the server to finish, then stops the miner (a
+    /// block being built is finished: every commit is atomic).
+    pub async fn stop(self) {
+        let _ = self.handle.stop();
+        self.handle.stopped().await;
+        if let Some(miner) = self.miner {
+            miner.abort();
+            let _ = miner.await;
+        }
+    }
+}
+
+/// Starts serving `chain` (whose data dir is `datadir`, for its model store) as `config` says.
+pub async fn start(chain: Chain, datadir: &Path, config: RpcConfig) -> Result<RpcServer, RpcError> {
+    let node = Arc::new(Node::new(chain, datadir, config.mining)?);
+    let mut module = jsonrpsee::RpcModule::from_arc(node.clone());
+    eth::register(&mut module)?;
+    prova::register(&mut module)?;
+    let server_config = ServerConfig::builder()
+        .max_request_body_size(MAX_REQUEST_BYTES)
+        .max_response_body_size(MAX_RESPONSE_BYTES)
+        .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH))
+        .http_only()
+        .build();
+    let server = Server::builder()
+        .set_config(server_config)
+        .build(config.addr)
+        .await
+        .map_err(|e| RpcError::Bind(config.addr, e))?;
+    let addr = server
+        .local_addr()
+        .map_err(|e| RpcError::Bind(config.addr, e))?;
+    let handle = server.start(module);
+    let miner = match config.mining {
+        Mining::Auto => None,
+        Mining::Interval(every) => {
+            let node = node.clone();
+            Some(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let node = node.clone();
+                    match tokio::task::spawn_blocking(move || node.mine_pending()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::error!("block production failed: {e}"),
+                        Err(e) => tracing::error!("block production panicked: {e}"),
+                    }
+                }
+            }))
+        }
+    };
+    Ok(RpcServer {
+        addr,
+        handle,
+        miner,
+        node,
+    })
+}

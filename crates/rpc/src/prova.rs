@@ -1,0 +1,131 @@
+//! The `prova_*` methods: inference witness records, models, blocks with their witness.
+
+use crate::{
+    Node, convert,
+    error::{self},
+    eth::{RpcResult, method, quantity, to_json},
+};
+use alloy_eips::BlockNumberOrTag;
+use alloy_primitives::{B256, Bytes};
+use jsonrpsee::{RpcModule, core::RegisterMethodError};
+use prova_chain::{Chain, WitnessRecord};
+use prova_model::ModelId;
+use serde_json::{Value, json};
+
+pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodError> {
+    method(m, "prova_getInferences", |n, p| {
+        let target: Value = p.one()?;
+        let chain = n.chain()?;
+        let (number, only_tx) = match target.as_str() {
+            Some(s) if s.len() == 66 => {
+                let hash: B256 = s
+                    .parse()
+                    .map_err(|e| error::invalid_params(format!("transaction hash: {e}")))?;
+                match chain.transaction(&hash).map_err(error::chain_error)? {
+                    Some(info) => (info.block_number, Some(info.index)),
+                    None => return Ok(Value::Null),
+                }
+            }
+            _ => {
+                let tag: BlockNumberOrTag = serde_json::from_value(target).map_err(|e| {
+                    error::invalid_params(format!(
+                        "expected a block number, tag or transaction hash: {e}"
+                    ))
+                })?;
+                (convert::tag_number(&chain, tag), None)
+            }
+        };
+        let Some(records) = chain.witness(number).map_err(error::chain_error)? else {
+            return Ok(Value::Null);
+        };
+        let hashes = tx_hashes(&chain, number)?;
+        let out: Vec<Value> = records
+            .iter()
+            .filter(|r| only_tx.is_none_or(|i| i == r.tx_index))
+            .map(|r| record_json(r, number, &hashes))
+            .collect();
+        Ok(Value::Array(out))
+    })?;
+    method(m, "prova_getModel", |n, p| {
+        let id: B256 = p.one()?;
+        match n.model_info(&ModelId(id))? {
+            Some(info) => to_json(info),
+            None => Ok(Value::Null),
+        }
+    })?;
+    method(m, "prova_getBlockWithWitness", |n, p| {
+        let tag: BlockNumberOrTag = p.one()?;
+        let chain = n.chain()?;
+        let number = convert::tag_number(&chain, tag);
+        let Some(block) = chain.block_by_number(number).map_err(error::chain_error)? else {
+            return Ok(Value::Null);
+        };
+        let witness = chain
+            .witness(number)
+            .map_err(error::chain_error)?
+            .unwrap_or_default();
+        let header_rlp = Bytes::from(alloy_rlp::encode(&block.header));
+        let inferences_root = prova_chain::header_inferences_root(&block.header);
+        let raw: Vec<Bytes> = block.transactions.iter().map(|t| t.raw()).collect();
+        let header = alloy_rpc_types_eth::Header::from_consensus(
+            alloy_consensus::Sealed::new_unchecked(block.header, block.hash),
+            None,
+            None,
+        );
+        Ok(json!({
+            "number": quantity(number),
+            "hash": block.hash,
+            "header": to_json(header)?,
+            "headerRlp": header_rlp,
+            "inferencesRoot": inferences_root,
+            "transactions": raw,
+            "witness": witness.iter().map(|r| json!({
+                "txIndex": quantity(r.tx_index),
+                "callIndex": quantity(r.call_index),
+                "modelId": r.model.0,
+                "inputHash": r.input_hash,
+                "output": r.output,
+                "gas": quantity(r.gas),
+                "success": r.success,
+            })).collect::<Vec<_>>(),
+        }))
+    })?;
+    Ok(())
+}
+
+fn tx_hashes(chain: &Chain, number: u64) -> RpcResult<Vec<B256>> {
+    Ok(chain
+        .block_by_number(number)
+        .map_err(error::chain_error)?
+        .map(|b| b.transactions.iter().map(|t| t.hash()).collect())
+        .unwrap_or_default())
+}
+
+/// A witness record as `prova_getInferences` returns it: outputs decoded to the tensor JSON
+/// form on success, the revert data otherwise.
+fn record_json(r: &WitnessRecord, number: u64, hashes: &[B256]) -> Value {
+    let tx_hash = usize::try_from(r.tx_index)
+        .ok()
+        .and_then(|i| hashes.get(i))
+        .copied();
+    let mut v = json!({
+        "blockNumber": quantity(number),
+        "txHash": tx_hash,
+        "txIndex": quantity(r.tx_index),
+        "callIndex": quantity(r.call_index),
+        "modelId": r.model.0,
+        "inputHash": r.input_hash,
+        "gas": quantity(r.gas),
+        "success": r.success,
+    });
+    if r.success {
+        v["outputHash"] = json!(alloy_primitives::keccak256(&r.output));
+        v["outputs"] = match prova_tensor::decode_tensors(&r.output) {
+            Ok(t) => serde_json::to_value(t).unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+    } else {
+        v["error"] = json!(r.output);
+    }
+    v
+}

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# End-to-end test of `prova node --dev` with real clients: Foundry's cast and viem (npm).
+# Installs them into tests/e2e/node_modules (pinned by package-lock.json), builds or uses
+# target/debug/prova, starts a node on a free loopback port and drives it as users do; then
+# restarts it on the same data dir and checks that everything persisted.
+# Prints one `ok`/`not ok` line per check and a final `N passed, M failed` line.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+cd "$HERE"
+
+PASSED=0
+FAILED=0
+ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
+not_ok() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
+# check NAME EXPECTED ACTUAL
+check() {
+  if [[ "$2" == "$3" ]]; then ok "$1"; else not_ok "$1: expected '$2', got '$3'"; fi
+}
+finish() {
+  echo "$PASSED passed, $FAILED failed"
+  [[ $FAILED -eq 0 ]]
+}
+
+echo "==> npm ci (cast, viem)"
+timeout 600 npm ci --no-audit --no-fund --loglevel=error >/dev/null
+CAST="$HERE/node_modules/@foundry-rs/cast-linux-amd64/bin/cast"
+[[ -x "$CAST" ]] || { echo "error: cast not installed at $CAST" >&2; exit 1; }
+
+# PROVA=path/to/prova uses that binary; otherwise target/debug/prova is built (a no-op when fresh).
+if [[ -z "${PROVA:-}" ]]; then
+  echo "==> cargo build -p prova"
+  (cd "$ROOT" && cargo build -p prova --bin prova --locked --quiet)
+  PROVA="$ROOT/target/debug/prova"
+fi
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/prova-e2e.XXXXXX")"
+DATADIR="$WORK/data"
+NODE_PID=""
+cleanup() {
+  if [[ -n "$NODE_PID" ]] && kill -0 "$NODE_PID" 2>/dev/null; then
+    kill -TERM "$NODE_PID" 2>/dev/null || true
+    wait "$NODE_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# start_node LOG ARGS...: starts the node, waits (60 s at most) until it answers.
+start_node() {
+  local log="$1"
+  shift
+  PORT="$(free_port)"
+  RPC="http://127.0.0.1:$PORT"
+  "$PROVA" node --dev --port "$PORT" "$@" >"$log" 2>&1 &
+  NODE_PID=$!
+  for _ in $(seq 1 600); do
+    if timeout 5 "$CAST" chain-id --rpc-url "$RPC" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$NODE_PID" 2>/dev/null; then
+      echo "error: the node exited:" >&2
+      cat "$log" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "error: the node did not answer within 60 s" >&2
+  cat "$log" >&2
+  return 1
+}
+
+# stop_node: SIGTERM, wait (30 s at most); the exit code must be 0.
+stop_node() {
+  kill -TERM "$NODE_PID"
+  local code=0
+  for _ in $(seq 1 300); do
+    kill -0 "$NODE_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$NODE_PID" 2>/dev/null; then
+    kill -KILL "$NODE_PID"
+    not_ok "node stops on SIGTERM within 30 s"
+  fi
+  wait "$NODE_PID" || code=$?
+  NODE_PID=""
+  check "node exits 0 on SIGTERM" 0 "$code"
+}
+
+c() { timeout 60 "$CAST" "$1" --rpc-url "$RPC" "${@:2}"; }
+
+K0=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+K1=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
+DEAD=0x000000000000000000000000000000000000dEaD
+PIXELS='[0,0,7,16,14,3,0,0,0,0,9,14,11,15,0,0,0,0,1,5,0,15,5,0,0,0,0,0,0,16,5,0,0,0,0,0,3,16,4,0,0,0,0,1,12,14,1,0,0,0,5,12,16,16,14,1,0,0,8,16,14,10,13,3]'
+
+echo "==> --tmp node"
+start_node "$WORK/tmp.log" --tmp
+check "cast chain-id" 31337 "$(c chain-id)"
+check "cast block-number (fresh --tmp chain)" 0 "$(c block-number)"
+stop_node
+
+echo "==> node on $DATADIR"
+start_node "$WORK/node1.log" --datadir "$DATADIR"
+MLP_ID="$(awk '$1 == "digits_mlp" {print $2}' "$WORK/node1.log")"
+IRIS_ID="$(awk '$1 == "iris_logreg" {print $2}' "$WORK/node1.log")"
+check "node prints the digits_mlp model id" 66 "${#MLP_ID}"
+grep -q "Listening on $RPC" "$WORK/node1.log" && ok "node prints its RPC URL" || not_ok "node prints its RPC URL"
+
+# Transfer.
+c send --private-key "$K0" "$DEAD" --value 1ether --json >"$WORK/transfer.json"
+TRANSFER_TX="$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1])).transactionHash' "$WORK/transfer.json")"
+check "cast send transfer status" 0x1 "$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1])).status' "$WORK/transfer.json")"
+check "cast balance after transfer" 1000000000000000000 "$(c balance "$DEAD")"
+
+# Deploy DigitClassifier with the digits_mlp model id.
+BYTECODE="$(node -p 'require(process.argv[1]).bytecode' "$ROOT/contracts/out/DigitClassifier.json")"
+c send --private-key "$K0" --create "$BYTECODE" "constructor(bytes32)" "$MLP_ID" --json >"$WORK/deploy.json"
+CLASSIFIER="$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1])).contractAddress' "$WORK/deploy.json")"
+check "DigitClassifier deployed" 0x1 "$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1])).status' "$WORK/deploy.json")"
+check "DigitClassifier.modelId()" "$MLP_ID" "$(c call "$CLASSIFIER" "modelId()(bytes32)")"
+
+# Inference through the contract: a call, then a transaction.
+DIGIT="$(c call "$CLASSIFIER" "predict(uint8[64])(uint256)" "$PIXELS")"
+[[ "$DIGIT" =~ ^[0-9]$ ]] && ok "cast call predict -> $DIGIT" || not_ok "cast call predict: got '$DIGIT'"
+c send --private-key "$K0" "$CLASSIFIER" "classify(uint8[64])" "$PIXELS" --json >"$WORK/classify.json"
+CLASSIFY_TX="$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1])).transactionHash' "$WORK/classify.json")"
+check "cast send classify status" 0x1 "$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1])).status' "$WORK/classify.json")"
+TOPIC0="$("$CAST" keccak "Classified(address,uint256,bytes32)")"
+check "Classified log topic" "$TOPIC0" "$(c receipt "$CLASSIFY_TX" --json | node -p 'JSON.parse(require("fs").readFileSync(0)).logs[0].topics[0]')"
+check "Classified log digit" "$DIGIT" "$(c receipt "$CLASSIFY_TX" --json | node -p 'BigInt(JSON.parse(require("fs").readFileSync(0)).logs[0].topics[2]).toString()')"
+check "lastPrediction recorded" "$DIGIT" "$(c call "$CLASSIFIER" "lastPrediction(address)(uint8,uint64,bytes32)" 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 | head -1)"
+
+# viem: prova_* extensions, a read, a custom error from a revert.
+if timeout 120 node viem.mjs "$RPC" "$CLASSIFIER" "$CLASSIFY_TX" "$MLP_ID" >"$WORK/viem.out" 2>&1; then :; fi
+cat "$WORK/viem.out"
+PASSED=$((PASSED + $(grep -c '^ok ' "$WORK/viem.out" || true)))
+FAILED=$((FAILED + $(grep -c '^not ok ' "$WORK/viem.out" || true)))
+grep -q '^ok ' "$WORK/viem.out" || not_ok "viem script ran"
+
+# prova model deploy (idempotent for a preloaded model: same id).
+check "prova model deploy prints the model id" "$IRIS_ID" \
+  "$(timeout 120 "$PROVA" model deploy "$ROOT/fixtures/models/iris_logreg.onnx" --rpc-url "$RPC" --private-key "$K1" 2>/dev/null)"
+if timeout 60 "$PROVA" model deploy "$ROOT/README.md" --rpc-url "$RPC" --private-key "$K1" 2>"$WORK/refused.err"; then
+  not_ok "prova model deploy refuses a non-model"
+else
+  grep -q "refused" "$WORK/refused.err" && ok "prova model deploy refuses a non-model locally" \
+    || not_ok "prova model deploy refuses a non-model: $(cat "$WORK/refused.err")"
+fi
+
+# Restart on the same data dir: everything persisted.
+BLOCK="$(c block-number)"
+BAL0="$(c balance 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266)"
+stop_node
+start_node "$WORK/node2.log" --datadir "$DATADIR"
+check "restart: block number" "$BLOCK" "$(c block-number)"
+check "restart: transfer recipient balance" 1000000000000000000 "$(c balance "$DEAD")"
+check "restart: sender balance" "$BAL0" "$(c balance 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266)"
+check "restart: transfer receipt" true "$(c receipt "$TRANSFER_TX" status)"
+check "restart: classify receipt" true "$(c receipt "$CLASSIFY_TX" status)"
+check "restart: contract state" "$DIGIT" "$(c call "$CLASSIFIER" "lastPrediction(address)(uint8,uint64,bytes32)" 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 | head -1)"
+check "restart: model still runs" "$DIGIT" "$(c call "$CLASSIFIER" "predict(uint8[64])(uint256)" "$PIXELS")"
+check "restart: prova_getModel" "[1,64]" \
+  "$(c rpc prova_getModel "$MLP_ID" | node -p 'JSON.stringify(JSON.parse(require("fs").readFileSync(0)).inputs[0].shape)')"
+check "restart: prova_getInferences" 1 \
+  "$(c rpc prova_getInferences "$CLASSIFY_TX" | node -p 'JSON.parse(require("fs").readFileSync(0)).length')"
+c send --private-key "$K0" "$DEAD" --value 1ether --json >/dev/null
+check "restart: new transfer" 2000000000000000000 "$(c balance "$DEAD")"
+stop_node
+
+finish
