@@ -136,22 +136,25 @@ pub struct AdmittedModel {
     pub typed: TypedModel,
 }
 
-/// Runs `f`, turning a panic inside tract into an error.
-fn contained<T>(what: &str, f: impl FnOnce() -> TractResult<T>) -> Result<T, AdmissionError> {
+/// Runs tract work `f`, turning its error or a panic inside it into a one-line message
+/// (`tract panicked: …` for a panic). Shared by admission and the runtime.
+pub fn contain_tract<T>(f: impl FnOnce() -> TractResult<T>) -> Result<T, String> {
     match std::panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(AdmissionError::Typing(format!("{what}: {e:#}"))),
-        Err(p) => {
-            let msg = p
-                .downcast_ref::<&str>()
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(p) => Err(format!(
+            "tract panicked: {}",
+            p.downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(AdmissionError::Typing(format!(
-                "{what}: tract panicked: {msg}"
-            )))
-        }
+                .unwrap_or_else(|| "unknown panic".into())
+        )),
     }
+}
+
+/// [`contain_tract`] for admission: the message becomes a typing error about `what`.
+fn contained<T>(what: &str, f: impl FnOnce() -> TractResult<T>) -> Result<T, AdmissionError> {
+    contain_tract(f).map_err(|m| AdmissionError::Typing(format!("{what}: {m}")))
 }
 
 /// Nodes of the ONNX graph in `bytes` (subgraphs included), from the protobuf alone: a cheap

@@ -36,9 +36,9 @@ pub use cache::CacheStats;
 pub use error::RuntimeError;
 pub use profile::{EXACT_ISA_EDIT, Profile, isa_report, pin, pinned};
 
-use prova_model::{AdmittedModel, Limits, ModelId, ModelInfo, datum_type};
+use prova_model::{AdmittedModel, Limits, ModelId, ModelInfo, contain_tract, datum_type};
 use prova_tensor::{DType, Tensor};
-use std::{panic::AssertUnwindSafe, sync::Arc, time::Instant};
+use std::{sync::Arc, time::Instant};
 use tract_onnx::prelude::{
     DatumType, IntoTValue, TValue, TVec, Tensor as TractTensor, TractResult, TypedRunnableModel,
 };
@@ -67,28 +67,13 @@ impl CompiledModel {
 
     /// Converts Prova tensors into tract values (what [`Runtime::run`] does before tract runs).
     pub fn tract_inputs(inputs: &[Tensor]) -> Result<TVec<TValue>, RuntimeError> {
-        contained(|| {
+        contain_tract(|| {
             inputs
                 .iter()
                 .map(|t| Ok(to_tract(t)?.into_tvalue()))
                 .collect()
         })
         .map_err(RuntimeError::Execution)
-    }
-}
-
-/// Runs `f`, turning errors and panics into a string.
-fn contained<T>(f: impl FnOnce() -> TractResult<T>) -> Result<T, String> {
-    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(format!("{e:#}")),
-        Err(p) => Err(format!(
-            "tract panicked: {}",
-            p.downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into())
-        )),
     }
 }
 
@@ -174,7 +159,7 @@ impl Runtime {
         let id = model.info.id;
         let start = Instant::now();
         let typed = model.typed;
-        let plan = contained(|| typed.into_optimized()?.into_runnable())
+        let plan = contain_tract(|| typed.into_optimized()?.into_runnable())
             .map_err(|reason| RuntimeError::Compile { model: id, reason })?;
         let compile_ns = start.elapsed().as_nanos() as u64;
         Ok(CompiledModel {
@@ -243,7 +228,7 @@ impl Runtime {
         inputs: &[Tensor],
     ) -> Result<Vec<Tensor>, RuntimeError> {
         Self::check_inputs(&model.info, inputs)?;
-        let outputs = contained(|| {
+        let outputs = contain_tract(|| {
             let values: TVec<TValue> = inputs
                 .iter()
                 .map(|t| Ok(to_tract(t)?.into_tvalue()))

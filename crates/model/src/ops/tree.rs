@@ -384,12 +384,16 @@ impl Ensemble {
 
 /// The rows of a rank 1 (one row) or rank 2 input, each value widened to f64 the way
 /// onnxruntime compares it with an f32 threshold: exactly for floats, through f32 for integers.
-pub(crate) fn rows(input: &Tensor) -> TractResult<(usize, usize, Vec<f64>)> {
+pub(crate) fn rows(input: &Tensor, n_features: usize) -> TractResult<(usize, usize, Vec<f64>)> {
     let (n, c) = match input.shape() {
         [c] => (1, *c),
         [n, c] => (*n, *c),
         other => bail!("tree ensembles take rank 1 or 2 inputs, got shape {other:?}"),
     };
+    ensure!(
+        c >= n_features,
+        "input has {c} features, the ensemble reads {n_features}"
+    );
     let plain = input.try_as_plain_ram()?;
     let values: Vec<f64> = match input.datum_type() {
         DatumType::F32 => plain.as_slice::<f32>()?.iter().map(|&v| v as f64).collect(),

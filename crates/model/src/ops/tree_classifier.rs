@@ -220,12 +220,7 @@ impl EvalOp for TreeEnsembleClassifier {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
-        let (n, c, values) = tree::rows(&input)?;
-        ensure!(
-            c >= self.ensemble.n_features,
-            "input has {c} features, the ensemble reads {}",
-            self.ensemble.n_features
-        );
+        let (n, c, values) = tree::rows(&input, self.ensemble.n_features)?;
         let k = self.labels.len();
         let mut labels = vec![0i64; n];
         let mut z = vec![0f32; n * k];

@@ -146,12 +146,7 @@ impl EvalOp for TreeEnsembleRegressor {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
-        let (n, c, values) = tree::rows(&input)?;
-        ensure!(
-            c >= self.ensemble.n_features,
-            "input has {c} features, the ensemble reads {}",
-            self.ensemble.n_features
-        );
+        let (n, c, values) = tree::rows(&input, self.ensemble.n_features)?;
         let mut out = vec![0f32; n * self.n_targets];
         let f64_scores = input.datum_type() == DatumType::F64;
         for (row, out) in values.chunks(c.max(1)).zip(out.chunks_mut(self.n_targets)) {
