@@ -31,7 +31,7 @@ CAST="$HERE/node_modules/@foundry-rs/cast-linux-amd64/bin/cast"
 if [[ -z "${PROVA:-}" ]]; then
   echo "==> cargo build -p prova"
   (cd "$ROOT" && cargo build -p prova --bin prova --locked --quiet)
-  PROVA="$ROOT/target/debug/prova"
+  PROVA="${CARGO_TARGET_DIR:-$ROOT/target}/debug/prova"
 fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/prova-e2e.XXXXXX")"
