@@ -2,8 +2,9 @@
 //! and interval), read-only calls, gas estimation and readers.
 
 use crate::{
-    Block, BlockInput, CallRequest, ChainError, ChainStore, ExecutedBlock, Executor, Genesis,
-    LogEntry, LogFilter, SignedTx, TxError, TxInfo, TxReceiptInfo, WitnessRecord, WorldState,
+    Block, BlockInput, BlockWithWitness, CallRequest, ChainError, ChainStore, ExecutedBlock,
+    Executor, Genesis, LogEntry, LogFilter, SignedTx, TxError, TxInfo, TxReceiptInfo,
+    WitnessRecord, WorldState,
 };
 use alloy_consensus::{Header, Transaction};
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
@@ -54,10 +55,29 @@ impl Chain {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir)?;
         let models = ModelStore::open(dir.join(MODELS_DIR))?;
-        let precompiles =
-            ProvaPrecompiles::new(crate::SPEC, runtime).with_models(ModelBytes::Store(models));
-        let mut executor = Executor::new(genesis.chain_id, precompiles);
         let store = ChainStore::open(dir.join(DB_FILE))?;
+        Self::with_parts(store, ModelBytes::Store(models), genesis, runtime)
+    }
+
+    /// A chain held in memory only (blocks, state and models): for replaying a chain to
+    /// verify it without keeping a copy.
+    pub fn open_in_memory(genesis: Genesis, runtime: Arc<Runtime>) -> Result<Self, ChainError> {
+        Self::with_parts(
+            ChainStore::in_memory()?,
+            ModelBytes::default(),
+            genesis,
+            runtime,
+        )
+    }
+
+    fn with_parts(
+        store: ChainStore,
+        models: ModelBytes,
+        genesis: Genesis,
+        runtime: Arc<Runtime>,
+    ) -> Result<Self, ChainError> {
+        let precompiles = ProvaPrecompiles::new(crate::SPEC, runtime).with_models(models);
+        let mut executor = Executor::new(genesis.chain_id, precompiles);
 
         let genesis_state = genesis.state();
         let genesis_header = genesis.header(&genesis_state);
@@ -69,13 +89,19 @@ impl Chain {
                     given: genesis_hash,
                 });
             }
-            Some(_) => store.load_state()?,
+            Some(_) => {
+                // Data dirs made before the genesis was recorded: record it now.
+                if store.genesis()?.is_none() {
+                    store.record_genesis(&genesis)?;
+                }
+                store.load_state()?
+            }
             None => {
                 let p = executor.precompiles_mut()?;
                 for model in &genesis.models {
                     p.preload(model)?;
                 }
-                store.commit_genesis(&genesis_header, genesis_hash, &genesis_state)?;
+                store.commit_genesis(&genesis, &genesis_header, genesis_hash, &genesis_state)?;
                 let mut state = genesis_state;
                 state.block_hashes.insert(0, genesis_hash);
                 state
@@ -157,7 +183,7 @@ impl Chain {
             return Err(e.clone().into());
         }
         let number = block.header.number;
-        self.commit(block)?;
+        self.commit(&block)?;
         Ok((number, hash))
     }
 
@@ -187,7 +213,7 @@ impl Chain {
             }
         }
         errors.sort_by_key(|(i, _)| *i);
-        self.commit(block.clone())?;
+        self.commit(&block)?;
         Ok((block, errors))
     }
 
@@ -198,8 +224,49 @@ impl Chain {
         self.executor.execute(&mut self.state, &input, txs)
     }
 
-    fn commit(&mut self, block: ExecutedBlock) -> Result<(), ChainError> {
-        if let Err(e) = self.store.commit_block(&block) {
+    /// Imports a block made elsewhere: executes `txs` on the head state as `header` says
+    /// (number, timestamp, beneficiary, gas limit, base fee; its parent must be the head, which
+    /// the caller checks), hands the result to `check`, and commits it only if `check` accepts
+    /// it. With `claimed`, INFER takes its outputs from that witness
+    /// ([`Executor::execute_with_witness`]). Returns the executed block, or `check`'s refusal
+    /// with the head state untouched.
+    pub fn import_block<E>(
+        &mut self,
+        header: &Header,
+        txs: Vec<SignedTx>,
+        claimed: Option<&[WitnessRecord]>,
+        check: impl FnOnce(&ExecutedBlock) -> Result<(), E>,
+    ) -> Result<Result<ExecutedBlock, E>, ChainError> {
+        let input = BlockInput {
+            parent_hash: header.parent_hash,
+            number: header.number,
+            timestamp: header.timestamp,
+            beneficiary: header.beneficiary,
+            gas_limit: header.gas_limit,
+            base_fee: header.base_fee_per_gas.unwrap_or_default(),
+        };
+        let block = match claimed {
+            Some(claimed) => {
+                self.executor
+                    .execute_with_witness(&mut self.state, &input, txs, claimed)?
+            }
+            None => self.executor.execute(&mut self.state, &input, txs)?,
+        };
+        if let Err(e) = check(&block) {
+            self.state = self.store.load_state()?;
+            return Ok(Err(e));
+        }
+        self.commit(&block)?;
+        Ok(Ok(block))
+    }
+
+    /// A handle that runs models exactly as INFER does, from any thread.
+    pub fn reference(&self) -> Result<prova_precompile::Reference, ChainError> {
+        self.executor.reference()
+    }
+
+    fn commit(&mut self, block: &ExecutedBlock) -> Result<(), ChainError> {
+        if let Err(e) = self.store.commit_block(block) {
             // Nothing was written: go back to the stored state.
             self.state = self.store.load_state()?;
             return Err(e);
@@ -210,7 +277,7 @@ impl Chain {
         if let Some(old) = block.header.number.checked_sub(256) {
             self.state.block_hashes.remove(&old);
         }
-        self.head = block.header;
+        self.head = block.header.clone();
         self.head_hash = block.hash;
         Ok(())
     }
@@ -463,6 +530,11 @@ impl Chain {
     /// The inference witness of block `n`.
     pub fn witness(&self, n: u64) -> Result<Option<Vec<WitnessRecord>>, ChainError> {
         self.store.witness(n)
+    }
+
+    /// Block `n` with its raw transactions and witness, as validators receive it.
+    pub fn block_with_witness(&self, n: u64) -> Result<Option<BlockWithWitness>, ChainError> {
+        self.store.block_with_witness(n)
     }
 }
 

@@ -87,6 +87,9 @@ pub enum ChainError {
     /// A transaction was refused.
     #[error(transparent)]
     Tx(#[from] TxError),
+    /// The database file is open in another process.
+    #[error("{} is in use by another process (is a node running on this data dir?)", .0.display())]
+    InUse(std::path::PathBuf),
     /// The database failed (I/O, corruption, a lock).
     #[error("storage: {0}")]
     Store(#[from] redb::Error),

@@ -12,7 +12,8 @@ use alloy_consensus::{
 use alloy_eips::eip1559::BaseFeeParams;
 use alloy_primitives::{Address, B256, Bloom, U256};
 use alloy_trie::EMPTY_ROOT_HASH;
-use prova_precompile::ProvaPrecompiles;
+use prova_precompile::{ProvaPrecompiles, Reference, WitnessOutput};
+use prova_tensor::Tensor;
 use revm::{
     Context, ExecuteEvm, MainBuilder, MainContext,
     context::{
@@ -26,6 +27,7 @@ use revm::{
     primitives::{eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN, hardfork::SpecId},
     state::EvmState,
 };
+use std::sync::Arc;
 
 /// The EVM revision Prova runs (Cancun; blob and EIP-7702 transactions are not accepted).
 pub const SPEC: SpecId = SpecId::CANCUN;
@@ -116,6 +118,9 @@ pub struct ExecutedBlock {
     pub txs: Vec<ExecutedTx>,
     /// The inference witness.
     pub witness: Vec<WitnessRecord>,
+    /// The inputs of each witness record, kept only when the block ran on a claimed witness
+    /// ([`Executor::execute_with_witness`]), so its outputs can be checked afterwards.
+    pub inputs: Vec<Option<Arc<[Tensor]>>>,
     /// Transactions refused (not included), with the reason.
     pub rejected: Vec<(B256, TxError)>,
     /// What the block changed.
@@ -222,7 +227,16 @@ impl Executor {
             .with_precompiles(precompiles))
     }
 
+    /// A handle that runs models exactly as INFER does, from any thread.
+    pub fn reference(&self) -> Result<Reference, ChainError> {
+        self.precompiles
+            .as_ref()
+            .map(ProvaPrecompiles::reference)
+            .ok_or_else(|| ChainError::Execution("precompiles lost to an earlier panic".into()))
+    }
+
     fn restore(&mut self, mut precompiles: ProvaPrecompiles) {
+        precompiles.end_witness();
         precompiles.take_records();
         precompiles.set_recording(true);
         self.precompiles = Some(precompiles);
@@ -240,12 +254,47 @@ impl Executor {
         input: &BlockInput,
         txs: Vec<SignedTx>,
     ) -> Result<ExecutedBlock, ChainError> {
+        self.run_block(state, input, txs, None)
+    }
+
+    /// [`Self::execute`], with INFER taking its outputs from `claimed` (a block's witness) where
+    /// a claim names the model and inputs the execution asks for, instead of running the model
+    /// ([`ProvaPrecompiles::feed_witness`]). The result's [`ExecutedBlock::inputs`] keep the
+    /// inputs of every record so that [`Reference`] can check the claimed outputs later: this
+    /// is replay without inference.
+    pub fn execute_with_witness(
+        &mut self,
+        state: &mut WorldState,
+        input: &BlockInput,
+        txs: Vec<SignedTx>,
+        claimed: &[WitnessRecord],
+    ) -> Result<ExecutedBlock, ChainError> {
+        self.run_block(state, input, txs, Some(claimed))
+    }
+
+    fn run_block(
+        &mut self,
+        state: &mut WorldState,
+        input: &BlockInput,
+        txs: Vec<SignedTx>,
+        claimed: Option<&[WitnessRecord]>,
+    ) -> Result<ExecutedBlock, ChainError> {
         let chain_id = self.chain_id;
         let mut evm = self.evm(state, input.block_env(), false)?;
+        if let Some(claimed) = claimed {
+            evm.precompiles
+                .feed_witness(claimed.iter().map(|r| WitnessOutput {
+                    model: r.model,
+                    input_hash: r.input_hash,
+                    output: r.output.clone(),
+                    success: r.success,
+                }));
+        }
         let mut changes: Vec<EvmState> = Vec::new();
         let mut executed = Vec::new();
         let mut rejected = Vec::new();
         let mut witness = Vec::new();
+        let mut inputs = Vec::new();
         let mut cumulative = 0u64;
         let mut fault = None;
         for tx in txs {
@@ -278,13 +327,10 @@ impl Executor {
                 }
             };
             let tx_index = executed.len() as u64;
-            witness.extend(
-                evm.precompiles
-                    .take_records()
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, r)| WitnessRecord::from_precompile(tx_index, i as u64, r)),
-            );
+            for (i, mut r) in evm.precompiles.take_records().into_iter().enumerate() {
+                inputs.push(r.inputs.take());
+                witness.push(WitnessRecord::from_precompile(tx_index, i as u64, r));
+            }
             evm.ctx
                 .journaled_state
                 .database
@@ -353,6 +399,7 @@ impl Executor {
             hash,
             txs: executed,
             witness,
+            inputs,
             rejected,
             diff,
         })

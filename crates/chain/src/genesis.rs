@@ -10,6 +10,7 @@ use alloy_primitives::{Address, B256, Bytes, U256, address, b256};
 use alloy_trie::EMPTY_ROOT_HASH;
 use prova_model::ModelId;
 use prova_precompile::{MODEL_REGISTRY_ADDRESS, REGISTERED, model_slot};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// The ten accounts of `test test test test test test test test test test test junk`
@@ -66,20 +67,25 @@ pub const DEFAULT_GAS_LIMIT: u64 = 30_000_000;
 pub const DEFAULT_BASE_FEE: u64 = 1_000_000_000;
 
 /// An account allocated at genesis.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GenesisAccount {
     /// Balance in wei.
     pub balance: U256,
     /// Nonce.
     pub nonce: u64,
     /// Runtime code.
+    #[serde(default)]
     pub code: Bytes,
     /// Storage.
+    #[serde(default)]
     pub storage: BTreeMap<U256, U256>,
 }
 
-/// Everything that defines block 0.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything that defines block 0. Its JSON form ([`Self::to_json`]) is kept in the data dir
+/// and heads an export, so that anyone can replay a chain from genesis.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Genesis {
     /// EIP-155 chain id.
     pub chain_id: u64,
@@ -128,6 +134,22 @@ impl Genesis {
     pub fn with_model(mut self, onnx: impl Into<Bytes>) -> Self {
         self.models.push(onnx.into());
         self
+    }
+
+    /// The JSON form: `{"chainId":…,"gasLimit":…,"baseFee":…,"timestamp":…,"beneficiary":…,
+    /// "alloc":{ADDRESS:{"balance","nonce","code","storage"}},"models":[HEX,…]}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// Parses the JSON form.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, String> {
+        Self::deserialize(value).map_err(|e| format!("genesis: {e}"))
+    }
+
+    /// Hash of block 0.
+    pub fn hash(&self) -> B256 {
+        self.header(&self.state()).hash_slow()
     }
 
     /// Ids of the preloaded models, in order.
@@ -198,6 +220,21 @@ impl Genesis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_form_round_trips() {
+        let mut g = Genesis::dev(7).with_model(vec![1u8, 2, 3]);
+        g.alloc.entry(Address::repeat_byte(9)).or_default().storage =
+            [(U256::from(1), U256::from(2))].into();
+        g.alloc.entry(Address::repeat_byte(9)).or_default().code = vec![0x60, 0x00].into();
+        let json = g.to_json();
+        assert_eq!(json["chainId"], 7);
+        assert_eq!(Genesis::from_json(&json).unwrap(), g);
+        let text = serde_json::to_string(&json).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(Genesis::from_json(&back).unwrap().hash(), g.hash());
+        assert!(Genesis::from_json(&serde_json::json!({"chainId": 1})).is_err());
+    }
 
     #[test]
     fn dev_accounts_derive_from_their_keys() {

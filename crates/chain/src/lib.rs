@@ -60,6 +60,7 @@ mod state;
 mod store;
 mod tx;
 mod views;
+mod wire;
 mod witness;
 
 pub use chain::{Chain, DB_FILE, MODELS_DIR};
@@ -72,4 +73,5 @@ pub use state::{AccountState, StateDiff, WorldState, code_hash};
 pub use store::ChainStore;
 pub use tx::{SignedTx, address_of_key, sign_tx};
 pub use views::{Block, CallRequest, LogEntry, LogFilter, TxInfo, TxReceiptInfo};
+pub use wire::BlockWithWitness;
 pub use witness::{WitnessRecord, inferences_root};

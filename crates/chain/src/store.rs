@@ -5,7 +5,10 @@
 //! before the block that registers them commits; a model file whose block never committed is
 //! harmless, since only the registry's storage makes a model exist).
 
-use crate::{ChainError, ExecutedBlock, StateDiff, WitnessRecord, WorldState, state::AccountState};
+use crate::{
+    BlockWithWitness, ChainError, ExecutedBlock, Genesis, StateDiff, WitnessRecord, WorldState,
+    state::AccountState,
+};
 use alloy_consensus::{Header, ReceiptEnvelope};
 use alloy_eips::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, U256};
@@ -26,6 +29,7 @@ const WITNESS: TableDefinition<u64, &[u8]> = TableDefinition::new("witness");
 
 const HEAD: &str = "head";
 const GENESIS: &str = "genesis";
+const GENESIS_SPEC: &str = "genesis_spec";
 
 fn db(e: impl Into<redb::Error>) -> ChainError {
     ChainError::db(e)
@@ -79,7 +83,23 @@ pub struct ChainStore {
 impl ChainStore {
     /// Opens (or creates) the database file `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, ChainError> {
-        let database = Database::create(path).map_err(db)?;
+        let path = path.as_ref();
+        let database = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => ChainError::InUse(path.to_path_buf()),
+            e => db(e),
+        })?;
+        Self::with_database(database)
+    }
+
+    /// A database in memory (replay into a throwaway chain).
+    pub fn in_memory() -> Result<Self, ChainError> {
+        let database = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(db)?;
+        Self::with_database(database)
+    }
+
+    fn with_database(database: Database) -> Result<Self, ChainError> {
         let tx = database.begin_write().map_err(db)?;
         {
             // Create every table so readers never see a missing one.
@@ -124,9 +144,41 @@ impl ChainStore {
             .map(|v| B256::from_slice(v.value())))
     }
 
-    /// Commits block 0 and its whole state.
+    /// The genesis this database was created with (its JSON form, kept at creation).
+    pub fn genesis(&self) -> Result<Option<Genesis>, ChainError> {
+        let tx = self.db.begin_read().map_err(db)?;
+        let meta = tx.open_table(META).map_err(db)?;
+        let Some(v) = meta.get(GENESIS_SPEC).map_err(db)? else {
+            return Ok(None);
+        };
+        let json: serde_json::Value = serde_json::from_slice(v.value())
+            .map_err(|e| ChainError::corrupt(format!("stored genesis: {e}")))?;
+        Genesis::from_json(&json)
+            .map(Some)
+            .map_err(|e| ChainError::corrupt(format!("stored {e}")))
+    }
+
+    /// Records `genesis` (whose hash the caller checked against block 0).
+    pub(crate) fn record_genesis(&self, genesis: &Genesis) -> Result<(), ChainError> {
+        let tx = self.db.begin_write().map_err(db)?;
+        Self::write_genesis_spec(&tx, genesis)?;
+        tx.commit().map_err(db)
+    }
+
+    fn write_genesis_spec(tx: &WriteTransaction, genesis: &Genesis) -> Result<(), ChainError> {
+        let spec = serde_json::to_vec(&genesis.to_json())
+            .map_err(|e| ChainError::Execution(format!("genesis JSON: {e}")))?;
+        tx.open_table(META)
+            .map_err(db)?
+            .insert(GENESIS_SPEC, spec.as_slice())
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Commits block 0 of `genesis` (whose header is `header`, hash `hash`, state `state`).
     pub fn commit_genesis(
         &self,
+        genesis: &Genesis,
         header: &Header,
         hash: B256,
         state: &WorldState,
@@ -144,6 +196,7 @@ impl ChainStore {
             .map_err(db)?
             .insert(GENESIS, hash.as_slice())
             .map_err(db)?;
+        Self::write_genesis_spec(&tx, genesis)?;
         Self::write_block(&tx, header, hash, &[], &[], &[], &[], &diff)?;
         tx.commit().map_err(db)
     }
@@ -295,6 +348,16 @@ impl ChainStore {
             }
         }
         Ok(state)
+    }
+
+    /// Block `n` with its raw transactions and witness.
+    pub fn block_with_witness(&self, n: u64) -> Result<Option<BlockWithWitness>, ChainError> {
+        let Some(header) = self.header(n)? else {
+            return Ok(None);
+        };
+        let transactions = self.body(n)?.unwrap_or_default();
+        let witness = self.witness(n)?.unwrap_or_default();
+        Ok(Some(BlockWithWitness::new(header, transactions, witness)))
     }
 
     /// Header of block `n`.

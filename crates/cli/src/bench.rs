@@ -13,6 +13,8 @@ pub enum BenchCommand {
     Infer(BenchInferArgs),
     /// Measure gas per second of exact-profile inference for every fixture and op model.
     Gas(crate::gas_bench::BenchGasArgs),
+    /// Measure block verification: sequential, parallel and witness-only, in one run.
+    Replay(crate::replay_bench::BenchReplayArgs),
 }
 
 #[derive(Args)]
@@ -37,6 +39,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Infer(args) => infer(args),
         BenchCommand::Gas(args) => crate::gas_bench::run(args),
+        BenchCommand::Replay(args) => crate::replay_bench::run(args),
     }
 }
 

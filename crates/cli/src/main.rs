@@ -9,7 +9,9 @@ mod gas_bench;
 mod infer;
 mod model;
 mod node;
+mod replay_bench;
 mod util;
+mod validate;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -37,6 +39,16 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Run a local dev chain with the fixture models, served over JSON-RPC.
     Node(node::NodeArgs),
+    /// Re-execute a node's chain from genesis and verify every block and inference.
+    Replay(validate::ReplayArgs),
+    /// Write a node's chain (genesis, blocks, witnesses) to a JSON-lines file.
+    Export(validate::ExportArgs),
+    /// Verify an exported chain.
+    Verify(validate::VerifyArgs),
+    /// Import an exported chain into a data dir, block by block, only what verifies.
+    Import(validate::ImportArgs),
+    /// Follow a node over JSON-RPC, verify each block, and serve the verified chain.
+    Validator(validate::ValidatorArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,9 +75,17 @@ fn main() -> ExitCode {
         Command::Model(cmd) => model::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Node(args) => node::run(args),
+        Command::Replay(args) => validate::replay(args),
+        Command::Export(args) => validate::export(args),
+        Command::Verify(args) => validate::verify(args),
+        Command::Import(args) => validate::import(args),
+        Command::Validator(args) => validate::validator(args),
     });
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) if e.downcast_ref::<util::Exit>().is_some() => {
+            ExitCode::from(e.downcast_ref::<util::Exit>().map_or(1, |x| x.0))
+        }
         Ok(Err(e)) => {
             eprintln!("error: {}", util::one_line(&format!("{e:#}")));
             ExitCode::FAILURE

@@ -152,6 +152,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
         match mining {
             Mining::Auto => println!("Mining     automine (a block per transaction)"),
             Mining::Interval(d) => println!("Mining     a block every {}s", d.as_secs()),
+            Mining::ReadOnly => println!("Mining     none (read-only)"),
         }
         println!("Listening on {}", server.url());
         wait_for_signal().await?;
@@ -163,7 +164,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
 }
 
 #[cfg(unix)]
-async fn wait_for_signal() -> Result<()> {
+pub(crate) async fn wait_for_signal() -> Result<()> {
     use std::{future::Future, task::Poll};
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
@@ -181,7 +182,7 @@ async fn wait_for_signal() -> Result<()> {
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() -> Result<()> {
+pub(crate) async fn wait_for_signal() -> Result<()> {
     tokio::signal::ctrl_c()
         .await
         .context("cannot handle Ctrl-C")

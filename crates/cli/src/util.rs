@@ -4,6 +4,19 @@ use anyhow::{Context, Result};
 use prova_tensor::{InputDocument, Tensor};
 use std::{io::Read, path::Path};
 
+/// An error that ends the program with this exit code after its output was already printed
+/// (a divergence report: exit code 2).
+#[derive(Debug)]
+pub struct Exit(pub u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
 /// Collapses a multi-line message into one line.
 pub fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

@@ -15,9 +15,9 @@ use crate::{
 };
 use alloy_sol_types::SolCall;
 use prova_model::{ModelId, ModelInfo};
-use prova_runtime::{Runtime, RuntimeError};
-use prova_tensor::{Tensor, encode_tensors, hash_tensors};
-use revm::primitives::{B256, U256};
+use prova_runtime::{CompiledModel, Runtime, RuntimeError};
+use prova_tensor::{Tensor, decode_tensors, encode_tensors, hash_tensors};
+use revm::primitives::{B256, Bytes, U256};
 use std::sync::Arc;
 
 /// Why a call stopped early: a deterministic exit, or a local fault.
@@ -169,7 +169,25 @@ fn input_error(paid: &Paid, e: RuntimeError) -> Stop {
     }
 }
 
-/// Runs the model on checked inputs and appends the record.
+/// What INFER makes of `model` on checked `inputs`: the outputs (on success), the record's
+/// output bytes (canonical encoding, or `InferenceFailed` data) and the success flag.
+pub(crate) fn reference(
+    p: &Core,
+    model: &CompiledModel,
+    inputs: &[Tensor],
+) -> Result<(Option<Vec<Tensor>>, Bytes, bool), RuntimeError> {
+    match p.runtime.run(model, inputs) {
+        Ok(outputs) => {
+            let bytes = encode_tensors(&outputs).into();
+            Ok((Some(outputs), bytes, true))
+        }
+        Err(RuntimeError::Execution(reason)) => Ok((None, abi::inference_failed(reason), false)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs the model on checked inputs (or takes the fed witness's claim for this execution, if
+/// it names the same model and inputs) and appends the record.
 fn execute<H: Host>(
     p: &Core,
     host: &mut H,
@@ -180,28 +198,39 @@ fn execute<H: Host>(
     Runtime::check_inputs(&paid.info, inputs).map_err(|e| input_error(paid, e))?;
     // Warm for the rest of the transaction (transient storage: journaled, cleared per tx).
     host.tstore(p.config.infer_address, warm_key(&paid.id), U256::from(1));
-    let model = p.compiled(&paid.id)?;
-    let (result, output, success) = match p.runtime.run(&model, inputs) {
-        Ok(outputs) => {
-            let bytes = encode_tensors(&outputs).into();
-            (Ok(outputs), bytes, true)
+    let input_hash = hash_tensors(inputs);
+    let fed = p.next_witness();
+    let claimed = fed
+        .as_ref()
+        .and_then(Option::as_ref)
+        .filter(|w| w.model == paid.id && w.input_hash == input_hash)
+        .and_then(|w| match w.success {
+            true => decode_tensors(&w.output)
+                .ok()
+                .map(|t| (Some(t), w.output.clone(), true)),
+            false => Some((None, w.output.clone(), false)),
+        });
+    let (outputs, output, success) = match claimed {
+        Some(claim) => claim,
+        None => {
+            let model = p.compiled(&paid.id)?;
+            reference(p, &model, inputs).map_err(|e| input_error(paid, e))?
         }
-        Err(RuntimeError::Execution(reason)) => {
-            let data = abi::inference_failed(reason);
-            let stop = Stop::Exit(Exit::Revert(paid.gas, data.clone()));
-            (Err(stop), data, false)
-        }
-        Err(e) => return Err(input_error(paid, e)),
+    };
+    let result = match outputs {
+        Some(outputs) => Ok(outputs),
+        None => Err(Stop::Exit(Exit::Revert(paid.gas, output.clone()))),
     };
     p.record(InferenceRecord {
         caller: call.caller,
         model: paid.id,
-        input_hash: hash_tensors(inputs),
+        input_hash,
         output,
         success,
         gas: paid.gas,
         depth: host.depth(),
         is_static: call.is_static,
+        inputs: fed.map(|_| Arc::from(inputs)),
     });
     result
 }

@@ -87,6 +87,6 @@ mod registry;
 pub use config::{INFER_ADDRESS, MODEL_REGISTRY_ADDRESS, ProvaConfig, RegistryGas};
 pub use error::ProvaError;
 pub use models::ModelBytes;
-pub use provider::ProvaPrecompiles;
-pub use record::InferenceRecord;
+pub use provider::{ProvaPrecompiles, Reference};
+pub use record::{InferenceRecord, WitnessOutput};
 pub use registry::{REGISTERED, model_slot};

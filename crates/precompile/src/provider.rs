@@ -2,12 +2,13 @@
 //! [`PrecompileProvider`].
 
 use crate::{
-    InferenceRecord, ModelBytes, ProvaConfig, ProvaError,
+    InferenceRecord, ModelBytes, ProvaConfig, ProvaError, WitnessOutput,
     host::{Call, RevmHost},
     infer, registry,
 };
 use prova_model::{ModelId, ModelInfo};
 use prova_runtime::{CompiledModel, Runtime};
+use prova_tensor::Tensor;
 use revm::{
     context::Cfg,
     context_interface::{ContextTr, JournalTr, LocalContextTr},
@@ -17,7 +18,7 @@ use revm::{
     primitives::{Address, AddressSet, Bytes, hardfork::SpecId},
 };
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
@@ -62,6 +63,8 @@ struct State {
     models: ModelBytes,
     infos: BTreeMap<ModelId, Arc<ModelInfo>>,
     records: Vec<InferenceRecord>,
+    /// Claimed outputs still to be consumed, when fed a witness.
+    feed: Option<VecDeque<WitnessOutput>>,
 }
 
 impl Core {
@@ -76,6 +79,15 @@ impl Core {
         if self.recording {
             self.lock().records.push(record);
         }
+    }
+
+    /// With a witness fed: `Some` of the next claimed output (`None` once the feed is used
+    /// up), consumed. Without one: `None`. Executions that are not recorded consume nothing.
+    pub(crate) fn next_witness(&self) -> Option<Option<WitnessOutput>> {
+        if !self.recording {
+            return None;
+        }
+        self.lock().feed.as_mut().map(VecDeque::pop_front)
     }
 
     /// Whether this node has admitted `id` already (its bytes are kept and its facts known).
@@ -206,6 +218,52 @@ impl ProvaPrecompiles {
     /// Takes the records so far, leaving the journal empty.
     pub fn take_records(&mut self) -> Vec<InferenceRecord> {
         std::mem::take(&mut self.core.lock().records)
+    }
+
+    /// Witness replay: from now on, each recorded INFER execution takes the next of
+    /// `outputs` instead of running the model, when that claim names the same model and input
+    /// hash (otherwise the model runs, so execution stays correct and the record shows the
+    /// difference). Gas, input checks and records are as usual; the records keep the inputs
+    /// ([`InferenceRecord::inputs`]) so that [`Reference::run`] can check the claims later.
+    pub fn feed_witness(&mut self, outputs: impl IntoIterator<Item = WitnessOutput>) {
+        self.core.lock().feed = Some(outputs.into_iter().collect());
+    }
+
+    /// Ends witness replay; returns how many claimed outputs were not consumed.
+    pub fn end_witness(&mut self) -> usize {
+        self.core.lock().feed.take().map_or(0, |f| f.len())
+    }
+
+    /// A handle that runs models as INFER does, from any thread (for checking witness claims
+    /// in parallel).
+    pub fn reference(&self) -> Reference {
+        Reference {
+            core: self.core.clone(),
+        }
+    }
+}
+
+/// Runs registered models exactly as INFER does, producing the record's output bytes and
+/// success flag. Cheap to clone, `Send + Sync`; shares the provider's runtime and models.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    core: Core,
+}
+
+impl Reference {
+    /// The output bytes and success flag INFER records for `model` on `inputs` (inputs that
+    /// passed INFER's checks). A local fault (model bytes missing, an input the checks should
+    /// have refused) is an error.
+    pub fn run(&self, model: &ModelId, inputs: &[Tensor]) -> Result<(Bytes, bool), ProvaError> {
+        let compiled = self.core.compiled(model)?;
+        let (_, output, success) =
+            infer::reference(&self.core, &compiled, inputs).map_err(|source| {
+                ProvaError::Runtime {
+                    model: *model,
+                    source,
+                }
+            })?;
+        Ok((output, success))
     }
 }
 

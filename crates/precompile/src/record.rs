@@ -1,7 +1,9 @@
 //! The inference journal: one [`InferenceRecord`] per INFER execution, in execution order.
 
 use prova_model::ModelId;
+use prova_tensor::Tensor;
 use revm::primitives::{Address, B256, Bytes};
+use std::sync::Arc;
 
 /// What one INFER execution consumed and produced, for the block's inference witness.
 ///
@@ -28,4 +30,21 @@ pub struct InferenceRecord {
     pub depth: usize,
     /// Whether the call ran under STATICCALL.
     pub is_static: bool,
+    /// The model inputs, kept only when the output came from a witness feed
+    /// ([`crate::ProvaPrecompiles::feed_witness`]), so the inference can be re-run later.
+    pub inputs: Option<Arc<[Tensor]>>,
+}
+
+/// An output a block's witness claims for one INFER execution, fed to the precompile so that
+/// replay can execute transactions without running models ([`crate::ProvaPrecompiles::feed_witness`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitnessOutput {
+    /// The model the witness says was run.
+    pub model: ModelId,
+    /// The hash of the inputs the witness says it was run on.
+    pub input_hash: B256,
+    /// The claimed output bytes (as [`InferenceRecord::output`]).
+    pub output: Bytes,
+    /// The claimed success flag.
+    pub success: bool,
 }

@@ -9,7 +9,9 @@
 //!   receipts, logs, balances, code, storage, nonces, fees, `eth_call` and `eth_estimateGas`
 //!   (latest state only: other blocks are a clear `-32000` error), `eth_sendRawTransaction`.
 //! - **`prova_getInferences(blockNumberOrTxHash)`**, **`prova_getModel(modelId)`**,
-//!   **`prova_getBlockWithWitness(number)`**.
+//!   **`prova_getBlockWithWitness(number)`** (the block as validators take it:
+//!   [`prova_chain::BlockWithWitness`]), **`prova_getGenesis()`** (the chain's genesis, so a
+//!   validator can start from nothing).
 //! - **Errors** ([`error`]): the standard JSON-RPC codes; refused transactions are `-32000`
 //!   with the [`TxError`](prova_chain::TxError) message; a reverted call is code `3`,
 //!   message `execution reverted`, `data` the revert bytes, so clients decode custom errors.
@@ -66,6 +68,9 @@ pub enum Mining {
     Auto,
     /// A block every interval from the pending transactions (empty blocks too).
     Interval(Duration),
+    /// No block production and no transactions accepted: a validator serving the chain it
+    /// imports.
+    ReadOnly,
 }
 
 /// Server settings.
@@ -145,7 +150,7 @@ pub async fn start(chain: Chain, datadir: &Path, config: RpcConfig) -> Result<Rp
         .map_err(|e| RpcError::Bind(config.addr, e))?;
     let handle = server.start(module);
     let miner = match config.mining {
-        Mining::Auto => None,
+        Mining::Auto | Mining::ReadOnly => None,
         Mining::Interval(every) => {
             let node = node.clone();
             Some(tokio::spawn(async move {

@@ -48,6 +48,9 @@ impl Node {
     /// Accepts a raw transaction: mined at once (automine) or pooled (interval mining).
     pub fn send_raw(&self, raw: &Bytes) -> RpcResult<B256> {
         match self.mining {
+            Mining::ReadOnly => Err(error::server(
+                "this node is a read-only validator: send transactions to the block producer",
+            )),
             Mining::Auto => {
                 let mut chain = self.chain()?;
                 let (block, hash) = chain.submit(raw).map_err(error::chain_error)?;

@@ -6,7 +6,7 @@ use crate::{
     eth::{RpcResult, method, quantity, to_json},
 };
 use alloy_eips::BlockNumberOrTag;
-use alloy_primitives::{B256, Bytes};
+use alloy_primitives::B256;
 use jsonrpsee::{RpcModule, core::RegisterMethodError};
 use prova_chain::{Chain, WitnessRecord};
 use prova_model::ModelId;
@@ -53,42 +53,26 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
             None => Ok(Value::Null),
         }
     })?;
+    method(m, "prova_getGenesis", |n, _| {
+        let chain = n.chain()?;
+        match chain.store().genesis().map_err(error::chain_error)? {
+            Some(genesis) => Ok(genesis.to_json()),
+            None => Err(error::internal(
+                "this node's data dir does not record its genesis",
+            )),
+        }
+    })?;
     method(m, "prova_getBlockWithWitness", |n, p| {
         let tag: BlockNumberOrTag = p.one()?;
         let chain = n.chain()?;
         let number = convert::tag_number(&chain, tag);
-        let Some(block) = chain.block_by_number(number).map_err(error::chain_error)? else {
-            return Ok(Value::Null);
-        };
-        let witness = chain
-            .witness(number)
+        match chain
+            .block_with_witness(number)
             .map_err(error::chain_error)?
-            .unwrap_or_default();
-        let header_rlp = Bytes::from(alloy_rlp::encode(&block.header));
-        let inferences_root = prova_chain::header_inferences_root(&block.header);
-        let raw: Vec<Bytes> = block.transactions.iter().map(|t| t.raw()).collect();
-        let header = alloy_rpc_types_eth::Header::from_consensus(
-            alloy_consensus::Sealed::new_unchecked(block.header, block.hash),
-            None,
-            None,
-        );
-        Ok(json!({
-            "number": quantity(number),
-            "hash": block.hash,
-            "header": to_json(header)?,
-            "headerRlp": header_rlp,
-            "inferencesRoot": inferences_root,
-            "transactions": raw,
-            "witness": witness.iter().map(|r| json!({
-                "txIndex": quantity(r.tx_index),
-                "callIndex": quantity(r.call_index),
-                "modelId": r.model.0,
-                "inputHash": r.input_hash,
-                "output": r.output,
-                "gas": quantity(r.gas),
-                "success": r.success,
-            })).collect::<Vec<_>>(),
-        }))
+        {
+            Some(block) => Ok(block.to_json()),
+            None => Ok(Value::Null),
+        }
     })?;
     Ok(())
 }
