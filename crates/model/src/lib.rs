@@ -7,8 +7,10 @@
 //! get their own errors); that no tensor uses external data; input dtypes and shapes (a
 //! symbolic leading batch dimension is fixed to [`Limits::batch`], any other symbolic dimension
 //! is refused); parameter, node and tensor-size limits, with checked arithmetic before tract
-//! sees the model; then tract types the graph with the inputs fixed, and Prova computes the
-//! static [`Cost`] (MACs, bytes moved) and the gas of a call from it.
+//! sees the model; then tract types the graph with the inputs fixed, every shape it computes
+//! (constant folding included) bounded before it is allocated and all tensors of one inference
+//! held under a ceiling (docs/security.md), and Prova computes the static [`Cost`] (MACs,
+//! bytes moved) and the gas of a call from it.
 //!
 //! `ModelId = keccak256(onnx bytes)`; [`ModelStore`] keeps models on disk by id.
 //!
@@ -29,6 +31,7 @@ mod error;
 pub mod gas;
 mod info;
 mod limits;
+mod limits_graph;
 pub mod ops;
 mod proto;
 mod store;
@@ -194,14 +197,20 @@ pub fn admit(bytes: &[u8], limits: &Limits) -> Result<AdmittedModel, AdmissionEr
         .map(|o| o.version)
         .unwrap_or(0);
 
-    let typed = contained("building the graph", || {
+    let mut model = contained("building the graph", || {
         let mut model = ops::onnx().model_for_proto_model(&proto)?;
         for (ix, spec) in facts.inputs.iter().enumerate() {
             let shape: TVec<usize> = spec.shape.iter().map(|&d| d as usize).collect();
             model.set_input_fact(ix, InferenceFact::dt_shape(datum_type(spec.dtype), shape))?;
         }
-        model.into_typed()?.into_decluttered()
+        Ok(model)
     })?;
+    // Every computed shape bounded before tract allocates it (limits_graph).
+    limits_graph::analyse(&mut model, limits)?;
+    let typed = contained("building the graph", || model.into_typed())?;
+    limits_graph::check_typed(&typed, limits)?;
+    let typed = contained("building the graph", || typed.into_decluttered())?;
+    limits_graph::check_typed(&typed, limits)?;
 
     let mut outputs = Vec::with_capacity(facts.outputs.len());
     let outlets = typed

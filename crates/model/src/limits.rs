@@ -11,6 +11,14 @@ pub struct Limits {
     pub max_tensor_bytes: u64,
     /// Most nodes in the graph.
     pub max_nodes: u64,
+    /// Most inputs plus outputs of one node.
+    pub max_node_io: u64,
+    /// Most bytes of constants tract computes while typing the model (constant folding),
+    /// summed over every node it folds; each is checked before it is computed.
+    pub max_fold_bytes: u64,
+    /// Most bytes of all tensors of one inference together (weights, inputs and every
+    /// intermediate of the typed graph): the memory ceiling of a run.
+    pub max_run_bytes: u64,
     /// Most model inputs and most model outputs.
     pub max_io: u64,
     /// Highest tensor rank.
@@ -27,6 +35,9 @@ impl Limits {
         max_macs: 1 << 30,
         max_tensor_bytes: 32 << 20,
         max_nodes: 4096,
+        max_node_io: 256,
+        max_fold_bytes: 32 << 20,
+        max_run_bytes: 256 << 20,
         max_io: 16,
         max_rank: 8,
         batch: 1,

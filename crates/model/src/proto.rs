@@ -57,7 +57,8 @@ fn elem_size(elem_type: i32) -> u64 {
     }
 }
 
-fn limit(what: impl Into<String>, value: u64, max: u64) -> Result<(), AdmissionError> {
+/// `LimitExceeded` when `value` is over `max`.
+pub(crate) fn limit(what: impl Into<String>, value: u64, max: u64) -> Result<(), AdmissionError> {
     if value > max {
         return Err(AdmissionError::LimitExceeded {
             what: what.into(),
@@ -122,6 +123,11 @@ fn walk_graph(
             n.name.clone()
         };
         limit("node count", *nodes, limits.max_nodes)?;
+        limit(
+            format!("inputs plus outputs of node {node:?}"),
+            (n.input.len() as u64).saturating_add(n.output.len() as u64),
+            limits.max_node_io,
+        )?;
         let op = allowlist::qualified(&n.domain, &n.op_type);
         match allowlist::verdict(&n.domain, &n.op_type) {
             Verdict::Allowed => {}
