@@ -7,6 +7,11 @@
 //! ```
 //! The profile is a process-wide pin, so exact and native are two runs; scripts/bench-infer.sh
 //! puts them side by side with onnxruntime.
+//!
+//! The fixtures are small enough that per-op dispatch, not the kernels, decides their time; the
+//! dense single-operator models of fixtures/gas in [`DENSE`] (generated inputs) show what the
+//! exact profile's portable kernels cost on large products (`<profile>/<model>/prova`). Filter
+//! with criterion's usual argument, e.g. `-- dense`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,6 +19,18 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use prova_runtime::{CompiledModel, Profile, Runtime};
 use prova_tensor::InputDocument;
 use std::{hint::black_box, path::PathBuf};
+
+/// Dense single-operator models (fixtures/gas): float and integer products and convolutions.
+const DENSE: &[&str] = &[
+    "matmul_square",
+    "gemm_skinny",
+    "conv_3x3",
+    "conv_1x1",
+    "conv_depthwise3x3",
+    "matmulinteger_square",
+    "qlinearmatmul_square",
+    "qlinearconv_3x3",
+];
 
 fn bench(c: &mut Criterion) {
     let profile: Profile = std::env::var("PROVA_BENCH_PROFILE")
@@ -59,6 +76,17 @@ fn bench(c: &mut Criterion) {
                     .compile(prova_model::admit(&bytes, runtime.limits()).expect("admit"))
                     .expect("compile")
             })
+        });
+        group.finish();
+    }
+    for name in DENSE {
+        let bytes = std::fs::read(dir.join(format!("gas/{name}.onnx"))).expect("model");
+        let model = runtime.load(&bytes).expect("dense model admitted");
+        let inputs = prova_runtime::sample_inputs(&model.info, 1).expect("inputs");
+        let mut group = c.benchmark_group(format!("{profile}/dense/{name}"));
+        group.sample_size(10);
+        group.bench_function("prova", |b| {
+            b.iter(|| runtime.run(&model, black_box(&inputs)).expect("run"))
         });
         group.finish();
     }

@@ -31,10 +31,12 @@ compile_error!("Prova's tensor encoding assumes a little-endian target");
 mod cache;
 mod error;
 mod profile;
+mod sample;
 
 pub use cache::CacheStats;
 pub use error::RuntimeError;
-pub use profile::{EXACT_ISA_EDIT, Profile, isa_report, pin, pinned};
+pub use profile::{EXACT_ISA_EDIT, EXACT_UNPINNED_KNOBS, Profile, isa_report, pin, pinned};
+pub use sample::sample_inputs;
 
 use prova_model::{AdmittedModel, Limits, ModelId, ModelInfo, contain_tract, datum_type};
 use prova_tensor::{DType, Tensor};
@@ -159,8 +161,28 @@ impl Runtime {
         let id = model.info.id;
         let start = Instant::now();
         let typed = model.typed;
-        let plan = contain_tract(|| typed.into_optimized()?.into_runnable())
-            .map_err(|reason| RuntimeError::Compile { model: id, reason })?;
+        let exact = self.profile == Profile::Exact;
+        let plan = contain_tract(|| {
+            let mut libm = if exact {
+                prova_model::ops::platform_libm_nodes(&typed)
+            } else {
+                Vec::new()
+            };
+            let optimized = typed.into_optimized()?;
+            if exact {
+                libm.extend(prova_model::ops::platform_libm_nodes(&optimized));
+            }
+            if !libm.is_empty() {
+                libm.dedup();
+                bail!(
+                    "the exact profile refuses operators that would call the platform's C math \
+                     library (results differ between C libraries and CPUs): {}",
+                    libm.join(", ")
+                );
+            }
+            optimized.into_runnable()
+        })
+        .map_err(|reason| RuntimeError::Compile { model: id, reason })?;
         let compile_ns = start.elapsed().as_nanos() as u64;
         Ok(CompiledModel {
             info: model.info,

@@ -8,6 +8,7 @@
 
 use crate::RuntimeError;
 use std::{fmt, str::FromStr, sync::OnceLock};
+use tract_onnx::tract_core::knobs;
 use tract_onnx::tract_core::tract_linalg::{
     isa::{self, Isa},
     knobs::TRACT_CPU_ISA,
@@ -67,7 +68,49 @@ const EXACT_FORBIDDEN: [Isa; 10] = [
     Isa::X86_64AmxBf16,
 ];
 
+/// tract knobs the exact profile cannot pin, because their default is "unset" (an override
+/// can only set a value), with why leaving them to the environment cannot change exact-profile
+/// bits on x86-64. Every other tract knob is pinned to its compiled-in default (a test checks
+/// both lists against tract's knob inventory, so a tract upgrade that adds a knob is reviewed).
+pub const EXACT_UNPINNED_KNOBS: &[(&str, &str)] = &[
+    (
+        "TRACT_AUTOBATCH_LANES",
+        "laned (batched-session) runtimes only; Prova runs plain plans",
+    ),
+    (
+        "TRACT_AVX512_FMA_UNITS",
+        "chooses between AVX-512 kernels, which the exact profile removes",
+    ),
+    ("TRACT_CPU_AARCH64_KIND", "aarch64 only"),
+    ("TRACT_CPU_AARCH64_OVERRIDE_CPU_PART", "aarch64 only"),
+    ("TRACT_CPU_ARM32_NEON", "armv7 only"),
+    (
+        "TRACT_MMM_CHUNKS_PER_THREAD",
+        "multithreaded matmul only; tract is built without it",
+    ),
+    (
+        "TRACT_MMM_CHUNK_SLACK_BYTES",
+        "multithreaded matmul only; tract is built without it",
+    ),
+];
+
 static PINNED: OnceLock<Profile> = OnceLock::new();
+
+/// Overrides every tract knob with its compiled-in default (the instruction-set knob with
+/// [`EXACT_ISA_EDIT`]). A programmatic override outranks the environment, tract's per-model
+/// knob scopes and deployment configs, so `TRACT_AVGPOOL_SEPARABLE=1` (which reassociates
+/// average-pool sums) or a convolution-strategy knob in the environment cannot change a bit.
+fn pin_exact_knobs() {
+    for info in knobs::all() {
+        if info.name == TRACT_CPU_ISA.name
+            || EXACT_UNPINNED_KNOBS.iter().any(|(n, _)| *n == info.name)
+        {
+            continue;
+        }
+        knobs::set_str(info.name, &(info.default)());
+    }
+    TRACT_CPU_ISA.set(Some(EXACT_ISA_EDIT.to_string()));
+}
 
 /// The profile this process is pinned to, if any.
 pub fn pinned() -> Option<Profile> {
@@ -76,11 +119,12 @@ pub fn pinned() -> Option<Profile> {
 
 /// Pins this process to `profile`. Must run before tract first runs; the first call wins, a
 /// later call with another profile fails, and so does the exact profile if tract had already
-/// probed the instruction set with SIMD features present.
+/// probed the instruction set with SIMD features present. The exact profile also pins every
+/// tract knob (see [`EXACT_UNPINNED_KNOBS`] for the few it cannot).
 pub fn pin(profile: Profile) -> Result<(), RuntimeError> {
     let got = *PINNED.get_or_init(|| {
         if profile == Profile::Exact {
-            TRACT_CPU_ISA.set(Some(EXACT_ISA_EDIT.to_string()));
+            pin_exact_knobs();
         } else {
             TRACT_CPU_ISA.clear();
         }

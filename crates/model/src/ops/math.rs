@@ -19,3 +19,18 @@ pub(crate) fn ln_f64(x: f64) -> f64 {
 pub(crate) fn exp_f32(x: f32) -> f32 {
     libm::expf(x)
 }
+
+/// Natural logarithm in f32 (tract's LogSoftmax calls C `logf` here).
+pub(crate) fn ln_f32(x: f32) -> f32 {
+    libm::logf(x)
+}
+
+/// x^y in f32 (tract's Pow calls C `powf` here).
+pub(crate) fn pow_f32(x: f32, y: f32) -> f32 {
+    libm::powf(x, y)
+}
+
+/// x^y in f64 (tract's Pow calls C `pow` here).
+pub(crate) fn pow_f64(x: f64, y: f64) -> f64 {
+    libm::pow(x, y)
+}

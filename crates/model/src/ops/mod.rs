@@ -10,24 +10,30 @@
 //! | `TreeEnsembleClassifier` | `ai.onnx.ml` | replaces tract's, which mislabels binary forests |
 //! | `QGemm` | `com.microsoft` | missing (onnxruntime static quantization) |
 //! | `QLinearSoftmax` | `com.microsoft` | missing (onnxruntime static quantization) |
+//! | `Pow` | default | replaces tract's, which calls the platform libm's `powf` / `pow` |
+//! | `Softmax`, `LogSoftmax` | default | replaces tract's where it would call the platform libm's `expf` / `exp` (f64, non-trailing axes) |
 //!
 //! Each follows onnxruntime's CPU kernel operation by operation (accumulation order, rounding,
 //! quirks included), so that outputs match it bit for bit where onnxruntime is itself
 //! deterministic. The register is keyed by `op_type` only: the domain is not checked.
 
+mod libm_audit;
 mod math;
+mod pow;
 mod qgemm;
 mod qlinear_softmax;
 mod scaler;
+mod softmax;
 mod tree;
 mod tree_classifier;
 mod tree_regressor;
 
+pub use libm_audit::platform_libm_nodes;
 use tract_onnx::model::OnnxOpRegister;
 use tract_onnx::tract_hir::internal::*;
 
 /// Adds Prova's operators to a tract ONNX op register, replacing tract's own where Prova has
-/// one (`TreeEnsembleClassifier`).
+/// one (`TreeEnsembleClassifier`, and `Pow`, `Softmax`, `LogSoftmax` for the pinned libm).
 pub fn register(reg: &mut OnnxOpRegister) {
     reg.insert("Scaler", scaler::scaler);
     reg.insert(
@@ -40,6 +46,9 @@ pub fn register(reg: &mut OnnxOpRegister) {
     );
     reg.insert("QGemm", qgemm::qgemm);
     reg.insert("QLinearSoftmax", qlinear_softmax::qlinear_softmax);
+    reg.insert("Pow", pow::pow);
+    reg.insert("Softmax", softmax::softmax);
+    reg.insert("LogSoftmax", softmax::log_softmax);
 }
 
 /// tract's ONNX frontend with Prova's operators registered.
