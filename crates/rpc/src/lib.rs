@@ -49,7 +49,10 @@ mod prova;
 pub use error::RpcError;
 pub use node::Node;
 
-use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
+use jsonrpsee::server::{
+    BatchRequestConfig, HttpBody, HttpRequest, HttpResponse, Server, ServerConfig, ServerHandle,
+    http,
+};
 use prova_chain::Chain;
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
@@ -59,6 +62,69 @@ pub const MAX_REQUEST_BYTES: u32 = 4 * 1024 * 1024;
 pub const MAX_RESPONSE_BYTES: u32 = 64 * 1024 * 1024;
 /// Most calls in one batch.
 pub const MAX_BATCH: u32 = 100;
+/// Longest one HTTP request may take, body upload and execution included: a client that
+/// stalls mid-request gets HTTP 408 and its connection is freed (docs/security.md).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most open connections at once (further ones are refused until one closes).
+pub const MAX_CONNECTIONS: u32 = 100;
+
+/// HTTP guard in front of jsonrpsee: refuses a declared `Content-Length` over
+/// [`MAX_REQUEST_BYTES`] at once (jsonrpsee reads a length past `u32::MAX` as "unknown" and
+/// would wait for the body) and bounds each request by [`REQUEST_TIMEOUT`].
+#[derive(Debug, Clone, Copy)]
+struct HttpGuard;
+
+impl<S> tower::Layer<S> for HttpGuard {
+    type Service = Guarded<S>;
+    fn layer(&self, inner: S) -> Guarded<S> {
+        Guarded(inner)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Guarded<S>(S);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<S> tower::Service<HttpRequest> for Guarded<S>
+where
+    S: tower::Service<HttpRequest, Response = HttpResponse, Error = BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = BoxError;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<HttpResponse, BoxError>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: HttpRequest) -> Self::Future {
+        let declared = req
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().parse::<u64>().unwrap_or(u64::MAX));
+        if declared.is_some_and(|n| n > u64::from(MAX_REQUEST_BYTES)) {
+            return Box::pin(async { Ok(http::response::too_large(MAX_REQUEST_BYTES)) });
+        }
+        let call = self.0.call(req);
+        Box::pin(async move {
+            match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+                Ok(r) => r,
+                Err(_) => Ok(HttpResponse::builder()
+                    .status(408)
+                    .header("connection", "close")
+                    .body(HttpBody::from("request timed out\n"))
+                    .unwrap_or_else(|_| http::response::internal_error())),
+            }
+        })
+    }
+}
 
 /// How blocks are produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -138,10 +204,12 @@ pub async fn start(chain: Chain, datadir: &Path, config: RpcConfig) -> Result<Rp
         .max_request_body_size(MAX_REQUEST_BYTES)
         .max_response_body_size(MAX_RESPONSE_BYTES)
         .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH))
+        .max_connections(MAX_CONNECTIONS)
         .http_only()
         .build();
     let server = Server::builder()
         .set_config(server_config)
+        .set_http_middleware(tower::ServiceBuilder::new().layer(HttpGuard))
         .build(config.addr)
         .await
         .map_err(|e| RpcError::Bind(config.addr, e))?;
