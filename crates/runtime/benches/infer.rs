@@ -10,8 +10,9 @@
 //!
 //! The fixtures are small enough that per-op dispatch, not the kernels, decides their time; the
 //! dense single-operator models of fixtures/gas in [`DENSE`] (generated inputs) show what the
-//! exact profile's portable kernels cost on large products (`<profile>/<model>/prova`). Filter
-//! with criterion's usual argument, e.g. `-- dense`.
+//! exact profile's portable kernels cost on large products (`<profile>/dense/<model>/tract` is
+//! the kernels alone; `prova` adds the conversion of megabyte tensors in and out). Filter with
+//! criterion's usual argument, e.g. `-- dense`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -87,6 +88,11 @@ fn bench(c: &mut Criterion) {
         group.sample_size(10);
         group.bench_function("prova", |b| {
             b.iter(|| runtime.run(&model, black_box(&inputs)).expect("run"))
+        });
+        let plan = model.plan().clone();
+        let values = CompiledModel::tract_inputs(&inputs).expect("inputs");
+        group.bench_function("tract", |b| {
+            b.iter(|| plan.run(black_box(values.clone())).expect("run"))
         });
         group.finish();
     }

@@ -92,6 +92,7 @@ pub const EXACT_UNPINNED_KNOBS: &[(&str, &str)] = &[
         "TRACT_MMM_CHUNK_SLACK_BYTES",
         "multithreaded matmul only; tract is built without it",
     ),
+    ("TRACT_RISCV64_TLB_REFRESH_FMAS", "riscv64 only"),
 ];
 
 static PINNED: OnceLock<Profile> = OnceLock::new();
