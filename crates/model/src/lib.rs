@@ -205,12 +205,20 @@ pub fn admit(bytes: &[u8], limits: &Limits) -> Result<AdmittedModel, AdmissionEr
         }
         Ok(model)
     })?;
-    // Every computed shape bounded before tract allocates it (limits_graph).
-    limits_graph::analyse(&mut model, limits)?;
+    // Every computed shape bounded before tract allocates it (limits_graph); a panic in the
+    // tract code it drives is contained like any other.
+    let bounded = |f: &mut dyn FnMut() -> Result<(), AdmissionError>| {
+        std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+            Err(AdmissionError::Typing(
+                "type analysis: tract panicked".into(),
+            ))
+        })
+    };
+    bounded(&mut || limits_graph::analyse(&mut model, limits))?;
     let typed = contained("building the graph", || model.into_typed())?;
-    limits_graph::check_typed(&typed, limits)?;
+    bounded(&mut || limits_graph::check_typed(&typed, limits).map(drop))?;
     let typed = contained("building the graph", || typed.into_decluttered())?;
-    limits_graph::check_typed(&typed, limits)?;
+    bounded(&mut || limits_graph::check_typed(&typed, limits).map(drop))?;
 
     let mut outputs = Vec::with_capacity(facts.outputs.len());
     let outlets = typed
