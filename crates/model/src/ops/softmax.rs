@@ -4,9 +4,9 @@
 //! kernels (deterministic once the exact profile pins the instruction set), but falls back to
 //! `f32::exp` — the platform C library's `expf` — over any other axis, and to `f64::exp` for
 //! f64. Prova keeps tract's operator where tract stays on its kernels (f32 over trailing axes,
-//! and the fixed-point quantized softmax) and otherwise wires [`LibmSoftmax`], which computes
-//! the same formula with the pinned pure-Rust libm. `LogSoftmax` is `Ln(Softmax)`, as tract
-//! defines it. [`super::platform_libm_nodes`] refuses a plan in which tract's softmax ended up
+//! and the fixed-point quantized softmax), spells an f32 softmax over other axes out of tract's
+//! max, subtract, `Exp` kernel, sum and divide, and wires [`LibmSoftmax`] (the pinned pure-Rust
+//! libm) for f64. `LogSoftmax` is `Ln(Softmax)`, as tract defines it. [`super::platform_libm_nodes`] refuses a plan in which tract's softmax ended up
 //! on its fallback anyway (after the optimiser moved axes).
 
 use super::math::{exp_f32, exp_f64, ln_f32, ln_f64};
@@ -107,7 +107,23 @@ impl Expansion for SoftmaxExpansion {
             .iter()
             .enumerate()
             .all(|(i, &a)| a == rank - axes.len() + i);
-        let softmax = if dt.is_quantized() || (dt == DatumType::F32 && trailing) {
+        let softmax = if dt == DatumType::F32 && !trailing {
+            // tract's fused softmax would call `f32::exp` here (and tract's optimiser undoes
+            // any transpose that moved the axis last): the same formula from tract operators
+            // that stay on their kernels, each priced as such.
+            use tract_onnx::tract_hir::tract_core::ops::{
+                math,
+                nn::{Reduce, Reducer},
+            };
+            let x = inputs[0];
+            let max = Reduce::new(axes.clone(), Reducer::Max);
+            let max = model.wire_node(format!("{name}.max"), max, &[x])?;
+            let shifted = model.wire_node(format!("{name}.sub"), math::sub(), &[x, max[0]])?;
+            let e = model.wire_node(format!("{name}.exp"), math::exp(), &shifted)?;
+            let sum = Reduce::new(axes, Reducer::Sum);
+            let sum = model.wire_node(format!("{name}.sum"), sum, &e)?;
+            model.wire_node(name, math::div(), &[e[0], sum[0]])?
+        } else if dt.is_quantized() || (dt == DatumType::F32 && trailing) {
             let quant_output_dt = if dt.is_float() { None } else { Some(dt) };
             let op = Softmax {
                 axes,
@@ -135,7 +151,8 @@ impl Expansion for SoftmaxExpansion {
     }
 }
 
-/// Softmax (or its logarithm) over `axes`, with the pinned libm: per region, the maximum, then
+/// Softmax (or its logarithm) over `axes`, with the pinned libm (Prova wires it for f64): per
+/// region, the maximum, then
 /// `e^(x - max)` and their sum in region order, then each value over the sum (and its `ln`).
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
 pub(crate) struct LibmSoftmax {
