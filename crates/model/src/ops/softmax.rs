@@ -152,8 +152,8 @@ impl Expansion for SoftmaxExpansion {
 }
 
 /// Softmax (or its logarithm) over `axes`, with the pinned libm (Prova wires it for f64): per
-/// region, the maximum, then
-/// `e^(x - max)` and their sum in region order, then each value over the sum (and its `ln`).
+/// region, the maximum, then `e^(x - max)` and their sum in region order, then each value over
+/// the sum (and its `ln`).
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
 pub(crate) struct LibmSoftmax {
     axes: TVec<usize>,
