@@ -16,7 +16,7 @@ secs=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
 shift
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(abi_infer tensor_bytes tensor_json admit_bytes admit_graph tx_decode block_rlp)
+  targets=(abi_infer tensor_bytes tensor_json admit_bytes admit_graph tx_decode block_rlp block_json)
 fi
 export RUSTC_BOOTSTRAP=1
 nice -n 19 cargo fuzz build -s none -O >&2

@@ -148,6 +148,33 @@ fn check_shape_arguments(
     Ok(())
 }
 
+/// tract ops read a scalar input (a ratio, a bound, a zero point, a flag) with
+/// `Tensor::to_scalar`, which checks the type but not that there is an element: an empty
+/// tensor there is an out-of-bounds read, and a segmentation fault no `catch_unwind` stops
+/// (found by the admit_graph fuzz target: `Dropout` with an empty `training_mode`). So an
+/// input with no elements is refused everywhere except as the shape argument of the ops
+/// where an empty shape means a scalar.
+fn check_empty_inputs(
+    op: &str,
+    inputs: &[InferenceFact],
+    node: &str,
+) -> Result<(), AdmissionError> {
+    for (ix, fact) in inputs.iter().enumerate() {
+        let empty = match concrete_dims(fact, node)? {
+            Some(dims) => dims.contains(&0),
+            None => fact.value.concretize().is_some_and(|t| t.volume() == 0),
+        };
+        let shape_argument = ix >= 1 && matches!(op, "Reshape" | "MultiBroadcastTo" | "Expand")
+            || ix == 0 && op == "ConstantOfShape";
+        if empty && !shape_argument && op != "Shape" {
+            return Err(AdmissionError::Typing(format!(
+                "node {node:?} ({op}) has an empty input {ix}: tensors with no elements are not supported"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Whether tract's `InferenceOp::infer` will evaluate a node with these input facts: every
 /// input a known, in-memory value within tract's folding allowance.
 fn will_fold(inputs: &[InferenceFact]) -> bool {
@@ -202,6 +229,7 @@ pub(crate) fn analyse(model: &mut InferenceModel, limits: &Limits) -> Result<(),
             .map_err(typing)?;
 
         check_shape_arguments(&model.node(id).op.name(), &inputs, &name, limits)?;
+        check_empty_inputs(&model.node(id).op.name(), &inputs, &name)?;
         // The facts this step would produce, computed without evaluating the node.
         let (pre_inputs, pre_outputs, _) = crate::contained(&format!("node {name:?}"), || {
             model
