@@ -42,8 +42,10 @@ for t in "${targets[@]}"; do
   rc=$?
   set -e
   end=$(date +%s)
-  execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
-  echo "$t: rc=$rc execs=${execs:-?} seconds=$((end - start)) corpus=$(ls corpus/$t | wc -l) artifacts=$(ls artifacts/$t | wc -l)"
+  execs=$(grep -aE '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+  rate=$(grep -aE '^stat::average_exec_per_sec' "$log" | awk '{print $2}')
+  fuzzed=$([ -n "$execs" ] && [ "${rate:-0}" -gt 0 ] && echo $((execs / rate)) || echo "?")
+  echo "$t: rc=$rc execs=${execs:-?} exec/s=${rate:-?} fuzz_seconds=$fuzzed wall_seconds=$((end - start)) corpus=$(ls corpus/$t | wc -l) artifacts=$(ls artifacts/$t | wc -l)"
   if [ $rc -ne 0 ]; then
     grep -E 'ERROR|panicked|deadly|out-of-memory|timeout|SUMMARY' "$log" | head -20 >&2 || true
     cp "$log" "artifacts/$t/last-run.log"
