@@ -37,7 +37,12 @@ fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/prova-e2e.XXXXXX")"
 DATADIR="$WORK/data"
 NODE_PID=""
+VAL_PID=""
 cleanup() {
+  if [[ -n "$VAL_PID" ]] && kill -0 "$VAL_PID" 2>/dev/null; then
+    kill -TERM "$VAL_PID" 2>/dev/null || true
+    wait "$VAL_PID" 2>/dev/null || true
+  fi
   if [[ -n "$NODE_PID" ]] && kill -0 "$NODE_PID" 2>/dev/null; then
     kill -TERM "$NODE_PID" 2>/dev/null || true
     wait "$NODE_PID" 2>/dev/null || true
@@ -168,6 +173,44 @@ check "restart: prova_getInferences" 1 \
   "$(c rpc prova_getInferences "$CLASSIFY_TX" | node -p 'JSON.parse(require("fs").readFileSync(0)).length')"
 c send --private-key "$K0" "$DEAD" --value 1ether --json >/dev/null
 check "restart: new transfer" 2000000000000000000 "$(c balance "$DEAD")"
+
+# A validator follows the node, verifies every block, and serves the same chain read-only.
+VPORT="$(free_port)"
+VRPC="http://127.0.0.1:$VPORT"
+"$PROVA" validator --follow "$RPC" --port "$VPORT" >"$WORK/validator.log" 2>&1 &
+VAL_PID=$!
+HEAD="$(c block-number)"
+v() { timeout 10 "$CAST" "$1" --rpc-url "$VRPC" "${@:2}" 2>/dev/null; }
+for _ in $(seq 1 600); do
+  [[ "$(v block-number)" == "$HEAD" ]] && break
+  kill -0 "$VAL_PID" 2>/dev/null || break
+  sleep 0.1
+done
+check "validator: caught up with the node" "$HEAD" "$(v block-number)"
+check "validator: same head block hash" "$(c block latest --field hash)" "$(v block latest --field hash)"
+check "validator: same contract state" "$DIGIT" "$(v call "$CLASSIFIER" "lastPrediction(address)(uint8,uint64,bytes32)" 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 | head -1)"
+c send --private-key "$K1" "$DEAD" --value 1ether --json >/dev/null
+HEAD="$(c block-number)"
+for _ in $(seq 1 300); do [[ "$(v block-number)" == "$HEAD" ]] && break; sleep 0.1; done
+check "validator: follows a new block" "$HEAD" "$(v block-number)"
+grep -q "verified and imported" "$WORK/validator.log" && ok "validator: reports verified blocks" \
+  || not_ok "validator: reports verified blocks: $(cat "$WORK/validator.log")"
+kill -TERM "$VAL_PID"
+vcode=0
+wait "$VAL_PID" || vcode=$?
+VAL_PID=""
+check "validator exits 0 on SIGTERM" 0 "$vcode"
 stop_node
+
+# The stopped node's chain replays, exports and verifies from the file.
+rc=0
+"$PROVA" replay --datadir "$DATADIR" --json >"$WORK/replay.json" 2>"$WORK/replay.err" || rc=$?
+check "prova replay: exit code" 0 "$rc"
+check "prova replay: verified, every inference re-run" true \
+  "$(node -p 'const s=JSON.parse(require("fs").readFileSync(process.argv[1])); s.verified && s.checked >= 1 && s.checked === s.inferences' "$WORK/replay.json")"
+rc=0
+"$PROVA" export --datadir "$DATADIR" --out "$WORK/chain.jsonl" >/dev/null || rc=$?
+"$PROVA" verify --input "$WORK/chain.jsonl" --sequential >"$WORK/verify.out" || rc=$?
+check "prova export + verify: exit code" 0 "$rc"
 
 finish

@@ -57,9 +57,15 @@ const FIXTURE_INPUTS: [(&str, &str); 10] = [
 
 #[derive(Args)]
 pub struct BenchReplayArgs {
-    /// Fixture model the inference chain calls.
-    #[arg(long, default_value = "digits_cnn")]
+    /// Fixture model the inference chain calls (see fixtures/models).
+    #[arg(long, default_value = "digits_cnn", conflicts_with = "model_file")]
     model: String,
+    /// Another ONNX model for the inference chain (preloaded at genesis), with `--input`.
+    #[arg(long, requires = "input")]
+    model_file: Option<std::path::PathBuf>,
+    /// Input document for `--model-file`.
+    #[arg(long, requires = "model_file")]
+    input: Option<std::path::PathBuf>,
     /// Blocks of the inference chain.
     #[arg(long, default_value_t = 20)]
     blocks: u64,
@@ -75,17 +81,26 @@ pub struct BenchReplayArgs {
     /// Worker threads for parallel verification (default: every core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Keep the generated chains in DIR/inference and DIR/transfers (to replay them again
+    /// with `prova replay --datadir`); default: a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<std::path::PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
 }
 
-fn genesis() -> Genesis {
-    FIXTURE_MODELS
+fn genesis(extra: &[u8]) -> Genesis {
+    let g = FIXTURE_MODELS
         .iter()
         .fold(Genesis::dev(prova_chain::DEV_CHAIN_ID), |g, (_, bytes)| {
             g.with_model(bytes.to_vec())
-        })
+        });
+    if g.models.iter().any(|m| m.as_ref() == extra) {
+        g
+    } else {
+        g.with_model(extra.to_vec())
+    }
 }
 
 fn signed(
@@ -114,12 +129,13 @@ fn signed(
 /// Builds `blocks` blocks of `per_block` transactions made by `make(sender, nonce, i)`.
 fn build(
     dir: &Path,
+    genesis: Genesis,
     blocks: u64,
     per_block: u64,
     runtime: &Arc<Runtime>,
     make: &dyn Fn(usize, u64, u64) -> Result<alloy_primitives::Bytes>,
 ) -> Result<()> {
-    let mut chain = Chain::open_with_runtime(dir, genesis(), runtime.clone())?;
+    let mut chain = Chain::open_with_runtime(dir, genesis, runtime.clone())?;
     let mut nonces = [0u64; 10];
     let mut i = 0u64;
     for b in 0..blocks {
@@ -155,16 +171,27 @@ fn measure(dir: &Path, mode: Mode, runtime: &Arc<Runtime>) -> Result<Summary> {
 }
 
 pub fn run(args: BenchReplayArgs) -> Result<()> {
-    let Some((_, input)) = FIXTURE_INPUTS.iter().find(|(n, _)| *n == args.model) else {
-        bail!("unknown fixture model {} (see fixtures/models)", args.model);
+    let (name, model, inputs) = match (&args.model_file, &args.input) {
+        (Some(file), Some(input)) => {
+            let model = crate::util::read_model(file)?;
+            let inputs = crate::util::read_inputs(&input.to_string_lossy())?;
+            (file.display().to_string(), model, inputs)
+        }
+        _ => {
+            let Some((_, input)) = FIXTURE_INPUTS.iter().find(|(n, _)| *n == args.model) else {
+                bail!("unknown fixture model {} (see fixtures/models)", args.model);
+            };
+            let Some((_, model)) = FIXTURE_MODELS.iter().find(|(n, _)| *n == args.model) else {
+                bail!("unknown fixture model {}", args.model);
+            };
+            let inputs = prova_tensor::InputDocument::from_json(input)?.inputs;
+            (args.model.clone(), model.to_vec(), inputs)
+        }
     };
-    let Some((_, model)) = FIXTURE_MODELS.iter().find(|(n, _)| *n == args.model) else {
-        bail!("unknown fixture model {}", args.model);
-    };
-    let inputs = prova_tensor::InputDocument::from_json(input)?.inputs;
+    let genesis = genesis(&model);
     let calldata =
         alloy_sol_types::SolCall::abi_encode(&prova_precompile::abi::IProvaInference::inferCall {
-            modelId: prova_model::ModelId::of(model).0,
+            modelId: prova_model::ModelId::of(&model).0,
             inputs: inputs.iter().map(prova_precompile::abi::to_abi).collect(),
         });
     let runtime = Arc::new(Runtime::new(Profile::Exact)?);
@@ -172,10 +199,16 @@ pub fn run(args: BenchReplayArgs) -> Result<()> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let tmp = tempfile::tempdir().context("cannot create a temporary data dir")?;
-    let (infer_dir, transfer_dir) = (tmp.path().join("inference"), tmp.path().join("transfers"));
+    let base = args.keep.as_deref().unwrap_or(tmp.path());
+    let (infer_dir, transfer_dir) = (base.join("inference"), base.join("transfers"));
+    for dir in [&infer_dir, &transfer_dir] {
+        if dir.exists() {
+            bail!("{} exists: --keep wants a new directory", dir.display());
+        }
+    }
     eprintln!(
         "building {} blocks x {} {} inferences and {} blocks x {} transfers...",
-        args.blocks, args.per_block, args.model, args.transfer_blocks, args.transfers_per_block
+        args.blocks, args.per_block, name, args.transfer_blocks, args.transfers_per_block
     );
     let infer = alloy_primitives::TxKind::Call(prova_precompile::INFER_ADDRESS);
     if args.per_block == 0 || args.transfers_per_block == 0 {
@@ -184,6 +217,7 @@ pub fn run(args: BenchReplayArgs) -> Result<()> {
     let gas = prova_chain::DEFAULT_GAS_LIMIT / args.per_block;
     build(
         &infer_dir,
+        genesis.clone(),
         args.blocks,
         args.per_block,
         &runtime,
@@ -192,6 +226,7 @@ pub fn run(args: BenchReplayArgs) -> Result<()> {
     let to = alloy_primitives::TxKind::Call(alloy_primitives::Address::repeat_byte(0xbb));
     build(
         &transfer_dir,
+        genesis,
         args.transfer_blocks,
         args.transfers_per_block,
         &runtime,
@@ -216,7 +251,7 @@ pub fn run(args: BenchReplayArgs) -> Result<()> {
         println!(
             "{}",
             json!({
-                "model": args.model, "threads": threads,
+                "model": name, "threads": threads,
                 "inferenceChain": {"sequential": row(&seq), "parallel": row(&par), "witnessOnly": row(&wit)},
                 "transferChain": {"sequential": row(&t_seq), "witnessOnly": row(&t_wit)},
                 "parallelSpeedup": speedup,
@@ -226,7 +261,7 @@ pub fn run(args: BenchReplayArgs) -> Result<()> {
     } else {
         println!(
             "inference chain: {} blocks, {} {} inferences",
-            seq.progress.blocks, seq.progress.inferences, args.model
+            seq.progress.blocks, seq.progress.inferences, name
         );
         for s in [&seq, &par, &wit] {
             println!(
