@@ -4,7 +4,7 @@
 //! "Expected" is always what the validator computed by re-execution (what an honest block
 //! must carry); "actual" is what the block carries.
 
-use alloy_primitives::{B256, keccak256};
+use alloy_primitives::B256;
 use prova_model::ModelId;
 use prova_tensor::{Tensor, decode_tensors};
 use serde_json::{Value, json};
@@ -238,9 +238,4 @@ fn tensor_difference(e: &Tensor, a: &Tensor) -> Option<String> {
         format!("{value} (0x{bits})")
     };
     Some(format!("element {i}: {}, expected {}", show(a), show(e)))
-}
-
-/// keccak256 of `bytes`.
-pub(crate) fn hash(bytes: &[u8]) -> B256 {
-    keccak256(bytes)
 }

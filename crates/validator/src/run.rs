@@ -143,9 +143,15 @@ pub fn run(
 ) -> Result<Summary, RunError> {
     let start = Instant::now();
     match mode {
-        Mode::Parallel { threads } if threads > 0 => {
-            run_parallel(chain, blocks, threads, verify_from, start, on_progress)
-        }
+        // At least one worker: a pool of none would leave the outputs unchecked.
+        Mode::Parallel { threads } => run_parallel(
+            chain,
+            blocks,
+            threads.max(1),
+            verify_from,
+            start,
+            on_progress,
+        ),
         _ => {
             let mut progress = Progress::default();
             let mut divergence = None;

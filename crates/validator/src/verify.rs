@@ -17,7 +17,7 @@
 //! afterwards (on a thread pool, [`crate::parallel`]), and a claim that fails is the same
 //! verdict sequential replay gives.
 
-use crate::divergence::{Divergence, DivergenceKind, InferenceDivergence, first_difference, hash};
+use crate::divergence::{Divergence, DivergenceKind, InferenceDivergence, first_difference};
 use alloy_consensus::{Header, proofs::calculate_transaction_root};
 use alloy_eips::eip1559::BaseFeeParams;
 use alloy_primitives::{B256, Bytes};
@@ -411,8 +411,8 @@ pub(crate) fn inference_divergence(
         field,
         expected_model: expected.map(|r| r.model),
         actual_model: actual.map(|r| r.model),
-        expected_output_hash: eo.map(|o| hash(o)),
-        actual_output_hash: ao.map(|o| hash(o)),
+        expected_output_hash: eo.map(alloy_primitives::keccak256),
+        actual_output_hash: ao.map(alloy_primitives::keccak256),
         first_difference: match (eo, ao) {
             (Some(e), Some(a)) => first_difference(e, a),
             _ => None,

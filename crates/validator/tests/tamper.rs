@@ -13,7 +13,12 @@ use prova_model::ModelId;
 use prova_precompile::{MODEL_REGISTRY_ADDRESS, ProvaPrecompiles, REGISTERED, model_slot};
 use prova_validator::{Divergence, DivergenceKind, InferenceDivergence, Mode};
 
-const MODES: [Mode; 2] = [Mode::Sequential, Mode::Parallel { threads: 2 }];
+/// `threads: 0` is a pool of one worker (it once skipped the output checks altogether).
+const MODES: [Mode; 3] = [
+    Mode::Sequential,
+    Mode::Parallel { threads: 2 },
+    Mode::Parallel { threads: 0 },
+];
 
 fn blocks() -> &'static Vec<BlockWithWitness> {
     static BLOCKS: std::sync::OnceLock<Vec<BlockWithWitness>> = std::sync::OnceLock::new();
@@ -28,8 +33,12 @@ fn verdict(blocks: &[BlockWithWitness]) -> Divergence {
         s.divergence
             .unwrap_or_else(|| panic!("{} verification accepted a tampered chain", m.name()))
     });
-    let [seq, par] = &mut verdicts;
+    let [seq, par, par0] = &mut verdicts;
     assert_eq!(seq, par, "sequential and parallel verdicts differ");
+    assert_eq!(
+        seq, par0,
+        "sequential and zero-thread parallel verdicts differ"
+    );
     verdicts[0].clone()
 }
 
