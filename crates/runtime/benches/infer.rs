@@ -10,7 +10,7 @@
 //!
 //! The fixtures are small enough that per-op dispatch, not the kernels, decides their time; the
 //! dense single-operator models of fixtures/gas in [`DENSE`] (generated inputs) show what the
-//! exact profile's portable kernels cost on large products (`<profile>/dense/<model>/tract` is
+//! exact profile costs against native on large products (`<profile>/dense/<model>/tract` is
 //! the kernels alone; `prova` adds the conversion of megabyte tensors in and out). Filter with
 //! criterion's usual argument, e.g. `-- dense`.
 

@@ -3,7 +3,8 @@
 //! Deterministic execution of admitted models on tract.
 //!
 //! A [`Runtime`] runs in one [`Profile`], pinned for the whole process before tract first
-//! runs: `exact` for consensus (portable kernels, one thread, same bits on every x86-64 CPU),
+//! runs: `exact` for consensus (kernels whose arithmetic does not depend on the vector width,
+//! one thread, same bits on every x86-64 CPU),
 //! `native` for off-chain previews. It compiles admitted models into tract plans, keeps them
 //! in a cache bounded by count and bytes, checks inputs against the model's signature and
 //! returns outputs in the dtypes the model declares. It never panics on any input: tract's
@@ -30,11 +31,13 @@ compile_error!("Prova's tensor encoding assumes a little-endian target");
 
 mod cache;
 mod error;
+mod kernels;
 mod profile;
 mod sample;
 
 pub use cache::CacheStats;
 pub use error::RuntimeError;
+pub use kernels::pinned_kernels;
 pub use profile::{EXACT_ISA_EDIT, EXACT_UNPINNED_KNOBS, Profile, isa_report, pin, pinned};
 pub use sample::sample_inputs;
 
@@ -109,7 +112,36 @@ fn from_tract(t: &TractTensor, dtype: DType) -> TractResult<Tensor> {
         bail!("output still symbolic");
     }
     let shape = t.shape().iter().map(|&d| d as u64).collect();
-    Tensor::new(dtype, shape, t.as_bytes().to_vec()).map_err(|e| anyhow!(e))
+    let mut data = t.as_bytes().to_vec();
+    canonicalize_nans(dtype, &mut data);
+    Tensor::new(dtype, shape, data).map_err(|e| anyhow!(e))
+}
+
+/// Replaces every NaN in little-endian float `data` with the canonical quiet NaN
+/// (`0x7fc00000`, `0x7ff8000000000000`), as WebAssembly engines do for determinism: the sign
+/// and payload of a NaN depend on which kernel and operand order produced it, its being NaN
+/// does not (docs/determinism.md, "NaN").
+fn canonicalize_nans(dtype: DType, data: &mut [u8]) {
+    match dtype {
+        DType::F32 => {
+            for chunk in data.chunks_exact_mut(4) {
+                let bits = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+                if f32::from_bits(bits).is_nan() {
+                    chunk.copy_from_slice(&0x7fc0_0000u32.to_le_bytes());
+                }
+            }
+        }
+        DType::F64 => {
+            for chunk in data.chunks_exact_mut(8) {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(chunk);
+                if f64::from_bits(u64::from_le_bytes(b)).is_nan() {
+                    chunk.copy_from_slice(&0x7ff8_0000_0000_0000u64.to_le_bytes());
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Compiles and runs models in one profile.

@@ -1,10 +1,13 @@
 //! Determinism profiles and the process-wide instruction-set pin.
 //!
 //! tract picks its kernels from the instruction set it probes once per process. The `exact`
-//! profile removes every SIMD extension beyond x86-64's SSE2 baseline through tract's
-//! `TRACT_CPU_ISA` knob *before* tract first probes, so every x86-64 CPU runs the same portable
-//! kernels and computes the same bits (measured in docs/determinism.md). The `native` profile
-//! leaves tract's own choice: faster, and different bits on different CPUs — never consensus.
+//! profile removes FMA and every extension above AVX2 through tract's `TRACT_CPU_ISA` knob
+//! *before* tract first probes, and pins the four AVX routines whose arithmetic is not the
+//! portable kernels' to tract's portable ones (`crate::kernels`). What remains (SSE2, AVX and
+//! AVX2 matrix, depthwise and multiply-by-scalar kernels) computes each output with the same
+//! multiplies and adds in the same order at any vector width, so every x86-64 CPU computes the
+//! same bits (measured in docs/determinism.md). The `native` profile leaves tract's own
+//! choice: faster, and different bits on different CPUs — never consensus.
 
 use crate::RuntimeError;
 use std::{fmt, str::FromStr, sync::OnceLock};
@@ -17,7 +20,8 @@ use tract_onnx::tract_core::tract_linalg::{
 /// How inference runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Profile {
-    /// Consensus: bit-identical on every x86-64 CPU. Portable kernels, one thread.
+    /// Consensus: bit-identical on every x86-64 CPU. Kernels whose bits do not depend on the
+    /// vector width (no FMA, four routines pinned to the portable ones), one thread.
     Exact,
     /// tract's native SIMD kernels. Off-chain previews only.
     Native,
@@ -50,14 +54,15 @@ impl FromStr for Profile {
     }
 }
 
-/// The `TRACT_CPU_ISA` edit of the exact profile: every x86-64 extension tract has kernels for.
+/// The `TRACT_CPU_ISA` edit of the exact profile: FMA (one rounding where the portable kernels
+/// round twice), F16C, and every extension above AVX2 tract has kernels for. AVX and AVX2 stay:
+/// their kernels are the portable arithmetic, vectorised (see `crate::kernels` for the four
+/// routines that are not, which Prova pins).
 pub const EXACT_ISA_EDIT: &str =
-    "-avx,-avx2,-fma,-f16c,-avx512f,-avx512vnni,-avx512fp16,-avxvnni,-amx-int8,-amx-bf16";
+    "-fma,-f16c,-avx512f,-avx512vnni,-avx512fp16,-avxvnni,-amx-int8,-amx-bf16";
 
 /// x86-64 features that must be absent under the exact profile.
-const EXACT_FORBIDDEN: [Isa; 10] = [
-    Isa::X86_64Avx,
-    Isa::X86_64Avx2,
+const EXACT_FORBIDDEN: [Isa; 8] = [
     Isa::X86_64Fma,
     Isa::X86_64F16c,
     Isa::X86_64Avx512f,

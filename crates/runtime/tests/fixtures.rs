@@ -8,6 +8,7 @@ use prova_runtime::{Profile, Runtime};
 use prova_tensor::{DType, Tensor, hash_tensors};
 use serde::Deserialize;
 use std::path::PathBuf;
+use tract_onnx::tract_core::tract_linalg;
 
 #[derive(Deserialize)]
 struct Sample {
@@ -210,8 +211,20 @@ fn plan_cache_is_bounded() {
 fn exact_profile_pins_the_instruction_set() {
     Runtime::new(Profile::Exact).unwrap();
     let isa = prova_runtime::isa_report();
-    for f in ["Avx", "Fma", "Avx512"] {
+    for f in ["Fma", "F16c", "Avx512", "AvxVnni", "Amx"] {
         assert!(!isa.contains(f), "exact profile left {f} enabled: {isa}");
+    }
+    // The four AVX routines that are not the portable arithmetic run tract's portable kernels.
+    let pinned = prova_runtime::pinned_kernels();
+    let names: Vec<&str> = pinned.iter().map(|(f, _)| *f).collect();
+    assert_eq!(names, ["tanh", "sigmoid", "reduce_max", "reduce_min"]);
+    for (func, kernel) in pinned {
+        let portable = tract_linalg::routines::declared()
+            .any(|r| r.arch.is_none() && r.func.name() == func && r.name() == kernel);
+        assert!(
+            portable,
+            "{func} runs {kernel}, not tract's portable kernel"
+        );
     }
     let err = Runtime::new(Profile::Native).unwrap_err().to_string();
     assert!(err.contains("pinned to the exact profile"), "{err}");

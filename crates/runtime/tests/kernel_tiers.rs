@@ -1,0 +1,282 @@
+//! The exact profile runs tract's AVX/AVX2 kernels (no FMA) where the CPU has them, and four
+//! routines pinned to the portable ones (`prova_runtime::pinned_kernels`). Its claim is that
+//! this gives the bits of tract's portable kernels exactly. This test checks the claim on this
+//! CPU for the models the repository ships (the fixture models, the operator conformance
+//! models of fixtures/ops, and the worst-case single-operator models of fixtures/gas whose
+//! operator reaches an instruction-set kernel), each on ordinary inputs and on inputs full of
+//! edge values (signed zeros, subnormals, NaN, infinities, the extremes of f32, values at
+//! tract's tanh/sigmoid clamps): one child process runs the exact profile, another runs every
+//! kernel portably (the native profile with `TRACT_CPU_ISA` removing every extension), and
+//! every output hash must agree.
+//!
+//! On a CPU without AVX both children run portable kernels and the test proves nothing new;
+//! it says so. Across CPUs, `scripts/determinism-matrix.sh` runs the same claim under qemu.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use prova_runtime::{Profile, Runtime, sample_inputs};
+use prova_tensor::{DType, Tensor, hash_tensors};
+use std::{collections::BTreeMap, path::PathBuf, process::Command};
+use tract_onnx::tract_core::knobs;
+
+const CHILD: &str = "PROVA_KERNEL_TIERS_CHILD";
+
+/// Every SIMD extension tract has kernels for: the portable baseline.
+const PORTABLE_ISA: &str =
+    "-avx,-avx2,-fma,-f16c,-avx512f,-avx512vnni,-avx512fp16,-avxvnni,-amx-int8,-amx-bf16";
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn models() -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for dir in ["models", "gas", "ops"] {
+        for entry in std::fs::read_dir(fixtures().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "onnx") {
+                all.push(path);
+            }
+        }
+    }
+    all.sort();
+    all
+}
+
+/// f32 values where vector and scalar code most often part ways.
+const EDGE_F32: [f32; 24] = [
+    0.0,
+    -0.0,
+    1e-45,
+    -1e-45,
+    1.1754942e-38,
+    -1.1754942e-38,
+    f32::NAN,
+    -f32::NAN,
+    f32::INFINITY,
+    f32::NEG_INFINITY,
+    f32::MAX,
+    f32::MIN,
+    1.0,
+    -1.0,
+    7.5,
+    -7.5,
+    8.2,
+    -8.2,
+    18.5,
+    -18.5,
+    0.5,
+    -3.0e-4,
+    65504.0,
+    -1.0e30,
+];
+
+/// The sample inputs with every float element replaced, cyclically, by an edge value (integer
+/// inputs keep their sample values: they are mostly indices).
+fn edge_inputs(sample: &[Tensor]) -> Vec<Tensor> {
+    sample
+        .iter()
+        .map(|t| match t.dtype() {
+            DType::F32 => {
+                let n = t.to_vec::<f32>().unwrap().len();
+                let v: Vec<f32> = (0..n).map(|i| EDGE_F32[(i * 7 + i / 24) % 24]).collect();
+                Tensor::from_values(t.shape().to_vec(), &v).unwrap()
+            }
+            DType::F64 => {
+                let n = t.to_vec::<f64>().unwrap().len();
+                let v: Vec<f64> = (0..n)
+                    .map(|i| f64::from(EDGE_F32[(i * 7 + i / 24) % 24]))
+                    .collect();
+                Tensor::from_values(t.shape().to_vec(), &v).unwrap()
+            }
+            _ => t.clone(),
+        })
+        .collect()
+}
+
+/// ONNX operators whose tract implementation reaches a kernel tract chooses by instruction set:
+/// matrix products and convolutions (matrix and depthwise kernels), activations, reductions,
+/// softmax and scalings (element-wise and reduction kernels), and `Exp`, `Log` and `Erf`, whose
+/// x86 kernels need FMA (this checks that the edit removes them). The large single-operator
+/// models of fixtures/gas run only when they use one of these: the others (element-wise
+/// arithmetic, comparisons, data movement) run the same plain Rust on every CPU, and running
+/// them twice would only slow the test.
+const KERNEL_OPS: [&str; 33] = [
+    "MatMul",
+    "Gemm",
+    "Conv",
+    "ConvTranspose",
+    "MatMulInteger",
+    "QLinearMatMul",
+    "QGemm",
+    "QLinearConv",
+    "ConvInteger",
+    "Einsum",
+    "LinearClassifier",
+    "LinearRegressor",
+    "Softmax",
+    "LogSoftmax",
+    "QLinearSoftmax",
+    "ReduceMax",
+    "ReduceMin",
+    "Tanh",
+    "Sigmoid",
+    "Mul",
+    "Div",
+    "BatchNormalization",
+    "Scaler",
+    "Normalizer",
+    "MaxPool",
+    "AveragePool",
+    "GlobalMaxPool",
+    "GlobalAveragePool",
+    "GRU",
+    "LSTM",
+    "Exp",
+    "Log",
+    "Erf",
+];
+
+/// Runs every model on both input sets; one line per run: `name kind outcome`.
+fn hashes(runtime: &Runtime) -> Vec<String> {
+    let mut lines = Vec::new();
+    for path in models() {
+        let dir = path
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy();
+        let name = format!("{dir}/{}", path.file_stem().unwrap().to_string_lossy());
+        let bytes = std::fs::read(&path).unwrap();
+        let model = match runtime.load(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                lines.push(format!("{name} load refused: {e}"));
+                continue;
+            }
+        };
+        let uses_kernels = model.info.ops.keys().any(|op| {
+            let op = op.rsplit('.').next().unwrap_or(op);
+            KERNEL_OPS.contains(&op)
+        });
+        if dir == "gas" && !uses_kernels {
+            continue;
+        }
+        let sample = sample_inputs(&model.info, 1).unwrap();
+        let edge = edge_inputs(&sample);
+        for (kind, inputs) in [("sample", sample), ("edge", edge)] {
+            let outcome = match runtime.run(&model, &inputs) {
+                Ok(out) => format!("{}", hash_tensors(&out)),
+                Err(e) => format!("error: {e}"),
+            };
+            lines.push(format!("{name} {kind} {outcome}"));
+        }
+    }
+    lines
+}
+
+/// The child: prints `KT name kind outcome` for every run, in the profile `PROVA_KT_PROFILE`.
+#[test]
+#[ignore = "run in a fresh process by exact_profile_gives_the_portable_kernels_bits"]
+fn kernel_tiers_child() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let profile: Profile = std::env::var("PROVA_KT_PROFILE").unwrap().parse().unwrap();
+    let runtime = Runtime::new(profile).unwrap();
+    println!("\nKT-ISA {}", prova_runtime::isa_report());
+    for (func, kernel) in prova_runtime::pinned_kernels() {
+        println!("KT-PINNED {func} {kernel}");
+    }
+    for line in hashes(&runtime) {
+        println!("KT {line}");
+    }
+}
+
+fn run_child(profile: &str, isa: Option<&str>) -> (String, BTreeMap<String, String>) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "kernel_tiers_child",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD, "1")
+    .env("PROVA_KT_PROFILE", profile);
+    for info in knobs::all() {
+        cmd.env_remove(info.name);
+    }
+    if let Some(isa) = isa {
+        cmd.env("TRACT_CPU_ISA", isa);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "child {profile} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let isa = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("KT-ISA "))
+        .unwrap_or("")
+        .to_string();
+    let runs = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("KT "))
+        .map(|l| {
+            let (name_kind, outcome) = l
+                .match_indices(' ')
+                .nth(1)
+                .map(|(i, _)| (l[..i].to_string(), l[i + 1..].to_string()))
+                .unwrap();
+            (name_kind, outcome)
+        })
+        .collect();
+    (isa, runs)
+}
+
+#[test]
+fn exact_profile_gives_the_portable_kernels_bits() {
+    // The two children run at once: each is single-threaded.
+    let portable = std::thread::spawn(|| run_child("native", Some(PORTABLE_ISA)));
+    let (exact_isa, exact) = run_child("exact", None);
+    let (portable_isa, portable) = portable.join().unwrap();
+    assert!(
+        !portable_isa.contains("Avx"),
+        "the portable child kept SIMD: {portable_isa}"
+    );
+    assert!(
+        exact.len() >= 2 * 90,
+        "too few runs: {} (fixtures missing?)",
+        exact.len()
+    );
+    assert_eq!(exact.len(), portable.len());
+    let mut differ = Vec::new();
+    for (key, outcome) in &exact {
+        let other = &portable[key];
+        if outcome != other {
+            differ.push(format!("{key}: exact {outcome}, portable {other}"));
+        }
+    }
+    let edge_ok = exact
+        .iter()
+        .filter(|(k, v)| k.ends_with(" edge") && !v.starts_with("error"))
+        .count();
+    println!(
+        "exact profile ISA {exact_isa:?}: {} runs ({edge_ok} edge-value runs with outputs) \
+         identical to portable kernels ({portable_isa:?})",
+        exact.len() - differ.len()
+    );
+    if !exact_isa.contains("Avx") {
+        println!("this CPU has no AVX: both children ran the portable kernels");
+    }
+    assert!(
+        differ.is_empty(),
+        "{} runs differ:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
+}
