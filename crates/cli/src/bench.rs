@@ -15,6 +15,8 @@ pub enum BenchCommand {
     Gas(crate::gas_bench::BenchGasArgs),
     /// Measure block verification: sequential, parallel and witness-only, in one run.
     Replay(crate::replay_bench::BenchReplayArgs),
+    /// Time model admission (accepted or refused) against decoding the protobuf alone.
+    Admit(crate::admit_bench::BenchAdmitArgs),
 }
 
 #[derive(Args)]
@@ -40,6 +42,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Infer(args) => infer(args),
         BenchCommand::Gas(args) => crate::gas_bench::run(args),
         BenchCommand::Replay(args) => crate::replay_bench::run(args),
+        BenchCommand::Admit(args) => crate::admit_bench::run(args),
     }
 }
 

@@ -3,6 +3,7 @@
 //! Every failure is one line on stderr and exit code 1; `--json` prints exactly one JSON
 //! object on stdout.
 
+mod admit_bench;
 mod bench;
 mod deploy;
 mod gas_bench;
@@ -51,7 +52,25 @@ enum Command {
     Validator(validate::ValidatorArgs),
 }
 
+/// glibc serves every allocation above 128 KiB (adaptively, up to 32 MiB) with `mmap` and
+/// unmaps it on free, so each inference over megabyte tensors page-faults fresh buffers:
+/// measured 2–3× slower large element-wise operators, and timings that depend on what ran
+/// before (docs/gas.md, "Allocator"). Inference sizes are bounded (32 MiB per tensor, 256 MiB
+/// per run), so keep freed memory in the heap for reuse instead.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn retain_freed_memory() {
+    // SAFETY: mallopt only sets allocator parameters; it runs before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn retain_freed_memory() {}
+
 fn main() -> ExitCode {
+    retain_freed_memory();
     // tract panics are caught and reported as errors by the runtime; keep the default hook's
     // multi-line report off the terminal and turn any other panic into a one-line error below.
     std::panic::set_hook(Box::new(|_| {}));

@@ -187,22 +187,27 @@ fn bench_reports_percentiles_and_compile_time() {
     );
 }
 
+/// Runs `prova bench <what> <models…> <extra…> --json` on fixtures and parses its object.
+fn bench_json(what: &str, models: &[&str], extra: &[&str]) -> Value {
+    let mut args = vec!["bench", what];
+    args.extend(models);
+    args.extend(extra);
+    args.push("--json");
+    let (code, out, err) = prova(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
 #[test]
 fn gas_bench_reports_gas_per_second() {
-    let (code, out, err) = prova(
+    let v = bench_json(
+        "gas",
         &[
-            "bench",
-            "gas",
             "fixtures/models/iris_logreg.onnx",
             "fixtures/models/digits_cnn.onnx",
-            "--min-ms",
-            "5",
-            "--json",
         ],
-        &[],
+        &["--min-ms", "5"],
     );
-    assert_eq!(code, 0, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
     let models = v["models"].as_array().unwrap();
     assert_eq!(models.len(), 2);
     for m in models {
@@ -212,6 +217,33 @@ fn gas_bench_reports_gas_per_second() {
         );
     }
     assert!(v["summary"]["fixture_spread"].as_f64().unwrap() >= 1.0);
+}
+
+#[test]
+fn admit_bench_times_admitted_and_refused_models() {
+    let v = bench_json(
+        "admit",
+        &[
+            "fixtures/models/iris_logreg.onnx",
+            "fixtures/hostile/fold_chain.onnx",
+        ],
+        &["--iters", "2"],
+    );
+    let models = v["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    assert_eq!(models[0]["outcome"], "admitted");
+    let refused = models[1]["outcome"].as_str().unwrap();
+    assert!(
+        refused.starts_with("refused: bytes of constants computed while typing"),
+        "{refused}"
+    );
+    for m in models {
+        assert!(
+            m["median_ns"].as_u64().unwrap() > 0 && m["decode_median_ns"].as_u64().unwrap() > 0,
+            "{m}"
+        );
+    }
+    assert!(v["slowest"]["model"].is_string());
 }
 
 #[test]

@@ -4,10 +4,10 @@
 //! op, in **MAC-equivalents**: the unit gas prices, calibrated with `prova bench gas` on the
 //! worst-case single-op models in fixtures/gas (docs/gas.md):
 //!
-//! - matrix products (`EinSum`): per MAC of their iteration space (float 0.25, integer 0.7)
-//!   plus 25 per output element;
-//! - convolutions: per MAC (float 0.25, integer 0.8) plus per output element (45 / 100:
-//!   depthwise convolutions are dominated by it);
+//! - matrix products (`EinSum`): per MAC of their iteration space (float 0.014, integer
+//!   0.06), per output element (5 / 7) and per input element (0.05 / 0.4);
+//! - convolutions: per MAC (float 0.018, `ConvInteger` 0.025, `QLinearConv` 0.03) plus per
+//!   output element (5 / 15 / 24: depthwise convolutions are dominated by it);
 //! - softmax, reductions and pools: per element, heavier across a non-innermost axis, plus a
 //!   per-output charge for many small reductions;
 //! - tree ensembles: per tree level each row walks;
@@ -49,7 +49,8 @@ fn element_weight(name: &str, out_dt: DatumType, broadcast: bool) -> u64 {
         "Cast" if matches!(out_dt, DatumType::I64 | DatumType::TDim) => 10_000,
         "Ln" => 7_100,
         "Exp" => 6_800,
-        "Pow" => 3_700,
+        "Pow" if broadcast => 15_000,
+        "Pow" => 9_800,
         "DynamicQuantizeLinearU8" | "DynamicQuantizeLinearI8" => 3_400,
         "QuantizeLinearU8" | "QuantizeLinearI8" => 2_800,
         "Floor" => 2_000,
@@ -58,15 +59,20 @@ fn element_weight(name: &str, out_dt: DatumType, broadcast: bool) -> u64 {
         "Add" => 1_600,
         "MoveAxis" => 1_450,
         "Eq" | "GT" | "GTE" | "LT" | "LTE" => 1_000,
-        "Max" | "Tile" => 880,
-        "Min" | "DequantizeLinearF32" | "Sub" => 840,
+        "Tile" => 1_000,
+        "Max" => 880,
+        "DequantizeLinearF32" => 1_000,
+        "Min" | "Sub" => 840,
         "Abs" => 1_100,
         "Iff" => 850,
-        "Tanh" | "Mul" | "Pad" | "Cast" => 780,
-        "Sigmoid" | "Sqrt" => 700,
-        "Or" | "Xor" if broadcast => 650,
+        "Sigmoid" => 1_260,
+        "Tanh" => 1_100,
+        "Sqrt" => 1_050,
+        "Mul" | "Pad" | "Cast" => 780,
+        "Or" | "Xor" if broadcast => 800,
         "Or" => 650,
-        "Erf" | "Concat" | "LeakyRelu" => 600,
+        "Erf" => 900,
+        "Concat" | "LeakyRelu" => 600,
         "And" | "RoundHalfToEven" | "HardSwish" => 550,
         "Neg" | "Recip" | "Sign" | "Slice" | "Reshape" | "RmAxis" => 480,
         "AddAxis" => 210,
@@ -167,10 +173,20 @@ pub(crate) fn static_cost(
                 acc.saturating_mul(size as u64)
             });
             let int = op.q_params.is_some() || integer(op.operating_dt);
-            // Float products run at ~0.3 ns/MAC on the portable kernels, integer ones at
-            // ~1.3; small products pay per output element (packing, dispatch).
-            macs.saturating_mul(if int { 290 } else { 120 })
-                .saturating_add(out_elements.saturating_mul(12_500))
+            // Measured on the exact profile's AVX kernels (docs/gas.md): ~0.04 ns per float
+            // MAC on large products, more per integer MAC; every output pays packing and
+            // dispatch (batched tiny products are dominated by it), and every input element
+            // is read and packed once per call (skinny products, whose weight is as large
+            // as their work; integer ones also sum it for the zero-point correction).
+            let (per_mac, per_out, per_in) = if int {
+                (60, 7_000, 400)
+            } else {
+                (14, 5_000, 50)
+            };
+            let in_elements = volumes.iter().fold(0u64, |a, v| a.saturating_add(*v));
+            macs.saturating_mul(per_mac)
+                .saturating_add(out_elements.saturating_mul(per_out))
+                .saturating_add(in_elements.saturating_mul(per_in))
         } else if let Some(op) = node.op_as::<Conv>() {
             let per_output = (op.input_channels() / op.group.max(1)) as u64;
             let macs = out_elements
@@ -178,8 +194,14 @@ pub(crate) fn static_cost(
                 .saturating_mul(volume(&op.pool_spec.kernel_shape));
             let int =
                 op.q_params.is_some() || inputs.first().is_some_and(|f| integer(f.datum_type));
-            // Depthwise and small-channel convolutions cost per output, not per MAC.
-            let (per_mac, per_out) = if int { (230, 32_000) } else { (75, 15_000) };
+            // Depthwise and small-channel convolutions cost per output, not per MAC;
+            // QLinearConv (8-bit output) also requantizes every output, ConvInteger (i32
+            // output) does not.
+            let (per_mac, per_out) = match (int, out_dt) {
+                (false, _) => (18, 5_000),
+                (true, DatumType::I32) => (25, 15_000),
+                (true, _) => (30, 24_000),
+            };
             macs.saturating_mul(per_mac)
                 .saturating_add(out_elements.saturating_mul(per_out))
         } else if let Some(op) = node.op_as::<Softmax>() {

@@ -30,13 +30,13 @@ pub struct GasSchedule {
 impl GasSchedule {
     /// The schedule in force.
     pub const DEFAULT: GasSchedule = GasSchedule {
-        base: 100,
+        base: 120,
         cold_model: 2_600,
         gas_per_node: 60,
         milligas_per_mac: 125,
         milligas_per_byte_moved: 0,
         milligas_per_input_byte: 50,
-        milligas_per_output_byte: 5,
+        milligas_per_output_byte: 13,
     };
 
     /// Gas for one inference with `input_bytes` and `output_bytes` of tensor data.

@@ -243,7 +243,9 @@ mod fixture_models {
         diabetes_gbr: 0.0,
         // LinearRegressor (tract's): another summation order than onnxruntime's sgemm.
         diabetes_linear: 1e-6,
-        digits_cnn: 1e-6,
+        // This test runs tract unpinned, on the host's native kernels: AVX-512 with FMA gives
+        // 1.5e-6 here (AVX2 hosts stayed under 1e-6).
+        digits_cnn: 2e-6,
         digits_cnn_int8: 1e-6,
         digits_mlp: 1e-6,
         // onnxruntime's AVX2 u8 x s8 kernel (vpmaddubsw) saturates pairs of products at i16,
