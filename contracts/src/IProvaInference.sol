@@ -76,7 +76,8 @@ interface IProvaInference {
 
     /// @notice Describes a deployed model.
     /// @return sizeBytes Size of the model's ONNX bytes.
-    /// @return macs Multiply-accumulate operations of one inference, as counted at admission.
+    /// @return macs Work of one inference in Prova's MAC-equivalents, the unit gas prices
+    ///         (docs/gas.md): a weighted count, not the number of multiply-accumulates.
     /// @return gasPerCall Gas charged by the precompile for one inference of this model.
     /// @return inputTemplates One template per input: dtype and shape, with empty `data`.
     /// @return outputTemplates One template per output: dtype and shape, with empty `data`.

@@ -30,7 +30,9 @@ use tract_onnx::tract_core::ops::{
 /// Static per-inference cost of a model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cost {
-    /// Multiply-accumulates (and comparable element operations).
+    /// Work in MAC-equivalents, the unit gas prices (module docs, docs/gas.md): not a count
+    /// of multiply-accumulates (a float MAC of a large product weighs 0.014, an `Exp` of one
+    /// element 6.8).
     pub macs: u64,
     /// Bytes of intermediates written and weights read.
     pub bytes: u64,
