@@ -17,9 +17,11 @@
 //! tract picks a routine per function from its inventory: an architecture kernel over a generic
 //! one, then the highest preference. Prova adds one x86-64 routine per pinned function, ranked
 //! above every other, whose factory hands out tract's own generic kernel under the exact
-//! profile and tract's usual choice otherwise (so the native profile stays tract's). Every
-//! caller inside tract (the `Tanh` and `Sigmoid` ops, GRU/LSTM cells, reductions, softmax)
-//! goes through that lookup, so the pin covers them all.
+//! profile and tract's usual choice otherwise (so the native profile keeps tract's kernels).
+//! Every caller inside tract (the `Tanh` and `Sigmoid` ops, GRU/LSTM cells, reductions,
+//! softmax) goes through that lookup, so the pin covers them all. The two reductions are
+//! also made NaN-propagating in both profiles (`NanPropagating`): the sign of a NaN, which
+//! the AVX and portable matrix kernels do not agree on, must not decide a maximum.
 
 #[cfg(target_arch = "x86_64")]
 mod x86_64 {
