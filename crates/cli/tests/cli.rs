@@ -206,8 +206,9 @@ fn gas_bench_reports_gas_per_second() {
             "fixtures/models/iris_logreg.onnx",
             "fixtures/models/digits_cnn.onnx",
         ],
-        &["--min-ms", "5"],
+        &["--min-ms", "5", "--rounds", "2"],
     );
+    assert_eq!(v["summary"]["rounds"], 2);
     let models = v["models"].as_array().unwrap();
     assert_eq!(models.len(), 2);
     for m in models {
