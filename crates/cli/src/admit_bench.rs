@@ -5,15 +5,17 @@
 //! decoding the protobuf alone: the part of the work any node must do to look at the bytes.
 
 use crate::bench::{percentiles, time};
+use crate::util;
 use anyhow::{Result, bail};
 use clap::Args;
 use prova_model::{Limits, admit, graph_node_count};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct BenchAdmitArgs {
-    /// Models to admit (default: fixtures/models/*.onnx and fixtures/hostile/*.onnx).
+    /// Models to admit (default: fixtures/models/*.onnx and fixtures/hostile/*.onnx, from the
+    /// repository root).
     models: Vec<PathBuf>,
     /// Timed admissions per model (after 10% warm-up).
     #[arg(long, default_value_t = 20)]
@@ -23,26 +25,12 @@ pub struct BenchAdmitArgs {
     json: bool,
 }
 
-fn default_models() -> Result<Vec<PathBuf>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
-    let mut all = Vec::new();
-    for dir in ["models", "hostile"] {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(root.join(dir))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
-            .collect();
-        found.sort();
-        all.extend(found);
-    }
-    Ok(all)
-}
-
 pub fn run(args: BenchAdmitArgs) -> Result<()> {
     if args.iters == 0 {
         bail!("--iters must be at least 1");
     }
     let models = if args.models.is_empty() {
-        default_models()?
+        util::fixture_models(&["fixtures/models", "fixtures/hostile"])?
     } else {
         args.models.clone()
     };
@@ -54,8 +42,7 @@ pub fn run(args: BenchAdmitArgs) -> Result<()> {
             |s| s.to_string_lossy().into(),
         );
         eprint!("\r[{}/{}] {name:<40}", i + 1, models.len());
-        let bytes = std::fs::read(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let bytes = util::read_model(path)?;
         let outcome = match admit(&bytes, &limits) {
             Ok(_) => "admitted".to_string(),
             Err(e) => format!("refused: {e}"),

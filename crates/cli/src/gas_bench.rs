@@ -79,27 +79,6 @@ fn synthetic(spec: &TensorSpec, seed: &mut u64) -> Result<Tensor> {
     })
 }
 
-fn default_models(root: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for dir in ["fixtures/models", "fixtures/gas"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-            continue;
-        };
-        let mut v: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
-            .collect();
-        v.sort();
-        out.extend(v);
-    }
-    if out.is_empty() {
-        bail!(
-            "no models given and none found under fixtures/models or fixtures/gas (run from the repository root)"
-        );
-    }
-    Ok(out)
-}
-
 /// Loads `path` and times warm exact-profile runs for at least `min_ms`: one JSON row.
 fn measure(runtime: &Runtime, path: &Path, min_ms: u64) -> Result<serde_json::Value> {
     let name = path
@@ -155,7 +134,7 @@ fn measure(runtime: &Runtime, path: &Path, min_ms: u64) -> Result<serde_json::Va
 
 pub fn run(args: BenchGasArgs) -> Result<()> {
     let models = if args.models.is_empty() {
-        default_models(Path::new("."))?
+        util::fixture_models(&["fixtures/models", "fixtures/gas"])?
     } else {
         args.models.clone()
     };

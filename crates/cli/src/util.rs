@@ -1,8 +1,11 @@
 //! Shared helpers: reading inputs, printing.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use prova_tensor::{InputDocument, Tensor};
-use std::{io::Read, path::Path};
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+};
 
 /// An error that ends the program with this exit code after its output was already printed
 /// (a divergence report: exit code 2).
@@ -25,6 +28,30 @@ pub fn one_line(s: &str) -> String {
 /// Reads a model file.
 pub fn read_model(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read model {}", path.display()))
+}
+
+/// The `.onnx` files in each of `dirs` (relative to the current directory: the repository
+/// root), sorted within each directory; the default model set of the `prova bench` commands.
+pub fn fixture_models(dirs: &[&str]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut v: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+            .collect();
+        v.sort();
+        out.extend(v);
+    }
+    if out.is_empty() {
+        bail!(
+            "no models given and none found under {} (run from the repository root)",
+            dirs.join(" or ")
+        );
+    }
+    Ok(out)
 }
 
 /// Reads an input document from a file or `-` (stdin).

@@ -73,7 +73,7 @@ mod x86_64 {
         match chosen {
             Some(r) => r,
             // tract 0.23.9 declares a generic kernel for each of these functions; a test
-            // (`pinned_kernels_are_tracts_portable_ones`) checks it on every build.
+            // (`fixtures.rs`, `exact_profile_pins_the_instruction_set`) checks it on every build.
             None => panic!("tract declares no f32 kernel for {}", func.name()),
         }
     }
