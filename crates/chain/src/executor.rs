@@ -293,8 +293,7 @@ impl Executor {
         let mut changes: Vec<EvmState> = Vec::new();
         let mut executed = Vec::new();
         let mut rejected = Vec::new();
-        let mut witness = Vec::new();
-        let mut inputs = Vec::new();
+        let mut records = Vec::new();
         let mut cumulative = 0u64;
         let mut fault = None;
         for tx in txs {
@@ -327,10 +326,13 @@ impl Executor {
                 }
             };
             let tx_index = executed.len() as u64;
-            for (i, mut r) in evm.precompiles.take_records().into_iter().enumerate() {
-                inputs.push(r.inputs.take());
-                witness.push(WitnessRecord::from_precompile(tx_index, i as u64, r));
-            }
+            records.extend(
+                evm.precompiles
+                    .take_records()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, r)| (tx_index, i as u64, r)),
+            );
             evm.ctx
                 .journaled_state
                 .database
@@ -360,6 +362,17 @@ impl Executor {
         self.restore(precompiles);
         if let Some(fault) = fault {
             return Err(fault);
+        }
+        // The records' input hashes were left for sealing: take them on every core.
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let (at, records): (Vec<_>, Vec<_>) =
+            records.into_iter().map(|(t, i, r)| ((t, i), r)).unzip();
+        prova_precompile::hash_inputs(&records, threads);
+        let mut witness = Vec::with_capacity(records.len());
+        let mut inputs = Vec::with_capacity(records.len());
+        for ((tx_index, call_index), r) in at.into_iter().zip(records) {
+            inputs.push(r.fed.then(|| r.inputs.clone()));
+            witness.push(WitnessRecord::from_precompile(tx_index, call_index, r));
         }
 
         let mut diff = StateDiff::default();

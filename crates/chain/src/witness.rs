@@ -44,7 +44,7 @@ impl WitnessRecord {
             tx_index,
             call_index,
             model: r.model,
-            input_hash: r.input_hash,
+            input_hash: r.input_hash(),
             output: r.output,
             gas: r.gas,
             success: r.success,

@@ -125,7 +125,7 @@ fn measure(runtime: &Runtime, path: &Path, min_ms: u64) -> Result<serde_json::Va
     let gas = model.info.gas_per_call;
     let mgas = gas as f64 / median as f64 * 1000.0;
     Ok(json!({
-        "name": name, "kind": kind, "gas": gas, "median_ns": median,
+        "name": name, "kind": kind, "path": path.display().to_string(), "gas": gas, "median_ns": median,
         "ns_per_gas": median as f64 / gas as f64, "mgas_per_s": mgas,
         "macs": model.info.cost.macs, "bytes": model.info.cost.bytes, "nodes": model.info.cost.nodes,
         "io_bytes": model.info.io_bytes(),

@@ -37,8 +37,14 @@ fn inspect(args: InspectArgs) -> Result<()> {
     let admitted =
         admit(&bytes, &Limits::DEFAULT).map_err(|e| anyhow::anyhow!("model {id} refused: {e}"))?;
     let info = admitted.info;
+    let work = work_by_op(&admitted.work);
     if args.json {
-        println!("{}", json!(info));
+        let mut v = json!(info);
+        v["work"] = work
+            .iter()
+            .map(|(op, nodes, milli)| json!({"op": op, "nodes": nodes, "macs": milli.div_ceil(1000)}))
+            .collect();
+        println!("{v}");
         return Ok(());
     }
     println!("model     {}", info.id);
@@ -58,9 +64,38 @@ fn inspect(args: InspectArgs) -> Result<()> {
         "cost      {} MACs, {} bytes moved, largest tensor {} bytes",
         info.cost.macs, info.cost.bytes, info.cost.max_tensor_bytes
     );
+    let total: u64 = work.iter().map(|w| w.2).sum::<u64>().max(1);
+    for (op, nodes, milli) in work.iter().take(8) {
+        println!(
+            "work      {op}×{nodes}: {} MACs ({:.1}%)",
+            milli.div_ceil(1000),
+            100.0 * *milli as f64 / total as f64
+        );
+    }
+    if work.len() > 8 {
+        println!("work      … {} more operators", work.len() - 8);
+    }
     println!(
         "gas       {} per call ({} when cold)",
         info.gas_per_call, info.gas_cold_call
     );
     Ok(())
+}
+
+/// The charged work summed per typed operator (later steps of fused element-wise chains
+/// apart, as `Op (chained)`), heaviest first: (operator, nodes, milli-MACs).
+fn work_by_op(work: &[prova_model::NodeWork]) -> Vec<(String, u64, u64)> {
+    let mut by_op = std::collections::BTreeMap::<String, (u64, u64)>::new();
+    for w in work {
+        let key = match w.chained {
+            true => format!("{} (chained)", w.op),
+            false => w.op.clone(),
+        };
+        let e = by_op.entry(key).or_default();
+        e.0 += 1;
+        e.1 = e.1.saturating_add(w.milli_macs);
+    }
+    let mut out: Vec<_> = by_op.into_iter().map(|(k, (n, m))| (k, n, m)).collect();
+    out.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    out
 }

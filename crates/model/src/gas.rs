@@ -35,7 +35,7 @@ impl GasSchedule {
         gas_per_node: 60,
         milligas_per_mac: 125,
         milligas_per_byte_moved: 0,
-        milligas_per_input_byte: 50,
+        milligas_per_input_byte: 12,
         milligas_per_output_byte: 13,
     };
 

@@ -3,7 +3,7 @@
 //! Model admission: ONNX bytes in, an [`AdmittedModel`] or a precise [`AdmissionError`] out.
 //!
 //! Admission is part of consensus. It checks, in order: the byte size; that the bytes parse as
-//! ONNX; every operator against the [allowlist](allowlist) (non-deterministic ops and `ZipMap`
+//! ONNX; every operator against the [allowlist] (non-deterministic ops and `ZipMap`
 //! get their own errors); that no tensor uses external data; input dtypes and shapes (a
 //! symbolic leading batch dimension is fixed to [`Limits::batch`], any other symbolic dimension
 //! is refused); parameter, node and tensor-size limits, with checked arithmetic before tract
@@ -36,7 +36,7 @@ pub mod ops;
 mod proto;
 mod store;
 
-pub use cost::Cost;
+pub use cost::{Cost, NodeWork};
 pub use error::{AdmissionError, StoreError};
 pub use gas::GasSchedule;
 pub use info::{ModelInfo, TensorSpec};
@@ -137,6 +137,8 @@ pub struct AdmittedModel {
     pub info: ModelInfo,
     /// The typed graph.
     pub typed: TypedModel,
+    /// The work each operator is charged, in graph order (what [`ModelInfo::cost`] sums).
+    pub work: Vec<NodeWork>,
 }
 
 /// Runs tract work `f`, turning its error or a panic inside it into a one-line message
@@ -257,7 +259,7 @@ pub fn admit(bytes: &[u8], limits: &Limits) -> Result<AdmittedModel, AdmissionEr
         });
     }
 
-    let cost = cost::static_cost(&typed, facts.tree_steps, limits)?;
+    let (cost, work) = cost::static_cost(&typed, facts.tree_steps, limits)?;
     let mut info = ModelInfo {
         id: ModelId::of(bytes),
         size_bytes: size,
@@ -272,5 +274,5 @@ pub fn admit(bytes: &[u8], limits: &Limits) -> Result<AdmittedModel, AdmissionEr
     };
     info.gas_per_call = info.gas(&GasSchedule::DEFAULT, false);
     info.gas_cold_call = info.gas(&GasSchedule::DEFAULT, true);
-    Ok(AdmittedModel { info, typed })
+    Ok(AdmittedModel { info, typed, work })
 }

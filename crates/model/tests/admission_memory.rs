@@ -9,10 +9,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use prost::Message;
 use prova_model::{Limits, admit};
 use std::{path::PathBuf, process::Command, time::Instant};
 use tract_onnx::pb;
+
+mod common;
 
 const CEILING_KIB: u64 = 64 * 1024;
 
@@ -45,26 +46,6 @@ fn admit_one_child() {
 fn largest_admissible() -> Vec<u8> {
     let limits = Limits::DEFAULT;
     let (k, n) = (1024i64, (limits.max_model_bytes as i64 - 4096) / 4 / 1024);
-    use pb::tensor_shape_proto::{Dimension, dimension::Value};
-    let x = pb::ValueInfoProto {
-        name: "x".into(),
-        r#type: Some(pb::TypeProto {
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: 1,
-                shape: Some(pb::TensorShapeProto {
-                    dim: [1, k]
-                        .iter()
-                        .map(|&d| Dimension {
-                            value: Some(Value::DimValue(d)),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
     let w = pb::TensorProto {
         name: "w".into(),
         data_type: 1,
@@ -74,31 +55,11 @@ fn largest_admissible() -> Vec<u8> {
             .collect(),
         ..Default::default()
     };
-    pb::ModelProto {
-        ir_version: 8,
-        opset_import: vec![pb::OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        graph: Some(pb::GraphProto {
-            node: vec![pb::NodeProto {
-                op_type: "MatMul".into(),
-                name: "mm".into(),
-                input: vec!["x".into(), "w".into()],
-                output: vec!["y".into()],
-                ..Default::default()
-            }],
-            initializer: vec![w],
-            input: vec![x],
-            output: vec![pb::ValueInfoProto {
-                name: "y".into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    common::graph(
+        &[1, k],
+        vec![common::node("MatMul", "mm", &["x", "w"], "y")],
+        vec![w],
+    )
 }
 
 #[test]

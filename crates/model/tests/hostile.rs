@@ -6,10 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use prost::Message;
 use prova_model::{AdmissionError, Limits, admit};
 use std::path::PathBuf;
 use tract_onnx::pb;
+
+mod common;
+use common::node;
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/hostile")
@@ -84,54 +86,7 @@ fn every_hostile_model_is_refused_with_its_limit() {
 
 /// A one-input model: `x` [1, 4] f32 through `nodes`, output `y`.
 fn model(nodes: Vec<pb::NodeProto>, initializers: Vec<pb::TensorProto>) -> Vec<u8> {
-    use pb::tensor_shape_proto::{Dimension, dimension::Value};
-    let dims = [1, 4]
-        .iter()
-        .map(|&d| Dimension {
-            value: Some(Value::DimValue(d)),
-            ..Default::default()
-        })
-        .collect();
-    let x = pb::ValueInfoProto {
-        name: "x".into(),
-        r#type: Some(pb::TypeProto {
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: 1,
-                shape: Some(pb::TensorShapeProto { dim: dims }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    pb::ModelProto {
-        ir_version: 8,
-        opset_import: vec![pb::OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        graph: Some(pb::GraphProto {
-            node: nodes,
-            initializer: initializers,
-            input: vec![x],
-            output: vec![pb::ValueInfoProto {
-                name: "y".into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
-
-fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> pb::NodeProto {
-    pb::NodeProto {
-        op_type: op.into(),
-        name: name.into(),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: vec![output.into()],
-        ..Default::default()
-    }
+    common::graph(&[1, 4], nodes, initializers)
 }
 
 fn ints(name: &str, values: &[i64]) -> pb::TensorProto {

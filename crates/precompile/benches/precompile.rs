@@ -1,7 +1,7 @@
 //! INFER precompile call vs `prova_runtime::Runtime::run` directly, per fixture model.
 //!
 //! For every model in `fixtures/models` (inputs from `fixtures/inputs/<name>.json`) and the
-//! larger single-op models of `fixtures/gas` with a committed input (`fixtures/gas/inputs`), two
+//! larger single-op models of `fixtures/gas` with a committed input (`fixtures/gas/inputs`), three
 //! benchmarks in one group named after the model, same process, same `Runtime` (exact
 //! profile, compiled plan cached):
 //!
@@ -10,32 +10,42 @@
 //!   calldata, returning the ABI-encoded outputs. The model was deployed through a real
 //!   MODEL_REGISTRY transaction beforehand, so every call does the full path: calldata decode,
 //!   registry `SLOAD` through the journal, gas from the model's facts, warmth `TLOAD`/`TSTORE`,
-//!   input conversion and checks, the run, output encoding, the inference record (input hash,
-//!   canonical output bytes; drained each iteration so the journal does not grow). What it
+//!   input conversion and checks, the run, output encoding, the inference record (the inputs
+//!   and canonical output bytes; drained each iteration so the journal does not grow). What it
 //!   leaves out is what every call pays whatever it calls (transaction validation, intrinsic
 //!   gas, frame set-up, state finalisation): not the precompile's own overhead.
+//! - `precompile_sealed`: the same call, then the record's input hash, which a block producer
+//!   computes when it seals the block (off the call's path, in parallel across records).
 //! - `runtime`: `Runtime::run(&model, &inputs)` on the same model and inputs (the baseline).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use alloy_sol_types::{SolCall, SolValue};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use prova_precompile::{
-    INFER_ADDRESS, MODEL_REGISTRY_ADDRESS, ProvaPrecompiles,
+    INFER_ADDRESS, InferenceRecord, MODEL_REGISTRY_ADDRESS, ProvaPrecompiles,
     abi::{self, IModelRegistry, IProvaInference},
 };
-use prova_runtime::{Profile, Runtime};
-use prova_tensor::InputDocument;
+use prova_runtime::{CompiledModel, Profile, Runtime};
+use prova_tensor::{InputDocument, Tensor};
 use revm::{
     Context, ExecuteCommitEvm, MainBuilder, MainContext,
     bytecode::Bytecode,
     context::{TxEnv, result::ExecutionResult},
     database::{CacheDB, EmptyDB},
-    handler::PrecompileProvider,
-    interpreter::{CallInput, CallInputs, CallScheme, CallValue, InstructionResult},
-    primitives::{Address, B256, KECCAK_EMPTY, TxKind, U256, address, hardfork::SpecId},
+    handler::{EthFrame, PrecompileProvider, instructions::EthInstructions},
+    interpreter::{
+        CallInput, CallInputs, CallScheme, CallValue, InstructionResult,
+        interpreter::EthInterpreter,
+    },
+    primitives::{Address, B256, Bytes, KECCAK_EMPTY, TxKind, U256, address, hardfork::SpecId},
     state::AccountInfo,
 };
-use std::{hint::black_box, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    hint::black_box,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 const CALLER: Address = address!("00000000000000000000000000000000000c0ffe");
 const GAS: u64 = 30_000_000;
@@ -73,9 +83,28 @@ fn models() -> Vec<(PathBuf, PathBuf, String)> {
     out
 }
 
-fn bench(c: &mut Criterion) {
-    let runtime = Arc::new(Runtime::new(Profile::Exact).unwrap());
-    for (model, input, name) in models() {
+/// One model ready to call both ways, checked to agree.
+struct Case {
+    name: String,
+    evm: Evm,
+    call: CallInputs,
+    runtime: Arc<Runtime>,
+    model: Arc<CompiledModel>,
+    inputs: Vec<Tensor>,
+}
+
+type Ctx = revm::handler::MainnetContext<CacheDB<EmptyDB>>;
+type Evm = revm::context::Evm<
+    Ctx,
+    (),
+    EthInstructions<EthInterpreter, Ctx>,
+    ProvaPrecompiles,
+    EthFrame<EthInterpreter>,
+>;
+
+impl Case {
+    fn new(runtime: &Arc<Runtime>, model: PathBuf, input: PathBuf, name: String) -> Self {
+        let runtime = runtime.clone();
         let bytes = std::fs::read(model).unwrap();
         let json = std::fs::read_to_string(input).unwrap();
         let inputs = InputDocument::from_json(&json).unwrap().inputs;
@@ -144,23 +173,175 @@ fn bench(c: &mut Criterion) {
         );
         assert_eq!(evm.precompiles.take_records().len(), 1);
 
-        let mut group = c.benchmark_group(&name);
-        group.bench_function("precompile", |b| {
-            b.iter(|| {
-                let out = evm
-                    .precompiles
-                    .run(&mut evm.ctx, black_box(&call))
-                    .unwrap()
-                    .unwrap();
-                evm.precompiles.take_records();
-                out
-            })
-        });
-        group.bench_function("runtime", |b| {
-            b.iter(|| runtime.run(&model, black_box(&inputs)).unwrap())
-        });
+        Self {
+            name,
+            evm,
+            call,
+            runtime,
+            model,
+            inputs,
+        }
+    }
+
+    /// One INFER call through the precompile provider: its output and its records, drained.
+    fn call(&mut self) -> (Bytes, Vec<InferenceRecord>) {
+        let out = self
+            .evm
+            .precompiles
+            .run(&mut self.evm.ctx, black_box(&self.call))
+            .unwrap()
+            .unwrap();
+        (out.output, self.evm.precompiles.take_records())
+    }
+
+    /// One INFER call, its record drained (the journal does not grow).
+    fn precompile(&mut self) -> Bytes {
+        self.call().0
+    }
+
+    /// The same call, then the record's input hash (what sealing the block adds).
+    fn precompile_sealed(&mut self) -> (Bytes, B256) {
+        let (out, records) = self.call();
+        prova_precompile::hash_inputs(&records, 1);
+        (out, records[0].input_hash())
+    }
+
+    /// The baseline: the runtime called directly.
+    fn runtime(&self) -> Vec<Tensor> {
+        self.runtime
+            .run(&self.model, black_box(&self.inputs))
+            .unwrap()
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let runtime = Arc::new(Runtime::new(Profile::Exact).unwrap());
+    models()
+        .into_iter()
+        .filter(|(_, _, name)| filter().is_none_or(|f| name.contains(&f)))
+        .map(|(model, input, name)| Case::new(&runtime, model, input, name))
+        .collect()
+}
+
+/// The name filter given on the command line (`cargo bench ... -- skinny`), if any: the
+/// first argument that is neither an option nor an option's value, up to its first `/`.
+fn filter() -> Option<String> {
+    const VALUED: &[&str] = &[
+        "--profile-time",
+        "--save-baseline",
+        "-s",
+        "--baseline",
+        "-b",
+        "--load-baseline",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--output-format",
+        "--plotting-backend",
+        "--color",
+        "-c",
+        "--format",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if VALUED.contains(&a.as_str()) {
+            i += 2;
+        } else if a.starts_with('-') {
+            i += 1;
+        } else {
+            return Some(a.split('/').next().unwrap_or(a).to_string());
+        }
+    }
+    None
+}
+
+fn bench(c: &mut Criterion) {
+    for mut case in cases() {
+        let mut group = c.benchmark_group(&case.name);
+        group.bench_function("precompile", |b| b.iter(|| case.precompile()));
+        group.bench_function("precompile_sealed", |b| b.iter(|| case.precompile_sealed()));
+        group.bench_function("runtime", |b| b.iter(|| case.runtime()));
         group.finish();
     }
+}
+
+/// Paired measurement: the three paths alternate in short batches for `ROUNDS` rounds, and
+/// each round gives a ratio to the runtime measured right next to it, so that the drift of a
+/// shared machine (±20–40% between criterion's separate runs) cancels out. Prints a markdown
+/// table of medians (µs per call) and median overheads (docs/performance.md).
+fn paired() {
+    const ROUNDS: usize = 31;
+    let arg = |name: &str| std::env::args().any(|a| a == name);
+    if arg("--list") || arg("--profile-time") {
+        return;
+    }
+    let quick = arg("--test");
+    println!("\npaired, {ROUNDS} rounds of ~10 ms batches; medians");
+    println!(
+        "| model | precompile µs | +sealing µs | runtime µs | overhead µs | overhead % | with sealing % |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for mut case in cases() {
+        // Calls per batch: ~10 ms of runtime calls.
+        let t = Instant::now();
+        case.runtime();
+        let once = t.elapsed().as_secs_f64().max(1e-7);
+        let n = if quick {
+            1
+        } else {
+            ((0.01 / once) as usize).clamp(1, 100_000)
+        };
+        let rounds = if quick { 1 } else { ROUNDS };
+        let time = |f: &mut dyn FnMut()| {
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        };
+        let (mut p, mut ps, mut r, mut over, mut over_sealed) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for _ in 0..rounds {
+            let a = time(&mut || {
+                black_box(case.precompile());
+            });
+            let b = time(&mut || {
+                black_box(case.runtime());
+            });
+            let c = time(&mut || {
+                black_box(case.precompile_sealed());
+            });
+            let d = time(&mut || {
+                black_box(case.runtime());
+            });
+            let base = (b + d) / 2.0;
+            over.push(a / base - 1.0);
+            over_sealed.push(c / base - 1.0);
+            p.push(a);
+            ps.push(c);
+            r.push(base);
+        }
+        let (p, ps, r) = (median(&mut p), median(&mut ps), median(&mut r));
+        println!(
+            "| {} | {p:.2} | {:.2} | {r:.2} | {:.2} | {:.1}% | {:.1}% |",
+            case.name,
+            ps - p,
+            p - r,
+            100.0 * median(&mut over),
+            100.0 * median(&mut over_sealed),
+        );
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 criterion_group! {
@@ -170,4 +351,9 @@ criterion_group! {
         .measurement_time(Duration::from_secs(3));
     targets = bench
 }
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    paired();
+}

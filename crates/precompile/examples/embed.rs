@@ -92,7 +92,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     for r in evm.precompiles.take_records() {
         println!(
             "record: caller {} model {} gas {} input {}",
-            r.caller, r.model, r.gas, r.input_hash
+            r.caller,
+            r.model,
+            r.gas,
+            r.input_hash()
         );
     }
     Ok(())

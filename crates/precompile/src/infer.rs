@@ -84,7 +84,7 @@ fn dispatch<H: Host>(p: &Core, host: &mut H, call: &Call<'_>) -> Result<Exit, St
             for (i, t) in c.inputs.iter().enumerate() {
                 inputs.push(abi::from_abi(t).map_err(|e| paid.bad(i, e.to_string()))?);
             }
-            let outputs = execute(p, host, call, &paid, &inputs)?;
+            let outputs = execute(p, host, call, &paid, inputs)?;
             let ret: Vec<_> = outputs.iter().map(abi::to_abi).collect();
             let out = IProvaInference::inferCall::abi_encode_returns(&ret);
             Ok(Exit::Return(paid.gas, out.into()))
@@ -103,7 +103,7 @@ fn dispatch<H: Host>(p: &Core, host: &mut H, call: &Call<'_>) -> Result<Exit, St
             };
             let input = abi::fixed_input(spec.dtype, &c.values, c.shape.clone(), c.decimals)
                 .map_err(|r| paid.bad(0, r))?;
-            let outputs = execute(p, host, call, &paid, std::slice::from_ref(&input))?;
+            let outputs = execute(p, host, call, &paid, vec![input])?;
             let fixed = outputs
                 .iter()
                 .enumerate()
@@ -187,23 +187,24 @@ pub(crate) fn reference(
 }
 
 /// Runs the model on checked inputs (or takes the fed witness's claim for this execution, if
-/// it names the same model and inputs) and appends the record.
+/// it names the same model and inputs) and appends the record, which keeps the inputs.
 fn execute<H: Host>(
     p: &Core,
     host: &mut H,
     call: &Call<'_>,
     paid: &Paid,
-    inputs: &[Tensor],
+    inputs: Vec<Tensor>,
 ) -> Result<Vec<Tensor>, Stop> {
-    Runtime::check_inputs(&paid.info, inputs).map_err(|e| input_error(paid, e))?;
+    Runtime::check_inputs(&paid.info, &inputs).map_err(|e| input_error(paid, e))?;
     // Warm for the rest of the transaction (transient storage: journaled, cleared per tx).
     host.tstore(p.config.infer_address, warm_key(&paid.id), U256::from(1));
-    let input_hash = hash_tensors(inputs);
+    // Only a witness feed needs the input hash now; otherwise it waits for the block's sealing.
     let fed = p.next_witness();
+    let input_hash = fed.is_some().then(|| hash_tensors(&inputs));
     let claimed = fed
         .as_ref()
         .and_then(Option::as_ref)
-        .filter(|w| w.model == paid.id && w.input_hash == input_hash)
+        .filter(|w| w.model == paid.id && Some(w.input_hash) == input_hash)
         .and_then(|w| match w.success {
             true => decode_tensors(&w.output)
                 .ok()
@@ -214,23 +215,26 @@ fn execute<H: Host>(
         Some(claim) => claim,
         None => {
             let model = p.compiled(&paid.id)?;
-            reference(p, &model, inputs).map_err(|e| input_error(paid, e))?
+            reference(p, &model, &inputs).map_err(|e| input_error(paid, e))?
         }
     };
     let result = match outputs {
         Some(outputs) => Ok(outputs),
         None => Err(Stop::Exit(Exit::Revert(paid.gas, output.clone()))),
     };
-    p.record(InferenceRecord {
-        caller: call.caller,
-        model: paid.id,
-        input_hash,
-        output,
-        success,
-        gas: paid.gas,
-        depth: host.depth(),
-        is_static: call.is_static,
-        inputs: fed.map(|_| Arc::from(inputs)),
-    });
+    if p.recording() {
+        p.record(InferenceRecord::new(
+            call.caller,
+            paid.id,
+            Arc::from(inputs),
+            input_hash,
+            output,
+            success,
+            paid.gas,
+            host.depth(),
+            call.is_static,
+            fed.is_some(),
+        ));
+    }
     result
 }

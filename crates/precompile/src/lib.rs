@@ -41,7 +41,8 @@
 //!   a database error) are [`ProvaError`]s, returned to revm as fatal errors that abort
 //!   execution; they are never turned into a revert.
 //! - **Inference journal.** Every INFER execution that reaches the runtime appends an
-//!   [`InferenceRecord`] (caller, model, input hash, output bytes, gas), under STATICCALL
+//!   [`InferenceRecord`] (caller, model, inputs, output bytes, gas; the input hash is
+//!   computed on first use, [`hash_inputs`] does a block's records in parallel), under STATICCALL
 //!   too and even if an enclosing frame later reverts. [`ProvaPrecompiles::set_recording`]
 //!   turns recording off for `eth_call`; [`ProvaPrecompiles::take_records`] drains it.
 //! - **STATICCALL** works for INFER, `modelInfo` and `exists`: they write no logs and no
@@ -88,5 +89,5 @@ pub use config::{INFER_ADDRESS, MODEL_REGISTRY_ADDRESS, ProvaConfig, RegistryGas
 pub use error::ProvaError;
 pub use models::ModelBytes;
 pub use provider::{ProvaPrecompiles, Reference};
-pub use record::{InferenceRecord, WitnessOutput};
+pub use record::{InferenceRecord, WitnessOutput, hash_inputs};
 pub use registry::{REGISTERED, model_slot};

@@ -111,7 +111,7 @@ fn infer_through_alloy_evm_matches_provider() {
     assert_eq!((revm.depth, alloy.depth), (1, 0));
     assert_eq!(alloy.caller, CALLER);
     assert_eq!(alloy.model, revm.model);
-    assert_eq!(alloy.input_hash, revm.input_hash);
+    assert_eq!(alloy.input_hash(), revm.input_hash());
     assert_eq!(alloy.output, revm.output);
     assert_eq!(alloy.gas, revm.gas, "both cold, same schedule");
     assert!(alloy.success && !alloy.is_static);

@@ -38,7 +38,12 @@ fn digit_classifier_matches_runtime_bit_for_bit() {
         "Solidity calls a view with STATICCALL"
     );
     assert_eq!(record.depth, 2);
-    assert_eq!(record.input_hash, hash_tensors(&inputs));
+    assert_eq!(
+        *record.inputs, *inputs,
+        "the record keeps the inputs it ran on"
+    );
+    assert!(!record.fed);
+    assert_eq!(record.input_hash(), hash_tensors(&inputs));
     assert_eq!(record.output.as_ref(), encode_tensors(&direct).as_slice());
 
     // The ABI return of INFER itself decodes to the runtime's tensors, bit for bit.

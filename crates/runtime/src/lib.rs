@@ -82,20 +82,25 @@ impl CompiledModel {
     }
 }
 
+/// One copy of the bytes: Prova's encoding and tract's storage are both the little-endian
+/// element bytes (bool as 0/1, which `Tensor::new` enforces).
 fn to_tract(t: &Tensor) -> TractResult<TractTensor> {
     let shape: Vec<usize> = t.shape().iter().map(|&d| d as usize).collect();
-    let e = |e: prova_tensor::TensorError| anyhow!(e);
-    match t.dtype() {
-        DType::F32 => TractTensor::from_shape(&shape, &t.to_vec::<f32>().map_err(e)?),
-        DType::F64 => TractTensor::from_shape(&shape, &t.to_vec::<f64>().map_err(e)?),
-        DType::I64 => TractTensor::from_shape(&shape, &t.to_vec::<i64>().map_err(e)?),
-        DType::I32 => TractTensor::from_shape(&shape, &t.to_vec::<i32>().map_err(e)?),
-        DType::I16 => TractTensor::from_shape(&shape, &t.to_vec::<i16>().map_err(e)?),
-        DType::I8 => TractTensor::from_shape(&shape, &t.to_vec::<i8>().map_err(e)?),
-        DType::U8 => TractTensor::from_shape(&shape, &t.to_vec::<u8>().map_err(e)?),
-        DType::Bool => TractTensor::from_shape(&shape, &t.to_vec::<bool>().map_err(e)?),
+    let mut out = TractTensor::zero_dt(datum_type(t.dtype()), &shape)?;
+    let bytes = out.as_bytes_mut();
+    if bytes.len() != t.data().len() {
+        bail!(
+            "tensor of shape {shape:?} holds {} bytes, expected {}",
+            t.data().len(),
+            bytes.len()
+        );
     }
+    bytes.copy_from_slice(t.data());
+    Ok(out)
 }
+
+#[cfg(target_endian = "big")]
+compile_error!("Prova's tensor bytes are little-endian and copied into tract as they are");
 
 fn from_tract(t: &TractTensor, dtype: DType) -> TractResult<Tensor> {
     let target = datum_type(dtype);
