@@ -105,6 +105,14 @@ fn main() -> ExitCode {
         Ok(Err(e)) if e.downcast_ref::<util::Exit>().is_some() => {
             ExitCode::from(e.downcast_ref::<util::Exit>().map_or(1, |x| x.0))
         }
+        Ok(Err(e))
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS // the reader of our output is gone, as for a panic below
+        }
         Ok(Err(e)) => {
             eprintln!("error: {}", util::one_line(&format!("{e:#}")));
             ExitCode::FAILURE
@@ -115,6 +123,10 @@ fn main() -> ExitCode {
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown".into());
+            // `prova … | head`: the reader is gone, nothing is wrong (as ripgrep does).
+            if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+                return ExitCode::SUCCESS;
+            }
             eprintln!(
                 "error: internal error (please report): {}",
                 util::one_line(&msg)

@@ -341,3 +341,25 @@ fn bad_input_gets_one_line_and_exit_code_1() {
         );
     }
 }
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    // `prova infer … | head -c0`: the reader is gone before prova writes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prova"))
+        .current_dir(root())
+        .args([
+            "infer",
+            "fixtures/models/digits_mlp.onnx",
+            "--input",
+            "fixtures/inputs/digits_mlp.json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "{err}");
+}

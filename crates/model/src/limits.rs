@@ -16,6 +16,9 @@ pub struct Limits {
     /// Most bytes of constants tract computes while typing the model (constant folding),
     /// summed over every node it folds; each is checked before it is computed.
     pub max_fold_bytes: u64,
+    /// Most multiply-accumulates of products and convolutions tract evaluates while typing
+    /// the model (constant folding; an upper bound per node), summed over the admission.
+    pub max_fold_macs: u64,
     /// Most bytes of all tensors of one inference together (weights, inputs and every
     /// intermediate of the typed graph): the memory ceiling of a run.
     pub max_run_bytes: u64,
@@ -37,6 +40,7 @@ impl Limits {
         max_nodes: 4096,
         max_node_io: 256,
         max_fold_bytes: 32 << 20,
+        max_fold_macs: 64 << 20,
         max_run_bytes: 256 << 20,
         max_io: 16,
         max_rank: 8,

@@ -14,7 +14,10 @@
 //! to [`Limits::max_tensor_bytes`] and [`Limits::max_rank`]; when the step would evaluate the
 //! node (all inputs constant), each output's shape must be known and the bytes so computed
 //! count against [`Limits::max_fold_bytes`], a bound on all constant folding of one
-//! admission. Only then does the step run. tract's own analysis afterwards (`into_typed`)
+//! admission. A folded product or convolution also counts its multiply-accumulates (an upper
+//! bound from its input shapes) against [`Limits::max_fold_macs`]: folding two 4 MiB
+//! constant matrices is one node and 4 MiB of output, but a billion MACs (0.1 s). Only then
+//! does the step run. tract's own analysis afterwards (`into_typed`)
 //! finds the facts already settled and re-computes nothing larger.
 //!
 //! [`check_typed`] then bounds a whole inference: every tensor of the typed graph (weights
@@ -188,6 +191,34 @@ fn will_fold(inputs: &[InferenceFact]) -> bool {
         })
 }
 
+/// Whether tract's inference op `op` is a product or a convolution: its evaluation costs
+/// more than its output's size (tract's `MatMulInference`, `Gemm`, `EinSum`, `ConvHir`,
+/// `ConvTranspose`, the quantized forms, and Prova's `QGemm`, `LinearClassifier`, …).
+fn is_product(op: &str) -> bool {
+    ["MatMul", "Gemm", "Conv", "EinSum", "Einsum", "Linear"]
+        .iter()
+        .any(|p| op.contains(p))
+}
+
+/// An upper bound on the multiply-accumulates of evaluating a product with these (constant)
+/// inputs into `outputs` elements: each output sums at most as many terms as the largest of
+/// any input's dimensions and any input's elements per leading index (a weight's slice per
+/// output channel, `C_in / group · kernel`).
+fn product_macs(inputs: &[InferenceFact], outputs: u64) -> u64 {
+    let terms = inputs
+        .iter()
+        .filter_map(|i| i.value.concretize())
+        .map(|t| {
+            let dims = t.shape();
+            let largest = dims.iter().copied().max().unwrap_or(1) as u64;
+            let per_lead = (t.volume() / dims.first().copied().unwrap_or(1).max(1)) as u64;
+            largest.max(per_lead)
+        })
+        .max()
+        .unwrap_or(1);
+    outputs.saturating_mul(terms)
+}
+
 fn refs(v: &[InferenceFact]) -> TVec<&InferenceFact> {
     v.iter().collect()
 }
@@ -207,6 +238,7 @@ pub(crate) fn analyse(model: &mut InferenceModel, limits: &Limits) -> Result<(),
     let max_visits = (count as u64).saturating_mul(VISITS_PER_NODE);
     let (mut visits, mut held) = (0u64, 0u64);
     let mut folded: HashMap<usize, u64> = HashMap::new();
+    let mut fold_macs = 0u64;
     while let Some(id) = to_visit.pop_first() {
         visits += 1;
         limit(
@@ -253,6 +285,20 @@ pub(crate) fn analyse(model: &mut InferenceModel, limits: &Limits) -> Result<(),
                 held,
                 limits.max_fold_bytes,
             )?;
+            let op = model.node(id).op.name();
+            if is_product(&op) {
+                let mut elements = 0u64;
+                for f in &pre_outputs {
+                    let dims = concrete_dims(f, &name)?.unwrap_or_default();
+                    elements = elements.saturating_add(dims.iter().product::<u64>());
+                }
+                fold_macs = fold_macs.saturating_add(product_macs(&pre_inputs, elements));
+                limit(
+                    "multiply-accumulates of products computed while typing",
+                    fold_macs,
+                    limits.max_fold_macs,
+                )?;
+            }
         }
 
         // The step itself, as tract's analyser takes it.

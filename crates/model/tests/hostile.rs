@@ -207,3 +207,66 @@ fn fixture_models_stay_within_the_new_bounds() {
         admit(&bytes, &Limits::DEFAULT).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 }
+
+/// `y = x + sum(c · c)` where `c = ConstantOfShape([n, n])`: tract folds the product while
+/// typing, n³ multiply-accumulates from a model of a few hundred bytes.
+fn folded_product(n: i64) -> Vec<u8> {
+    let mut cos = node("ConstantOfShape", "c", &["s"], "c");
+    cos.attribute.push(pb::AttributeProto {
+        name: "value".into(),
+        r#type: pb::attribute_proto::AttributeType::Tensor as i32,
+        t: Some(pb::TensorProto {
+            name: "v".into(),
+            data_type: 1,
+            dims: vec![1],
+            float_data: vec![1.0],
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let mut sum = node("ReduceSum", "sum", &["m"], "r");
+    sum.attribute.push(pb::AttributeProto {
+        name: "keepdims".into(),
+        r#type: pb::attribute_proto::AttributeType::Int as i32,
+        i: 0,
+        ..Default::default()
+    });
+    model(
+        vec![
+            cos,
+            node("MatMul", "mm", &["c", "c"], "m"),
+            sum,
+            node("Add", "add", &["x", "r"], "y"),
+        ],
+        vec![ints("s", &[n, n])],
+    )
+}
+
+#[test]
+fn folding_a_product_counts_its_multiply_accumulates() {
+    // 1024 x 1024 x 1024: a billion MACs, 0.1 s of admission before this bound; refused
+    // before it is computed.
+    let started = std::time::Instant::now();
+    let err = admit(&folded_product(1024), &Limits::DEFAULT).unwrap_err();
+    assert_eq!(
+        err,
+        AdmissionError::LimitExceeded {
+            what: "multiply-accumulates of products computed while typing".into(),
+            value: 1 << 30,
+            max: Limits::DEFAULT.max_fold_macs,
+        }
+    );
+    println!("refused in {:?}", started.elapsed());
+    // 64³ passes a budget of exactly 64³, not one less.
+    let budget = |m: u64| Limits {
+        max_fold_macs: m,
+        ..Limits::DEFAULT
+    };
+    admit(&folded_product(64), &budget(64 * 64 * 64)).unwrap();
+    let err = admit(&folded_product(64), &budget(64 * 64 * 64 - 1)).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("multiply-accumulates of products computed while typing is 262144"),
+        "{err}"
+    );
+}
