@@ -293,7 +293,8 @@ impl Executor {
         let mut changes: Vec<EvmState> = Vec::new();
         let mut executed = Vec::new();
         let mut rejected = Vec::new();
-        let mut records = Vec::new();
+        // Each INFER record with its (transaction, call) index.
+        let (mut at, mut records) = (Vec::new(), Vec::new());
         let mut cumulative = 0u64;
         let mut fault = None;
         for tx in txs {
@@ -326,13 +327,10 @@ impl Executor {
                 }
             };
             let tx_index = executed.len() as u64;
-            records.extend(
-                evm.precompiles
-                    .take_records()
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, r)| (tx_index, i as u64, r)),
-            );
+            for (i, r) in evm.precompiles.take_records().into_iter().enumerate() {
+                at.push((tx_index, i as u64));
+                records.push(r);
+            }
             evm.ctx
                 .journaled_state
                 .database
@@ -365,8 +363,6 @@ impl Executor {
         }
         // The records' input hashes were left for sealing: take them on every core.
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let (at, records): (Vec<_>, Vec<_>) =
-            records.into_iter().map(|(t, i, r)| ((t, i), r)).unzip();
         prova_precompile::hash_inputs(&records, threads);
         let mut witness = Vec::with_capacity(records.len());
         let mut inputs = Vec::with_capacity(records.len());

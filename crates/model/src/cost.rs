@@ -12,7 +12,7 @@
 //!   for sums), plus a per-output charge for many small reductions;
 //! - tree ensembles: per tree level each row walks;
 //! - every other op: per element read or written, weighted by the operator ([`element_weight`]);
-//!   a later step of a fused element-wise chain ([`chain_position`]) per output element only.
+//!   a later step of a fused element-wise chain ([`chain_positions`]) per output element only.
 //!
 //! Bytes moved counts every intermediate written plus every constant (weight) read, and
 //! `nodes` the operators executed (each has a fixed dispatch cost).
@@ -69,10 +69,8 @@ fn element_weight(name: &str, out_dt: DatumType, broadcast: bool) -> u64 {
         "Exp" => 9_900,
         "Pow" if broadcast => 25_500,
         "Pow" => 16_700,
-        "DynamicQuantizeLinearU8" => 6_500,
-        "DynamicQuantizeLinearI8" => 6_500,
-        "QuantizeLinearU8" => 4_500,
-        "QuantizeLinearI8" => 4_500,
+        "DynamicQuantizeLinearU8" | "DynamicQuantizeLinearI8" => 6_500,
+        "QuantizeLinearU8" | "QuantizeLinearI8" => 4_500,
         "Floor" => 3_200,
         "Ceil" => 3_100,
         "Gather" => 520,
@@ -199,16 +197,14 @@ fn in_place_step(model: &TypedModel, node: &TypedNode) -> bool {
     by_scalar || unicast
 }
 
-/// How many in-place steps run before `node` in its fused chain (0: it starts one, or is
-/// not fused). tract builds chains of up to 16 steps from a node whose output feeds exactly
-/// one node, as that node's first input, and is not a model output.
-fn chain_position(model: &TypedModel, node: &TypedNode, outputs: &[OutletId]) -> usize {
-    let mut position = 0;
-    let mut current = node;
-    while in_place_step(model, current) {
-        let Some(prev) = current.inputs.first() else {
-            break;
-        };
+/// For every node (by id), how many in-place steps run before it in its fused chain, modulo
+/// tract's 16-step chains (0: it starts one, or is not fused). tract builds a chain from a
+/// node whose output feeds exactly one node, as that node's first input, and is not a model
+/// output. One pass: each node's position is its producer's plus one, computed once.
+fn chain_positions(model: &TypedModel, outputs: &[OutletId]) -> Vec<usize> {
+    // The node `node` continues a chain from, if any.
+    let continues = |node: &TypedNode| -> Option<usize> {
+        let prev = node.inputs.first()?;
         let producer = model.node(prev.node);
         let feeds_only_this = producer
             .outputs
@@ -216,13 +212,33 @@ fn chain_position(model: &TypedModel, node: &TypedNode, outputs: &[OutletId]) ->
             .is_some_and(|o| o.successors.len() == 1)
             && producer.outputs.len() == 1
             && !outputs.contains(prev);
-        if !feeds_only_this || !in_place_step(model, producer) {
-            break;
+        (feeds_only_this && in_place_step(model, node) && in_place_step(model, producer))
+            .then_some(prev.node)
+    };
+    let mut depth: Vec<Option<usize>> = vec![None; model.nodes().len()];
+    for node in model.nodes() {
+        // Walk back to a node already placed or one that starts a chain, then fill forwards.
+        let (mut path, mut id) = (Vec::new(), node.id);
+        let start = loop {
+            if let Some(d) = depth[id] {
+                break d;
+            }
+            match continues(model.node(id)) {
+                Some(prev) => {
+                    path.push(id);
+                    id = prev;
+                }
+                None => {
+                    depth[id] = Some(0);
+                    break 0;
+                }
+            }
+        };
+        for (k, id) in path.into_iter().rev().enumerate() {
+            depth[id] = Some(start + k + 1);
         }
-        position += 1;
-        current = producer;
     }
-    position % 16
+    depth.into_iter().map(|d| d.unwrap_or(0) % 16).collect()
 }
 
 /// Computes the cost of `model` (typed, decluttered, inputs fixed) and checks tensor sizes.
@@ -238,6 +254,7 @@ pub(crate) fn static_cost(
     let outputs = model
         .output_outlets()
         .map_err(|e| AdmissionError::Typing(format!("{e:#}")))?;
+    let positions = chain_positions(model, outputs);
     for node in model.nodes() {
         let mut inputs = Vec::with_capacity(node.inputs.len());
         for i in &node.inputs {
@@ -290,7 +307,7 @@ pub(crate) fn static_cost(
         let out_rank = out_fact.map(|f| f.rank()).unwrap_or(0);
         let integer = |dt: DatumType| !dt.is_float();
         let name = node.op.name();
-        let chained = chain_position(model, node, outputs) > 0;
+        let chained = positions.get(node.id).is_some_and(|&p| p > 0);
         let work = if let Some(op) = node.op_as::<EinSum>() {
             let shapes = &shapes;
             let macs = op.axes.iter_all_axes().fold(1u64, |acc, axis| {

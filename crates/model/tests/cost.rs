@@ -82,23 +82,22 @@ fn later_steps_of_an_element_wise_chain_are_charged_as_chained() {
 /// is gone from the optimised graph. Prova may miss a chain (overpricing), never invent one.
 #[test]
 fn every_step_charged_as_chained_is_fused_by_tract() {
-    let mut dirs = vec![fixtures().join("models"), fixtures().join("gas")];
     let mut checked = 0;
-    let mut paths = Vec::new();
-    for dir in dirs.drain(..) {
+    let mut models = Vec::new();
+    for dir in [fixtures().join("models"), fixtures().join("gas")] {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             if p.extension().is_some_and(|x| x == "onnx") {
-                paths.push(std::fs::read(&p).unwrap());
+                models.push(std::fs::read(&p).unwrap());
             }
         }
     }
-    paths.push(model(vec![
+    models.push(model(vec![
         node("Mul", &["x", "a"], "m"),
         node("Add", &["m", "b"], "p"),
         node("Max", &["p", "c"], "y"),
     ]));
-    for bytes in paths {
+    for bytes in models {
         let admitted = admit(&bytes, &Limits::DEFAULT).unwrap();
         let chained: Vec<&str> = admitted
             .work

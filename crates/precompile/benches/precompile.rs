@@ -20,7 +20,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use alloy_sol_types::{SolCall, SolValue};
-use criterion::{Criterion, criterion_group};
+use criterion::Criterion;
 use prova_precompile::{
     INFER_ADDRESS, InferenceRecord, MODEL_REGISTRY_ADDRESS, ProvaPrecompiles,
     abi::{self, IModelRegistry, IProvaInference},
@@ -216,9 +216,10 @@ impl Case {
 
 fn cases() -> Vec<Case> {
     let runtime = Arc::new(Runtime::new(Profile::Exact).unwrap());
+    let filter = filter();
     models()
         .into_iter()
-        .filter(|(_, _, name)| filter().is_none_or(|f| name.contains(&f)))
+        .filter(|(_, _, name)| filter.as_ref().is_none_or(|f| name.contains(f)))
         .map(|(model, input, name)| Case::new(&runtime, model, input, name))
         .collect()
 }
@@ -261,8 +262,8 @@ fn filter() -> Option<String> {
     None
 }
 
-fn bench(c: &mut Criterion) {
-    for mut case in cases() {
+fn bench(c: &mut Criterion, cases: &mut [Case]) {
+    for case in cases {
         let mut group = c.benchmark_group(&case.name);
         group.bench_function("precompile", |b| b.iter(|| case.precompile()));
         group.bench_function("precompile_sealed", |b| b.iter(|| case.precompile_sealed()));
@@ -275,7 +276,7 @@ fn bench(c: &mut Criterion) {
 /// each round gives a ratio to the runtime measured right next to it, so that the drift of a
 /// shared machine (±20–40% between criterion's separate runs) cancels out. Prints a markdown
 /// table of medians (µs per call) and median overheads (docs/performance.md).
-fn paired() {
+fn paired(cases: &mut [Case]) {
     const ROUNDS: usize = 31;
     let arg = |name: &str| std::env::args().any(|a| a == name);
     if arg("--list") || arg("--profile-time") {
@@ -287,7 +288,7 @@ fn paired() {
         "| model | precompile µs | +sealing µs | runtime µs | overhead µs | overhead % | with sealing % |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    for mut case in cases() {
+    for case in cases {
         // Calls per batch: ~10 ms of runtime calls.
         let t = Instant::now();
         case.runtime();
@@ -344,16 +345,14 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    targets = bench
-}
-
 fn main() {
-    benches();
-    Criterion::default().configure_from_args().final_summary();
-    paired();
+    // Every model deployed once, for both measurements.
+    let mut cases = cases();
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    bench(&mut c, &mut cases);
+    c.final_summary();
+    paired(&mut cases);
 }

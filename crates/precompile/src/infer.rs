@@ -222,19 +222,17 @@ fn execute<H: Host>(
         Some(outputs) => Ok(outputs),
         None => Err(Stop::Exit(Exit::Revert(paid.gas, output.clone()))),
     };
-    if p.recording() {
-        p.record(InferenceRecord::new(
-            call.caller,
-            paid.id,
-            Arc::from(inputs),
-            input_hash,
-            output,
-            success,
-            paid.gas,
-            host.depth(),
-            call.is_static,
-            fed.is_some(),
-        ));
-    }
+    p.record(InferenceRecord::new(
+        call.caller,
+        paid.id,
+        Arc::from(inputs),
+        input_hash,
+        output,
+        success,
+        paid.gas,
+        host.depth(),
+        call.is_static,
+        fed.is_some(),
+    ));
     result
 }

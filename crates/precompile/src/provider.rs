@@ -74,11 +74,6 @@ impl Core {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether this handle records INFER executions.
-    pub(crate) fn recording(&self) -> bool {
-        self.recording
-    }
-
     /// Appends `record` to the journal if this handle records.
     pub(crate) fn record(&self, record: InferenceRecord) {
         if self.recording {

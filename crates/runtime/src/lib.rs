@@ -83,7 +83,8 @@ impl CompiledModel {
 }
 
 /// One copy of the bytes: Prova's encoding and tract's storage are both the little-endian
-/// element bytes (bool as 0/1, which `Tensor::new` enforces).
+/// element bytes (the target is little-endian, checked above; bool as 0/1, which
+/// `Tensor::new` enforces).
 fn to_tract(t: &Tensor) -> TractResult<TractTensor> {
     let shape: Vec<usize> = t.shape().iter().map(|&d| d as usize).collect();
     let mut out = TractTensor::zero_dt(datum_type(t.dtype()), &shape)?;
@@ -98,9 +99,6 @@ fn to_tract(t: &Tensor) -> TractResult<TractTensor> {
     bytes.copy_from_slice(t.data());
     Ok(out)
 }
-
-#[cfg(target_endian = "big")]
-compile_error!("Prova's tensor bytes are little-endian and copied into tract as they are");
 
 fn from_tract(t: &TractTensor, dtype: DType) -> TractResult<Tensor> {
     let target = datum_type(dtype);
