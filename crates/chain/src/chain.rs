@@ -1,40 +1,96 @@
-//! [`Chain`]: the executor and the store tied together: genesis, block production (automine
-//! and interval), read-only calls, gas estimation and readers.
+//! [`Chain`]: the executor, the store and the transaction pool tied together: genesis,
+//! block production (automine and interval), import, read-only calls, gas estimation and
+//! readers.
+//!
+//! ## Concurrency
+//!
+//! Every method takes `&self`; a node shares one `Chain` between all its threads. The head
+//! (header, hash and state) is an immutable snapshot behind an `Arc`: a reader clones the
+//! pointer and works on that snapshot for as long as it needs (an `eth_call` runs its model
+//! without holding any lock), and a new block replaces the pointer when it commits. Writers
+//! (building, importing a block) take one writer lock, so blocks are made one at a time on a
+//! copy of the head state; reads never wait for them. No lock is held across user work that
+//! can panic, and a poisoned lock is taken as is (what it guards is replaced whole, never
+//! left half-changed), so a panic in one request never wedges the chain.
 
 use crate::{
     Block, BlockInput, BlockWithWitness, CallRequest, ChainError, ChainStore, ExecutedBlock,
-    Executor, Genesis, LogEntry, LogFilter, SignedTx, TxError, TxInfo, TxReceiptInfo,
-    WitnessRecord, WorldState,
+    Executor, Genesis, InferenceRecord, LogEntry, LogFilter, PoolConfig, PoolStatus, SignedTx,
+    TxError, TxInfo, TxPool, TxReceiptInfo, WorldState,
+    rules::{self, RuleError},
 };
 use alloy_consensus::{Header, Transaction};
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
-use prova_model::ModelStore;
+use prova_model::{ModelId, ModelInfo, ModelStore};
 use prova_precompile::{ModelBytes, ProvaPrecompiles};
 use prova_runtime::{Profile, Runtime};
 use revm::context::{TxEnv, result::ExecutionResult};
-use std::{path::Path, sync::Arc};
+use std::{
+    collections::VecDeque,
+    path::Path,
+    sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock},
+};
 
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "chain.redb";
 /// Directory of the model store inside the data dir.
 pub const MODELS_DIR: &str = "models";
+/// Most blocks one log query ([`Chain::logs`]) may cover.
+pub const MAX_LOG_RANGE: u64 = 10_000;
+/// How many refused pool transactions the chain remembers the reason of.
+const DROPPED_KEPT: usize = 1024;
 
-/// A Prova chain on disk: state, blocks, receipts, witnesses and models.
+/// The latest block and the state after it: one immutable snapshot.
+#[derive(Debug)]
+pub struct Head {
+    /// The header.
+    pub header: Header,
+    /// Its hash.
+    pub hash: B256,
+    /// The state after the block.
+    pub state: Arc<WorldState>,
+}
+
+/// What [`Chain::add_transaction`] did with a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submitted {
+    /// The transaction hash.
+    pub hash: B256,
+    /// Ready for the next block, or queued behind a nonce gap.
+    pub status: PoolStatus,
+}
+
+/// A block made from the pool, and the pooled transactions it refused (dropped from the pool).
+#[derive(Debug, Clone)]
+pub struct Mined {
+    /// The block.
+    pub block: ExecutedBlock,
+    /// Transactions the block could not include, with the reason.
+    pub dropped: Vec<(B256, TxError)>,
+}
+
+#[derive(Debug)]
+struct Pool {
+    txs: TxPool,
+    /// Why recently refused transactions were dropped, oldest first.
+    dropped: VecDeque<(B256, TxError)>,
+}
+
+/// A Prova chain on disk: state, blocks, receipts, witnesses, models and the pool.
 #[derive(Debug)]
 pub struct Chain {
     store: ChainStore,
     executor: Executor,
-    state: WorldState,
-    head: Header,
-    head_hash: B256,
+    head: RwLock<Arc<Head>>,
+    writer: Mutex<()>,
+    pool: Mutex<Pool>,
     genesis_hash: B256,
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+/// Takes a lock whether or not an earlier holder panicked: every value behind the chain's
+/// locks is replaced whole, so a panic cannot leave it half-changed.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Chain {
@@ -77,7 +133,7 @@ impl Chain {
         runtime: Arc<Runtime>,
     ) -> Result<Self, ChainError> {
         let precompiles = ProvaPrecompiles::new(crate::SPEC, runtime).with_models(models);
-        let mut executor = Executor::new(genesis.chain_id, precompiles);
+        let executor = Executor::new(genesis.chain_id, precompiles);
 
         let genesis_state = genesis.state();
         let genesis_header = genesis.header(&genesis_state);
@@ -97,7 +153,7 @@ impl Chain {
                 store.load_state()?
             }
             None => {
-                let p = executor.precompiles_mut()?;
+                let mut p = executor.precompiles().handle();
                 for model in &genesis.models {
                     p.preload(model)?;
                 }
@@ -110,16 +166,24 @@ impl Chain {
         let head_number = store
             .head()?
             .ok_or_else(|| ChainError::corrupt("no head block"))?;
-        let head = store
+        let header = store
             .header(head_number)?
             .ok_or_else(|| ChainError::corrupt("head header missing"))?;
-        let head_hash = head.hash_slow();
+        let hash = header.hash_slow();
+        let head = Head {
+            header,
+            hash,
+            state: Arc::new(state),
+        };
         Ok(Self {
             store,
             executor,
-            state,
-            head,
-            head_hash,
+            head: RwLock::new(Arc::new(head)),
+            writer: Mutex::new(()),
+            pool: Mutex::new(Pool {
+                txs: TxPool::new(PoolConfig::default()),
+                dropped: VecDeque::new(),
+            }),
             genesis_hash,
         })
     }
@@ -134,24 +198,27 @@ impl Chain {
         self.genesis_hash
     }
 
-    /// Header of the latest block.
-    pub fn head(&self) -> &Header {
-        &self.head
+    /// The latest block and its state: a snapshot that later blocks do not change.
+    pub fn head(&self) -> Arc<Head> {
+        self.head
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Hash of the latest block.
     pub fn head_hash(&self) -> B256 {
-        self.head_hash
+        self.head().hash
     }
 
     /// Number of the latest block.
     pub fn block_number(&self) -> u64 {
-        self.head.number
+        self.head().header.number
     }
 
-    /// The head state (read-only).
-    pub fn state(&self) -> &WorldState {
-        &self.state
+    /// The head state (a snapshot).
+    pub fn state(&self) -> Arc<WorldState> {
+        self.head().state.clone()
     }
 
     /// The store.
@@ -159,39 +226,91 @@ impl Chain {
         &self.store
     }
 
-    /// Base fee the next block will charge.
-    pub fn next_base_fee(&self) -> u64 {
-        BlockInput::child_of(&self.head, self.head_hash, 0).base_fee
+    /// The block a transaction sent now would be executed in, as far as it is known before it
+    /// is built (number, base fee, gas limit, timestamp from this node's clock).
+    pub fn pending_block(&self) -> BlockInput {
+        let head = self.head();
+        BlockInput::pending(&head.header, head.hash, rules::now())
     }
 
-    /// Automine: decodes `raw` (EIP-2718), validates it and mines it alone in a new block.
-    /// Returns the block number and the transaction hash. A refused transaction changes
-    /// nothing and mines no block.
-    pub fn submit(&mut self, raw: &[u8]) -> Result<(u64, B256), ChainError> {
+    /// Base fee the next block will charge.
+    pub fn next_base_fee(&self) -> u64 {
+        self.pending_block().base_fee
+    }
+
+    /// Checks that `header` can follow the head ([`rules::validate_child`]).
+    pub fn validate_child(&self, header: &Header) -> Result<(), RuleError> {
+        let head = self.head();
+        rules::validate_child(&head.header, head.hash, header)
+    }
+
+    /// Adds the raw (EIP-2718) transaction `raw` to the pool after the checks that need no
+    /// execution ([`TxPool::add`]). A refused transaction changes nothing.
+    pub fn add_transaction(&self, raw: &[u8]) -> Result<Submitted, ChainError> {
         let tx = SignedTx::decode(raw)?;
         tx.check_chain_id(self.chain_id())?;
         let hash = tx.hash();
-        if self.store.tx_location(&hash)?.is_some() {
-            return Err(TxError::NonceTooLow {
-                expected: self.state.nonce(&tx.sender),
-                got: tx.envelope.nonce(),
-            }
-            .into());
-        }
-        let block = self.execute(vec![tx])?;
-        if let Some((_, e)) = block.rejected.first() {
-            return Err(e.clone().into());
-        }
-        let number = block.header.number;
-        self.commit(&block)?;
-        Ok((number, hash))
+        let mut pool = lock(&self.pool);
+        // Read under the pool lock: a block that commits meanwhile prunes after this.
+        let head = self.head();
+        let next = BlockInput::pending(&head.header, head.hash, rules::now());
+        let status = pool
+            .txs
+            .add(tx, &head.state, next.base_fee, next.gas_limit)?;
+        Ok(Submitted { hash, status })
     }
 
-    /// Interval mode: mines one block with the transactions of `raw_txs` that are valid (in
-    /// order; malformed or refused ones are left out and returned with their error, indexed by
-    /// position). Mines an empty block if none is valid.
+    /// Automine: adds `raw` to the pool and, if it is ready, mines a block with the pool's
+    /// ready transactions at once. Returns the transaction hash and the block it went into
+    /// (`None` while it waits behind a nonce gap). A refused transaction is an error and
+    /// changes nothing; one the block refused is dropped from the pool and its error returned.
+    pub fn submit(&self, raw: &[u8]) -> Result<(B256, Option<u64>), ChainError> {
+        let submitted = self.add_transaction(raw)?;
+        let hash = submitted.hash;
+        if submitted.status == PoolStatus::Queued {
+            return Ok((hash, None));
+        }
+        self.mine(false)?;
+        if let Some((n, _)) = self.store.tx_location(&hash)? {
+            return Ok((hash, Some(n)));
+        }
+        let pool = lock(&self.pool);
+        if let Some((_, e)) = pool.dropped.iter().rev().find(|(h, _)| *h == hash) {
+            return Err(e.clone().into());
+        }
+        // Still pooled: a block built concurrently ran out of gas before it.
+        Ok((hash, None))
+    }
+
+    /// Mines one block from the pool's ready transactions, best-paying first. With
+    /// `allow_empty` false, mines nothing (`None`) when no transaction is ready.
+    pub fn mine(&self, allow_empty: bool) -> Result<Option<Mined>, ChainError> {
+        let _writer = lock(&self.writer);
+        let head = self.head();
+        let input = rules::child_input(&head.header, head.hash, rules::now())?;
+        let txs = lock(&self.pool)
+            .txs
+            .best(&head.state, input.base_fee, input.gas_limit);
+        if txs.is_empty() && !allow_empty {
+            return Ok(None);
+        }
+        let mut state = WorldState::clone(&head.state);
+        let block = self.executor.execute(&mut state, &input, txs)?;
+        let dropped = block.rejected.clone();
+        if block.txs.is_empty() && !allow_empty {
+            // Every ready transaction was refused: drop them, mine nothing.
+            self.drop_rejected(&mut lock(&self.pool), &block.rejected);
+            return Ok(None);
+        }
+        self.seal(&head, &block, state)?;
+        Ok(Some(Mined { block, dropped }))
+    }
+
+    /// Mines one block with the transactions of `raw_txs` that are valid (in order; malformed
+    /// or refused ones are left out and returned with their error, indexed by position),
+    /// bypassing the pool. Mines an empty block if none is valid.
     pub fn build_block(
-        &mut self,
+        &self,
         raw_txs: &[Bytes],
     ) -> Result<(ExecutedBlock, Vec<(usize, TxError)>), ChainError> {
         let mut errors = Vec::new();
@@ -206,37 +325,37 @@ impl Chain {
                 Err(e) => errors.push((i, e)),
             }
         }
-        let block = self.execute(txs)?;
+        let _writer = lock(&self.writer);
+        let head = self.head();
+        let input = rules::child_input(&head.header, head.hash, rules::now())?;
+        let mut state = WorldState::clone(&head.state);
+        let block = self.executor.execute(&mut state, &input, txs)?;
         for (hash, e) in &block.rejected {
             if let Some((_, i)) = positions.iter().find(|(h, _)| h == hash) {
                 errors.push((*i, e.clone()));
             }
         }
         errors.sort_by_key(|(i, _)| *i);
-        self.commit(&block)?;
+        self.seal(&head, &block, state)?;
         Ok((block, errors))
     }
 
-    fn execute(&mut self, txs: Vec<SignedTx>) -> Result<ExecutedBlock, ChainError> {
-        let input = BlockInput::child_of(&self.head, self.head_hash, now());
-        // The executor changes `state` only after every transaction ran, and only with the
-        // included ones: a refused transaction or a fault leaves it as it was.
-        self.executor.execute(&mut self.state, &input, txs)
-    }
-
-    /// Imports a block made elsewhere: executes `txs` on the head state as `header` says
-    /// (number, timestamp, beneficiary, gas limit, base fee; its parent must be the head, which
-    /// the caller checks), hands the result to `check`, and commits it only if `check` accepts
-    /// it. With `claimed`, INFER takes its outputs from that witness
-    /// ([`Executor::execute_with_witness`]). Returns the executed block, or `check`'s refusal
-    /// with the head state untouched.
+    /// Imports a block made elsewhere: checks that `header` follows the head
+    /// ([`rules::validate_child`]), executes `txs` on the head state as `header` says (number,
+    /// timestamp, beneficiary, gas limit, base fee), hands the result to `check`, and commits
+    /// it only if `check` accepts it. With `claimed`, INFER takes its outputs from that
+    /// witness ([`Executor::execute_with_witness`]). Returns the executed block, or `check`'s
+    /// refusal with the chain untouched.
     pub fn import_block<E>(
-        &mut self,
+        &self,
         header: &Header,
         txs: Vec<SignedTx>,
-        claimed: Option<&[WitnessRecord]>,
+        claimed: Option<&[InferenceRecord]>,
         check: impl FnOnce(&ExecutedBlock) -> Result<(), E>,
     ) -> Result<Result<ExecutedBlock, E>, ChainError> {
+        let _writer = lock(&self.writer);
+        let head = self.head();
+        rules::validate_child(&head.header, head.hash, header)?;
         let input = BlockInput {
             parent_hash: header.parent_hash,
             number: header.number,
@@ -245,51 +364,112 @@ impl Chain {
             gas_limit: header.gas_limit,
             base_fee: header.base_fee_per_gas.unwrap_or_default(),
         };
+        let mut state = WorldState::clone(&head.state);
         let block = match claimed {
-            Some(claimed) => {
-                self.executor
-                    .execute_with_witness(&mut self.state, &input, txs, claimed)?
-            }
-            None => self.executor.execute(&mut self.state, &input, txs)?,
+            Some(claimed) => self
+                .executor
+                .execute_with_witness(&mut state, &input, txs, claimed)?,
+            None => self.executor.execute(&mut state, &input, txs)?,
         };
         if let Err(e) = check(&block) {
-            self.state = self.store.load_state()?;
             return Ok(Err(e));
         }
-        self.commit(&block)?;
+        self.seal(&head, &block, state)?;
         Ok(Ok(block))
     }
 
     /// A handle that runs models exactly as INFER does, from any thread.
-    pub fn reference(&self) -> Result<prova_precompile::Reference, ChainError> {
+    pub fn reference(&self) -> prova_precompile::Reference {
         self.executor.reference()
     }
 
-    fn commit(&mut self, block: &ExecutedBlock) -> Result<(), ChainError> {
-        if let Err(e) = self.store.commit_block(block) {
-            // Nothing was written: go back to the stored state.
-            self.state = self.store.load_state()?;
-            return Err(e);
-        }
-        self.state
-            .block_hashes
-            .insert(block.header.number, block.hash);
+    /// Commits `block` (executed on `parent`, leaving `state`) and makes it the head: the one
+    /// place every block passes through, so every committed header follows the rules. Called
+    /// with the writer lock held.
+    fn seal(
+        &self,
+        parent: &Head,
+        block: &ExecutedBlock,
+        mut state: WorldState,
+    ) -> Result<(), ChainError> {
+        rules::validate_child(&parent.header, parent.hash, &block.header)?;
+        // Nothing is written unless all of it is (one redb transaction).
+        self.store.commit_block(block)?;
+        state.block_hashes.insert(block.header.number, block.hash);
         if let Some(old) = block.header.number.checked_sub(256) {
-            self.state.block_hashes.remove(&old);
+            state.block_hashes.remove(&old);
         }
-        self.head = block.header.clone();
-        self.head_hash = block.hash;
+        let head = Arc::new(Head {
+            header: block.header.clone(),
+            hash: block.hash,
+            state: Arc::new(state),
+        });
+        let mut pool = lock(&self.pool);
+        *self.head.write().unwrap_or_else(PoisonError::into_inner) = head.clone();
+        self.drop_rejected(&mut pool, &block.rejected);
+        pool.txs.prune(&head.state);
         Ok(())
     }
 
-    fn check_latest(&self, block: Option<u64>) -> Result<(), ChainError> {
-        match block {
-            Some(n) if n != self.head.number => Err(ChainError::StateUnavailable(n)),
-            _ => Ok(()),
+    /// Drops from the pool the transactions a block refused, remembering why.
+    fn drop_rejected(&self, pool: &mut Pool, rejected: &[(B256, TxError)]) {
+        for (hash, e) in rejected {
+            // A later nonce refused after its sender's earlier one failed waits in the queue.
+            if matches!(e, TxError::NonceTooHigh { .. }) {
+                continue;
+            }
+            if pool.txs.remove(hash).is_some() {
+                if pool.dropped.len() == DROPPED_KEPT {
+                    pool.dropped.pop_front();
+                }
+                pool.dropped.push_back((*hash, e.clone()));
+            }
         }
     }
 
-    fn call_env(&self, req: &CallRequest, gas: u64) -> TxEnv {
+    /// The pooled transaction with hash `hash`.
+    pub fn pooled(&self, hash: &B256) -> Option<SignedTx> {
+        lock(&self.pool).txs.get(hash).cloned()
+    }
+
+    /// The nonce `address` would use next, counting its ready pooled transactions.
+    pub fn pending_nonce(&self, address: &Address) -> u64 {
+        let pool = lock(&self.pool);
+        pool.txs.pending_nonce(address, &self.head().state)
+    }
+
+    /// Ready and queued pooled transactions (for `txpool_*`).
+    pub fn pool_content(&self) -> (Vec<SignedTx>, Vec<SignedTx>) {
+        let pool = lock(&self.pool);
+        let (ready, queued) = pool.txs.content(&self.head().state);
+        (
+            ready.into_iter().cloned().collect(),
+            queued.into_iter().cloned().collect(),
+        )
+    }
+
+    /// The facts of model `id` if it is registered at the head, from the chain's one model
+    /// store (compiled once, then cached with the runtime's plans).
+    pub fn model_info(&self, id: &ModelId) -> Result<Option<Arc<ModelInfo>>, ChainError> {
+        let registered = self.state().storage(
+            &prova_precompile::MODEL_REGISTRY_ADDRESS,
+            prova_precompile::model_slot(id),
+        ) == prova_precompile::REGISTERED;
+        if !registered {
+            return Ok(None);
+        }
+        Ok(Some(self.executor.precompiles().model_info(id)?))
+    }
+
+    fn at(&self, block: Option<u64>) -> Result<Arc<Head>, ChainError> {
+        let head = self.head();
+        match block {
+            Some(n) if n != head.header.number => Err(ChainError::StateUnavailable(n)),
+            _ => Ok(head),
+        }
+    }
+
+    fn call_env(&self, state: &WorldState, req: &CallRequest, gas: u64) -> TxEnv {
         TxEnv {
             caller: req.from.unwrap_or_default(),
             gas_limit: gas,
@@ -297,7 +477,7 @@ impl Chain {
             kind: req.to.map_or(TxKind::Create, TxKind::Call),
             value: req.value.unwrap_or_default(),
             data: req.input.clone(),
-            nonce: self.state.nonce(&req.from.unwrap_or_default()),
+            nonce: state.nonce(&req.from.unwrap_or_default()),
             chain_id: Some(self.chain_id()),
             ..TxEnv::default()
         }
@@ -307,33 +487,30 @@ impl Chain {
     /// state is kept), without recording inferences. The result says success, revert (with
     /// data) or halt.
     pub fn call(
-        &mut self,
+        &self,
         req: &CallRequest,
         block: Option<u64>,
     ) -> Result<ExecutionResult, ChainError> {
-        self.check_latest(block)?;
-        let input = BlockInput::child_of(&self.head, self.head_hash, now());
-        let gas = req.gas.unwrap_or(self.head.gas_limit);
-        let env = self.call_env(req, gas);
-        self.executor.call(&self.state, &input, env)
+        let head = self.at(block)?;
+        let input = BlockInput::pending(&head.header, head.hash, rules::now());
+        let gas = req.gas.unwrap_or(head.header.gas_limit);
+        let env = self.call_env(&head.state, req, gas);
+        self.executor.call(&head.state, &input, env)
     }
 
     /// The smallest gas allowance with which `req` succeeds (binary search between the
-    /// intrinsic gas and `req.gas` or the block gas limit). A call that fails at the highest
-    /// allowance is [`ChainError::Reverted`] (with its revert data) or [`ChainError::Halted`].
-    pub fn estimate_gas(
-        &mut self,
-        req: &CallRequest,
-        block: Option<u64>,
-    ) -> Result<u64, ChainError> {
-        self.check_latest(block)?;
-        let input = BlockInput::child_of(&self.head, self.head_hash, now());
-        let cap = req.gas.unwrap_or(self.head.gas_limit);
-        let run = |this: &mut Self, gas: u64| {
-            let env = this.call_env(req, gas);
-            this.executor.call(&this.state, &input, env)
+    /// intrinsic gas and `req.gas` or the block gas limit), every try on the same state. A call
+    /// that fails at the highest allowance is [`ChainError::Reverted`] (with its revert data)
+    /// or [`ChainError::Halted`].
+    pub fn estimate_gas(&self, req: &CallRequest, block: Option<u64>) -> Result<u64, ChainError> {
+        let head = self.at(block)?;
+        let input = BlockInput::pending(&head.header, head.hash, rules::now());
+        let cap = req.gas.unwrap_or(head.header.gas_limit);
+        let run = |gas: u64| {
+            let env = self.call_env(&head.state, req, gas);
+            self.executor.call(&head.state, &input, env)
         };
-        let first = run(self, cap)?;
+        let first = run(cap)?;
         let used = match &first {
             ExecutionResult::Success { .. } => first.tx_gas_used(),
             ExecutionResult::Revert { output, .. } => {
@@ -347,20 +524,20 @@ impl Chain {
         };
         // `used` is after refunds, and the 63/64 rule can make the allowance needed higher:
         // try it, then search between it and the cap.
-        let succeeds = |this: &mut Self, gas: u64| -> Result<bool, ChainError> {
-            match run(this, gas) {
+        let succeeds = |gas: u64| -> Result<bool, ChainError> {
+            match run(gas) {
                 Ok(r) => Ok(r.is_success()),
                 Err(ChainError::Tx(_)) => Ok(false),
                 Err(e) => Err(e),
             }
         };
-        if succeeds(self, used)? {
+        if succeeds(used)? {
             return Ok(used);
         }
         let (mut lo, mut hi) = (used, cap);
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            if succeeds(self, mid)? {
+            if succeeds(mid)? {
                 hi = mid;
             } else {
                 lo = mid;
@@ -371,20 +548,17 @@ impl Chain {
 
     /// Balance of `address` at `block` (latest only).
     pub fn balance(&self, address: &Address, block: Option<u64>) -> Result<U256, ChainError> {
-        self.check_latest(block)?;
-        Ok(self.state.balance(address))
+        Ok(self.at(block)?.state.balance(address))
     }
 
     /// Nonce of `address` at `block` (latest only).
     pub fn nonce(&self, address: &Address, block: Option<u64>) -> Result<u64, ChainError> {
-        self.check_latest(block)?;
-        Ok(self.state.nonce(address))
+        Ok(self.at(block)?.state.nonce(address))
     }
 
     /// Code of `address` at `block` (latest only).
     pub fn code(&self, address: &Address, block: Option<u64>) -> Result<Bytes, ChainError> {
-        self.check_latest(block)?;
-        Ok(self.state.code(address))
+        Ok(self.at(block)?.state.code(address))
     }
 
     /// Storage slot of `address` at `block` (latest only).
@@ -394,8 +568,7 @@ impl Chain {
         slot: U256,
         block: Option<u64>,
     ) -> Result<U256, ChainError> {
-        self.check_latest(block)?;
-        Ok(self.state.storage(address, slot))
+        Ok(self.at(block)?.state.storage(address, slot))
     }
 
     /// Block `n`.
@@ -493,13 +666,22 @@ impl Chain {
             .and_then(|r| r.into_iter().nth(index as usize)))
     }
 
-    /// Logs matching `filter`.
+    /// Logs matching `filter`, over at most [`MAX_LOG_RANGE`] blocks (a wider range is
+    /// [`ChainError::LogRange`]: split the query).
     pub fn logs(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, ChainError> {
+        let head = self.block_number();
         let from = filter.from_block.unwrap_or(0);
-        let to = filter
-            .to_block
-            .unwrap_or(self.head.number)
-            .min(self.head.number);
+        let to = filter.to_block.unwrap_or(head).min(head);
+        if from > to {
+            return Ok(Vec::new());
+        }
+        if to - from >= MAX_LOG_RANGE {
+            return Err(ChainError::LogRange {
+                from,
+                to,
+                max: MAX_LOG_RANGE,
+            });
+        }
         let mut out = Vec::new();
         for n in from..=to {
             match self.store.header(n)? {
@@ -528,7 +710,7 @@ impl Chain {
     }
 
     /// The inference witness of block `n`.
-    pub fn witness(&self, n: u64) -> Result<Option<Vec<WitnessRecord>>, ChainError> {
+    pub fn witness(&self, n: u64) -> Result<Option<Vec<InferenceRecord>>, ChainError> {
         self.store.witness(n)
     }
 
@@ -541,8 +723,8 @@ impl Chain {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn chain_can_move_between_threads() {
-        fn send<T: Send + 'static>() {}
-        send::<super::Chain>();
+    fn chain_is_shared_between_threads() {
+        fn shared<T: Send + Sync + 'static>() {}
+        shared::<super::Chain>();
     }
 }

@@ -33,7 +33,7 @@ pub enum TxError {
         /// The transaction's nonce.
         got: u64,
     },
-    /// The nonce leaves a gap (this node keeps no queue of future transactions).
+    /// The nonce is further ahead of the account's than the pool queues.
     #[error("nonce too high: account nonce is {expected}, transaction has {got}")]
     NonceTooHigh {
         /// The sender's next nonce.
@@ -76,6 +76,19 @@ pub enum TxError {
     /// `max_priority_fee_per_gas > max_fee_per_gas`.
     #[error("max priority fee per gas above max fee per gas")]
     TipAboveFeeCap,
+    /// The pool holds this transaction already.
+    #[error("already known")]
+    AlreadyKnown,
+    /// A transaction with the same sender and nonce is pooled, and this one does not pay
+    /// enough more to replace it.
+    #[error("replacement transaction underpriced: raise the fee cap and the tip by {bump}%")]
+    ReplacementUnderpriced {
+        /// The increase needed, in percent.
+        bump: u64,
+    },
+    /// The pool is at one of its limits.
+    #[error("txpool is full: {0}")]
+    PoolFull(String),
     /// Any other validation failure reported by the EVM.
     #[error("invalid transaction: {0}")]
     Invalid(String),
@@ -122,6 +135,19 @@ pub enum ChainError {
     /// State is kept for the head block only.
     #[error("state of block {0} is not available (only the latest block's state is kept)")]
     StateUnavailable(u64),
+    /// A block does not follow its parent, or the head has no possible child.
+    #[error("block rule: {0}")]
+    Rule(#[from] crate::RuleError),
+    /// A log query covers too many blocks.
+    #[error("block range {from}..={to} is more than {max} blocks: split the query")]
+    LogRange {
+        /// First block asked for.
+        from: u64,
+        /// Last block asked for (clamped to the head).
+        to: u64,
+        /// The most one query covers.
+        max: u64,
+    },
     /// A call ran out of its gas allowance or reverted at the highest gas (estimate_gas).
     #[error("execution reverted")]
     Reverted {

@@ -2,18 +2,15 @@
 //! receipts and the inference witness, applies the state changes and computes the header.
 
 use crate::{
-    SignedTx, StateDiff, TxError, WitnessRecord, WorldState, error::ChainError,
-    witness::inferences_root,
+    SignedTx, StateDiff, TxError, WorldState, error::ChainError, witness::inferences_root,
 };
 use alloy_consensus::{
     EMPTY_OMMER_ROOT_HASH, Eip658Value, Header, Receipt, ReceiptEnvelope, TxReceipt,
     proofs::{calculate_receipt_root, calculate_transaction_root},
 };
-use alloy_eips::eip1559::BaseFeeParams;
 use alloy_primitives::{Address, B256, Bloom, U256};
 use alloy_trie::EMPTY_ROOT_HASH;
-use prova_precompile::{ProvaPrecompiles, Reference, WitnessOutput};
-use prova_tensor::Tensor;
+use prova_precompile::{InferenceRecord, ProvaPrecompiles, Reference};
 use revm::{
     Context, ExecuteEvm, MainBuilder, MainContext,
     context::{
@@ -27,7 +24,6 @@ use revm::{
     primitives::{eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN, hardfork::SpecId},
     state::EvmState,
 };
-use std::sync::Arc;
 
 /// The EVM revision Prova runs (Cancun; blob and EIP-7702 transactions are not accepted).
 pub const SPEC: SpecId = SpecId::CANCUN;
@@ -60,19 +56,18 @@ pub struct BlockInput {
 }
 
 impl BlockInput {
-    /// The child of `parent`: number + 1, the EIP-1559 base fee, `timestamp` (at least the
-    /// parent's + 1).
-    pub fn child_of(parent: &Header, parent_hash: B256, timestamp: u64) -> Self {
-        Self {
+    /// The block a read-only call (`eth_call`, `eth_estimateGas`) runs in: the child of
+    /// `parent` as [`crate::rules::child_input`] makes it, except that it never fails: at the
+    /// end of a field's range it stays at the maximum (no such block can be sealed).
+    pub fn pending(parent: &Header, parent_hash: B256, timestamp: u64) -> Self {
+        crate::rules::child_input(parent, parent_hash, timestamp).unwrap_or(Self {
             parent_hash,
-            number: parent.number + 1,
-            timestamp: timestamp.max(parent.timestamp + 1),
+            number: parent.number.saturating_add(1),
+            timestamp: timestamp.max(parent.timestamp.saturating_add(1)),
             beneficiary: parent.beneficiary,
             gas_limit: parent.gas_limit,
-            base_fee: parent
-                .next_block_base_fee(BaseFeeParams::ethereum())
-                .unwrap_or_default(),
-        }
+            base_fee: parent.base_fee_per_gas.unwrap_or_default(),
+        })
     }
 
     /// revm's block environment. `prevrandao` is the parent hash (a dev chain has no beacon).
@@ -116,11 +111,9 @@ pub struct ExecutedBlock {
     pub hash: B256,
     /// Transactions included, in order.
     pub txs: Vec<ExecutedTx>,
-    /// The inference witness.
-    pub witness: Vec<WitnessRecord>,
-    /// The inputs of each witness record, kept only when the block ran on a claimed witness
-    /// ([`Executor::execute_with_witness`]), so its outputs can be checked afterwards.
-    pub inputs: Vec<Option<Arc<[Tensor]>>>,
+    /// The inference witness: this execution's records, numbered, with their inputs (see
+    /// [`InferenceRecord::fed`] for the records that took a claimed output).
+    pub witness: Vec<InferenceRecord>,
     /// Transactions refused (not included), with the reason.
     pub rejected: Vec<(B256, TxError)>,
     /// What the block changed.
@@ -171,11 +164,13 @@ fn tx_error(e: InvalidTransaction, tx: &SignedTx, base_fee: u64, chain_id: u64) 
     }
 }
 
-/// Executes blocks and calls. Owns the precompile provider (runtime, model bytes, journal).
+/// Executes blocks and calls. Holds the precompile provider every EVM gets a handle of
+/// ([`ProvaPrecompiles::handle`]: the same runtime and models, its own inference journal), so
+/// any number of executions run at once from `&self`.
 #[derive(Debug)]
 pub struct Executor {
     chain_id: u64,
-    precompiles: Option<ProvaPrecompiles>,
+    precompiles: ProvaPrecompiles,
 }
 
 impl Executor {
@@ -183,7 +178,7 @@ impl Executor {
     pub fn new(chain_id: u64, precompiles: ProvaPrecompiles) -> Self {
         Self {
             chain_id,
-            precompiles: Some(precompiles),
+            precompiles,
         }
     }
 
@@ -192,11 +187,10 @@ impl Executor {
         self.chain_id
     }
 
-    /// The precompile provider (e.g. to preload genesis models).
-    pub fn precompiles_mut(&mut self) -> Result<&mut ProvaPrecompiles, ChainError> {
-        self.precompiles
-            .as_mut()
-            .ok_or_else(|| ChainError::Execution("precompiles lost to an earlier panic".into()))
+    /// The precompile provider the executor makes its handles from (e.g. to preload genesis
+    /// models, or read a model's facts).
+    pub fn precompiles(&self) -> &ProvaPrecompiles {
+        &self.precompiles
     }
 
     fn cfg(&self, call: bool) -> CfgEnv {
@@ -206,40 +200,20 @@ impl Executor {
         cfg
     }
 
-    fn evm<'a>(
-        &mut self,
-        state: &'a WorldState,
-        block: BlockEnv,
-        call: bool,
-    ) -> Result<ProvaEvm<'a>, ChainError> {
-        let cfg = self.cfg(call);
-        let mut precompiles = self
-            .precompiles
-            .take()
-            .ok_or_else(|| ChainError::Execution("precompiles lost to an earlier panic".into()))?;
-        precompiles.take_records();
+    fn evm<'a>(&self, state: &'a WorldState, block: BlockEnv, call: bool) -> ProvaEvm<'a> {
+        let mut precompiles = self.precompiles.handle();
         precompiles.set_recording(!call);
-        Ok(Context::mainnet()
+        Context::mainnet()
             .with_db(CacheDB::new(state))
             .with_block(block)
-            .with_cfg(cfg)
+            .with_cfg(self.cfg(call))
             .build_mainnet()
-            .with_precompiles(precompiles))
+            .with_precompiles(precompiles)
     }
 
     /// A handle that runs models exactly as INFER does, from any thread.
-    pub fn reference(&self) -> Result<Reference, ChainError> {
-        self.precompiles
-            .as_ref()
-            .map(ProvaPrecompiles::reference)
-            .ok_or_else(|| ChainError::Execution("precompiles lost to an earlier panic".into()))
-    }
-
-    fn restore(&mut self, mut precompiles: ProvaPrecompiles) {
-        precompiles.end_witness();
-        precompiles.take_records();
-        precompiles.set_recording(true);
-        self.precompiles = Some(precompiles);
+    pub fn reference(&self) -> Reference {
+        self.precompiles.reference()
     }
 
     /// Executes `txs` as block `input` on top of `state` and applies the changes to `state`.
@@ -249,7 +223,7 @@ impl Executor {
     /// or halts is included with status 0. A local fault aborts the whole block, leaving
     /// `state` untouched.
     pub fn execute(
-        &mut self,
+        &self,
         state: &mut WorldState,
         input: &BlockInput,
         txs: Vec<SignedTx>,
@@ -263,38 +237,32 @@ impl Executor {
     /// inputs of every record so that [`Reference`] can check the claimed outputs later: this
     /// is replay without inference.
     pub fn execute_with_witness(
-        &mut self,
+        &self,
         state: &mut WorldState,
         input: &BlockInput,
         txs: Vec<SignedTx>,
-        claimed: &[WitnessRecord],
+        claimed: &[InferenceRecord],
     ) -> Result<ExecutedBlock, ChainError> {
         self.run_block(state, input, txs, Some(claimed))
     }
 
     fn run_block(
-        &mut self,
+        &self,
         state: &mut WorldState,
         input: &BlockInput,
         txs: Vec<SignedTx>,
-        claimed: Option<&[WitnessRecord]>,
+        claimed: Option<&[InferenceRecord]>,
     ) -> Result<ExecutedBlock, ChainError> {
         let chain_id = self.chain_id;
-        let mut evm = self.evm(state, input.block_env(), false)?;
+        let mut evm = self.evm(state, input.block_env(), false);
         if let Some(claimed) = claimed {
-            evm.precompiles
-                .feed_witness(claimed.iter().map(|r| WitnessOutput {
-                    model: r.model,
-                    input_hash: r.input_hash,
-                    output: r.output.clone(),
-                    success: r.success,
-                }));
+            evm.precompiles.feed_witness(claimed.iter().cloned());
         }
         let mut changes: Vec<EvmState> = Vec::new();
         let mut executed = Vec::new();
         let mut rejected = Vec::new();
-        // Each INFER record with its (transaction, call) index.
-        let (mut at, mut records) = (Vec::new(), Vec::new());
+        // Every INFER record, numbered by transaction and call.
+        let mut records = Vec::new();
         let mut cumulative = 0u64;
         let mut fault = None;
         for tx in txs {
@@ -327,8 +295,8 @@ impl Executor {
                 }
             };
             let tx_index = executed.len() as u64;
-            for (i, r) in evm.precompiles.take_records().into_iter().enumerate() {
-                at.push((tx_index, i as u64));
+            for (i, mut r) in evm.precompiles.take_records().into_iter().enumerate() {
+                (r.tx_index, r.call_index) = (tx_index, i as u64);
                 records.push(r);
             }
             evm.ctx
@@ -356,20 +324,14 @@ impl Executor {
                 contract_address,
             });
         }
-        let precompiles = evm.precompiles;
-        self.restore(precompiles);
+        drop(evm);
         if let Some(fault) = fault {
             return Err(fault);
         }
         // The records' input hashes were left for sealing: take them on every core.
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         prova_precompile::hash_inputs(&records, threads);
-        let mut witness = Vec::with_capacity(records.len());
-        let mut inputs = Vec::with_capacity(records.len());
-        for ((tx_index, call_index), r) in at.into_iter().zip(records) {
-            inputs.push(r.fed.then(|| r.inputs.clone()));
-            witness.push(WitnessRecord::from_precompile(tx_index, call_index, r));
-        }
+        let witness = records;
 
         let mut diff = StateDiff::default();
         for change in changes {
@@ -408,7 +370,6 @@ impl Executor {
             hash,
             txs: executed,
             witness,
-            inputs,
             rejected,
             diff,
         })
@@ -418,18 +379,15 @@ impl Executor {
     /// (`eth_call`): nonce checks are off and the base fee is zero, so a call from any
     /// address with gas price 0 runs.
     pub fn call(
-        &mut self,
+        &self,
         state: &WorldState,
         input: &BlockInput,
         tx: TxEnv,
     ) -> Result<ExecutionResult, ChainError> {
         let mut block = input.block_env();
         block.basefee = 0;
-        let mut evm = self.evm(state, block, true)?;
-        let result = evm.transact(tx);
-        let precompiles = evm.precompiles;
-        self.restore(precompiles);
-        match result {
+        let mut evm = self.evm(state, block, true);
+        match evm.transact(tx) {
             Ok(outcome) => Ok(outcome.result),
             Err(EVMError::Transaction(e)) => Err(TxError::Invalid(e.to_string()).into()),
             Err(e) => Err(ChainError::Execution(e.to_string())),

@@ -11,18 +11,25 @@
 //! - **Blocks**: the header is alloy-consensus' Ethereum [`Header`](alloy_consensus::Header)
 //!   (Cancun shape) with Ethereum's transactions, receipts and state roots, logs bloom, gas
 //!   used and EIP-1559 base fee. The **inferences root** ([`inferences_root`] over the block's
-//!   [`WitnessRecord`]s) is the header's 32-byte `extra_data`: the block hash commits to it,
+//!   [`InferenceRecord`]s) is the header's 32-byte `extra_data`: the block hash commits to it,
 //!   and every Ethereum client still parses the header (32 bytes is `extra_data`'s
 //!   consensus maximum on mainnet). [`header_inferences_root`] reads it back.
 //! - **Execution** ([`Executor`]): validates, runs, builds receipts, drains the precompile's
 //!   inference journal into the witness (with transaction and call indices), applies the
 //!   state changes and computes the roots. The state root is recomputed from the whole state
 //!   ([`WorldState::state_root`]): right for a dev chain, linear in the state size.
+//! - **Rules** ([`rules`]): what a header must be against its parent, one
+//!   [`validate_child`] (checked arithmetic throughout) used by block building, import, the
+//!   commit of every block and the validator.
+//! - **Pool** ([`TxPool`]): pending transactions by sender and nonce, ready and queued
+//!   (nonce gaps wait and fill), replacement by fee bump, best-paying first, with limits.
 //! - **Storage** ([`ChainStore`]): one redb write transaction per block; model bytes in a
 //!   content-addressed `ModelStore` beside the database.
-//! - **[`Chain`]**: genesis ([`Genesis`], the ten dev accounts in [`DEV_ACCOUNTS`]), automine
-//!   ([`Chain::submit`]), interval blocks ([`Chain::build_block`]), read-only calls,
-//!   gas estimation and readers. Only the head block's state is kept.
+//! - **[`Chain`]**: genesis ([`Genesis`], the ten dev accounts in [`DEV_ACCOUNTS`]), the pool
+//!   ([`Chain::add_transaction`]), automine ([`Chain::submit`]), blocks from the pool
+//!   ([`Chain::mine`]) or from a list ([`Chain::build_block`]), import, read-only calls, gas
+//!   estimation and readers, all from `&self` on many threads at once (see [`Chain`]'s module
+//!   docs). Only the head block's state is kept.
 //!
 //! ```
 //! use prova_chain::{Chain, Genesis, DEV_ACCOUNTS, sign_tx};
@@ -31,7 +38,7 @@
 //! use alloy_primitives::{TxKind, U256};
 //!
 //! let dir = tempfile::tempdir().unwrap();
-//! let mut chain = Chain::open(dir.path(), Genesis::dev(31337)).unwrap();
+//! let chain = Chain::open(dir.path(), Genesis::dev(31337)).unwrap();
 //! let (alice, key) = DEV_ACCOUNTS[0];
 //! let bob = DEV_ACCOUNTS[1].0;
 //! let tx = TxEip1559 {
@@ -45,8 +52,8 @@
 //!     ..Default::default()
 //! };
 //! let raw = sign_tx(tx, &key).unwrap().encoded_2718();
-//! let (block, hash) = chain.submit(&raw).unwrap();
-//! assert_eq!(block, 1);
+//! let (hash, block) = chain.submit(&raw).unwrap();
+//! assert_eq!(block, Some(1));
 //! assert!(chain.receipt(&hash).unwrap().unwrap().receipt.is_success());
 //! assert_eq!(chain.nonce(&alice, None).unwrap(), 1);
 //! ```
@@ -56,6 +63,8 @@ mod chain;
 mod error;
 mod executor;
 mod genesis;
+mod pool;
+pub mod rules;
 mod state;
 mod store;
 mod tx;
@@ -63,15 +72,18 @@ mod views;
 mod wire;
 mod witness;
 
-pub use chain::{Chain, DB_FILE, MODELS_DIR};
+pub use chain::{Chain, DB_FILE, Head, MAX_LOG_RANGE, MODELS_DIR, Mined, Submitted};
 pub use error::{ChainError, TxError};
 pub use executor::{BlockInput, ExecutedBlock, ExecutedTx, Executor, SPEC, header_inferences_root};
 pub use genesis::{
     DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, DEV_ACCOUNTS, DEV_CHAIN_ID, Genesis, GenesisAccount,
 };
+pub use pool::{PoolConfig, PoolStatus, TxPool};
+pub use prova_precompile::InferenceRecord;
+pub use rules::{RuleError, validate_child};
 pub use state::{AccountState, StateDiff, WorldState, code_hash};
 pub use store::ChainStore;
 pub use tx::{SignedTx, address_of_key, sign_tx};
 pub use views::{Block, CallRequest, LogEntry, LogFilter, TxInfo, TxReceiptInfo};
 pub use wire::BlockWithWitness;
-pub use witness::{WitnessRecord, inferences_root};
+pub use witness::inferences_root;

@@ -6,7 +6,7 @@
 //! harmless, since only the registry's storage makes a model exist).
 
 use crate::{
-    BlockWithWitness, ChainError, ExecutedBlock, Genesis, StateDiff, WitnessRecord, WorldState,
+    BlockWithWitness, ChainError, ExecutedBlock, Genesis, InferenceRecord, StateDiff, WorldState,
     state::AccountState,
 };
 use alloy_consensus::{Header, ReceiptEnvelope};
@@ -232,7 +232,7 @@ impl ChainStore {
         raw_txs: &[Bytes],
         tx_hashes: &[B256],
         receipts: &[Bytes],
-        witness: &[WitnessRecord],
+        witness: &[InferenceRecord],
         diff: &StateDiff,
     ) -> Result<(), ChainError> {
         let n = header.number;
@@ -405,7 +405,7 @@ impl ChainStore {
     }
 
     /// Inference witness of block `n`.
-    pub fn witness(&self, n: u64) -> Result<Option<Vec<WitnessRecord>>, ChainError> {
+    pub fn witness(&self, n: u64) -> Result<Option<Vec<InferenceRecord>>, ChainError> {
         let tx = self.db.begin_read().map_err(db)?;
         let t = tx.open_table(WITNESS).map_err(db)?;
         t.get(n)

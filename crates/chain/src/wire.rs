@@ -9,14 +9,19 @@
 //!              "output":"0x…","gas":"0x…","success":true}]}
 //! ```
 //!
+//! The witness records are [`InferenceRecord`]s' consensus fields in JSON: this is one of the
+//! record's two wire forms (the other is `prova_getInferences`, which adds the block and
+//! transaction and decodes the outputs); its canonical form is RLP.
+//!
 //! The header fields are authoritative; `headerRlp`, `number` and `inferencesRoot` are
 //! conveniences that must agree with them when present. `hash` is the hash the sender
 //! claims: the receiver checks it against the header.
 
-use crate::{WitnessRecord, header_inferences_root};
+use crate::header_inferences_root;
 use alloy_consensus::Header;
 use alloy_primitives::{B256, Bytes, U64};
 use prova_model::ModelId;
+use prova_precompile::InferenceRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -30,7 +35,7 @@ pub struct BlockWithWitness {
     /// Raw (EIP-2718) transactions, in order.
     pub transactions: Vec<Bytes>,
     /// The inference witness.
-    pub witness: Vec<WitnessRecord>,
+    pub witness: Vec<InferenceRecord>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -47,7 +52,7 @@ struct RecordJson {
 
 impl BlockWithWitness {
     /// A block whose `hash` is computed from `header`.
-    pub fn new(header: Header, transactions: Vec<Bytes>, witness: Vec<WitnessRecord>) -> Self {
+    pub fn new(header: Header, transactions: Vec<Bytes>, witness: Vec<InferenceRecord>) -> Self {
         let hash = header.hash_slow();
         Self {
             header,
@@ -67,7 +72,7 @@ impl BlockWithWitness {
                     tx_index: U64::from(r.tx_index),
                     call_index: U64::from(r.call_index),
                     model_id: r.model.0,
-                    input_hash: r.input_hash,
+                    input_hash: r.input_hash(),
                     output: r.output.clone(),
                     gas: U64::from(r.gas),
                     success: r.success,
@@ -102,15 +107,15 @@ impl BlockWithWitness {
                 .enumerate()
                 .map(|(i, r)| {
                     let r = RecordJson::deserialize(r).map_err(|e| format!("witness[{i}]: {e}"))?;
-                    Ok(WitnessRecord {
-                        tx_index: r.tx_index.to(),
-                        call_index: r.call_index.to(),
-                        model: ModelId(r.model_id),
-                        input_hash: r.input_hash,
-                        output: r.output,
-                        gas: r.gas.to(),
-                        success: r.success,
-                    })
+                    Ok(InferenceRecord::claimed(
+                        r.tx_index.to(),
+                        r.call_index.to(),
+                        ModelId(r.model_id),
+                        r.input_hash,
+                        r.output,
+                        r.gas.to(),
+                        r.success,
+                    ))
                 })
                 .collect::<Result<Vec<_>, String>>()?,
         };
@@ -160,15 +165,15 @@ mod tests {
         BlockWithWitness::new(
             header,
             vec![Bytes::from_static(&[2, 1])],
-            vec![WitnessRecord {
-                tx_index: 0,
-                call_index: 1,
-                model: ModelId(B256::repeat_byte(1)),
-                input_hash: B256::repeat_byte(2),
-                output: Bytes::from_static(&[9, 9]),
-                gas: 1234,
-                success: true,
-            }],
+            vec![InferenceRecord::claimed(
+                0,
+                1,
+                ModelId(B256::repeat_byte(1)),
+                B256::repeat_byte(2),
+                Bytes::from_static(&[9, 9]),
+                1234,
+                true,
+            )],
         )
     }
 

@@ -18,14 +18,14 @@ fn digit_classifier_by_transaction_records_the_witness_and_survives_restart() {
 
     let (head, head_hash, receipt, witness, balance, classifier);
     {
-        let mut chain = open(dir.path());
+        let chain = open(dir.path());
         assert_eq!(genesis().model_ids(), vec![id]);
-        classifier = deploy_classifier(&mut chain, id);
+        classifier = deploy_classifier(&chain, id);
         let data = classifyCall {
             pixels: digit_pixels(&inputs[0]),
         }
         .abi_encode();
-        let r = send(&mut chain, 1, TxKind::Call(classifier), data, 2_000_000);
+        let r = send(&chain, 1, TxKind::Call(classifier), data, 2_000_000);
         assert!(r.receipt.status());
         let logs = r.receipt.logs();
         assert_eq!(logs.len(), 1);
@@ -55,9 +55,9 @@ fn digit_classifier_by_transaction_records_the_witness_and_survives_restart() {
         assert_eq!((w[0].tx_index, w[0].call_index), (0, 0));
         assert_eq!(w[0].model, id);
         assert!(w[0].success);
-        assert_eq!(w[0].input_hash, hash_tensors(&inputs));
+        assert_eq!(w[0].input_hash(), hash_tensors(&inputs));
         assert_eq!(w[0].output.as_ref(), encode_tensors(&direct).as_slice());
-        let header = chain.head().clone();
+        let header = chain.head().header.clone();
         assert_eq!(header_inferences_root(&header), Some(inferences_root(&w)));
         assert_ne!(inferences_root(&w), inferences_root(&[]));
         // Blocks without inference commit to the empty witness.
@@ -95,8 +95,8 @@ fn digit_classifier_by_transaction_records_the_witness_and_survives_restart() {
     }
 
     // Close and reopen: same head, balances, receipts, witness, models.
-    let mut chain = open(dir.path());
-    assert_eq!(chain.head(), &head);
+    let chain = open(dir.path());
+    assert_eq!(chain.head().header, head);
     assert_eq!(chain.head_hash(), head_hash);
     assert_eq!(chain.state().state_root(), head.state_root);
     assert_eq!(chain.balance(&addr(1), None).unwrap(), balance);
@@ -106,7 +106,7 @@ fn digit_classifier_by_transaction_records_the_witness_and_survives_restart() {
         pixels: digit_pixels(&inputs[0]),
     }
     .abi_encode();
-    let r = send(&mut chain, 2, TxKind::Call(classifier), data, 2_000_000);
+    let r = send(&chain, 2, TxKind::Call(classifier), data, 2_000_000);
     assert!(
         r.receipt.status(),
         "the preloaded model still runs after a restart"
@@ -132,10 +132,10 @@ fn model_deployed_by_transaction_is_usable_in_a_later_block_and_after_restart() 
     }
     .abi_encode();
     {
-        let mut chain = open(dir.path());
+        let chain = open(dir.path());
         // Unknown before the deploy: the call is included and reverts.
         let r = send(
-            &mut chain,
+            &chain,
             0,
             TxKind::Call(INFER_ADDRESS),
             infer.clone(),
@@ -149,7 +149,7 @@ fn model_deployed_by_transaction_is_usable_in_a_later_block_and_after_restart() 
         }
         .abi_encode();
         let r = send(
-            &mut chain,
+            &chain,
             0,
             TxKind::Call(MODEL_REGISTRY_ADDRESS),
             data,
@@ -159,7 +159,7 @@ fn model_deployed_by_transaction_is_usable_in_a_later_block_and_after_restart() 
         let deployed_in = r.block_number;
 
         let r = send(
-            &mut chain,
+            &chain,
             0,
             TxKind::Call(INFER_ADDRESS),
             infer.clone(),
@@ -173,8 +173,8 @@ fn model_deployed_by_transaction_is_usable_in_a_later_block_and_after_restart() 
     }
     // After a restart, the model's bytes come back from the data dir's model store.
     let fresh = Arc::new(Runtime::new(Profile::Exact).unwrap());
-    let mut chain = Chain::open_with_runtime(dir.path(), genesis(), fresh).unwrap();
-    let r = send(&mut chain, 0, TxKind::Call(INFER_ADDRESS), infer, 1_000_000);
+    let chain = Chain::open_with_runtime(dir.path(), genesis(), fresh).unwrap();
+    let r = send(&chain, 0, TxKind::Call(INFER_ADDRESS), infer, 1_000_000);
     assert!(r.receipt.status());
     assert_eq!(chain.witness(r.block_number).unwrap().unwrap().len(), 1);
 }
@@ -182,9 +182,9 @@ fn model_deployed_by_transaction_is_usable_in_a_later_block_and_after_restart() 
 #[test]
 fn witness_records_carry_their_transaction_index() {
     let dir = tempfile::tempdir().unwrap();
-    let mut chain = open(dir.path());
+    let chain = open(dir.path());
     let id = ModelId::of(&model_bytes("digits_mlp"));
-    let classifier = deploy_classifier(&mut chain, id);
+    let classifier = deploy_classifier(&chain, id);
     let pixels = digit_pixels(&fixture_inputs("digits_mlp")[0]);
     let data = classifyCall { pixels }.abi_encode();
     let bob = TxKind::Call(addr(1));
@@ -215,7 +215,7 @@ fn witness_records_carry_their_transaction_index() {
         block.witness
     );
     assert_eq!(
-        header_inferences_root(chain.head()),
+        header_inferences_root(&chain.head().header),
         Some(inferences_root(&block.witness))
     );
 }

@@ -18,8 +18,8 @@ fn storage_slots_persist_clear_and_match_the_root() {
     let contract;
     let root_with_value;
     {
-        let mut chain = open(dir.path());
-        let r = send(&mut chain, 4, TxKind::Create, STORE_SLOT0.to_vec(), 100_000);
+        let chain = open(dir.path());
+        let r = send(&chain, 4, TxKind::Create, STORE_SLOT0.to_vec(), 100_000);
         assert!(r.receipt.status());
         contract = r.contract_address.unwrap();
         assert_eq!(contract, addr(4).create(0));
@@ -27,11 +27,11 @@ fn storage_slots_persist_clear_and_match_the_root() {
             chain.code(&contract, None).unwrap().as_ref(),
             &STORE_SLOT0[10..]
         );
-        let empty_root = chain.head().state_root;
+        let empty_root = chain.head().header.state_root;
 
         let five = U256::from(5).to_be_bytes::<32>().to_vec();
         assert!(
-            send(&mut chain, 4, TxKind::Call(contract), five, 100_000)
+            send(&chain, 4, TxKind::Call(contract), five, 100_000)
                 .receipt
                 .status()
         );
@@ -39,11 +39,11 @@ fn storage_slots_persist_clear_and_match_the_root() {
             chain.storage(&contract, U256::ZERO, None).unwrap(),
             U256::from(5)
         );
-        root_with_value = chain.head().state_root;
+        root_with_value = chain.head().header.state_root;
         assert_ne!(root_with_value, empty_root);
     }
     {
-        let mut chain = open(dir.path());
+        let chain = open(dir.path());
         assert_eq!(
             chain.storage(&contract, U256::ZERO, None).unwrap(),
             U256::from(5)
@@ -53,12 +53,12 @@ fn storage_slots_persist_clear_and_match_the_root() {
         // Writing zero deletes the slot.
         let zero = vec![0u8; 32];
         assert!(
-            send(&mut chain, 4, TxKind::Call(contract), zero, 100_000)
+            send(&chain, 4, TxKind::Call(contract), zero, 100_000)
                 .receipt
                 .status()
         );
         assert!(chain.state().accounts[&contract].storage.is_empty());
-        assert_eq!(chain.state().state_root(), chain.head().state_root);
+        assert_eq!(chain.state().state_root(), chain.head().header.state_root);
     }
     let chain = open(dir.path());
     assert!(chain.state().accounts[&contract].storage.is_empty());
@@ -66,6 +66,6 @@ fn storage_slots_persist_clear_and_match_the_root() {
         chain.storage(&contract, U256::ZERO, None).unwrap(),
         U256::ZERO
     );
-    assert_eq!(chain.state().state_root(), chain.head().state_root);
+    assert_eq!(chain.state().state_root(), chain.head().header.state_root);
     assert_eq!(chain.nonce(&addr(4), None).unwrap(), 3);
 }

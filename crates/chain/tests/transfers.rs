@@ -11,7 +11,7 @@ fn ether(n: u64) -> U256 {
 #[test]
 fn transfers_of_each_type_move_balances_and_nonces() {
     let dir = tempfile::tempdir().unwrap();
-    let mut chain = open(dir.path());
+    let chain = open(dir.path());
     let (alice, bob) = (addr(0), addr(1));
     let start = chain.balance(&alice, None).unwrap();
     assert_eq!(start, ether(10_000));
@@ -41,9 +41,10 @@ fn transfers_of_each_type_move_balances_and_nonces() {
         tx1559(0, 2, TxKind::Call(bob), ether(3), vec![], 21_000),
     ];
     let mut spent = U256::ZERO;
-    let mut roots = vec![chain.head().state_root];
+    let mut roots = vec![chain.head().header.state_root];
     for (i, raw) in raws.iter().enumerate() {
-        let (number, hash) = chain.submit(raw).unwrap();
+        let (hash, number) = chain.submit(raw).unwrap();
+        let number = number.unwrap();
         assert_eq!(number, i as u64 + 1);
         let r = chain.receipt(&hash).unwrap().unwrap();
         assert!(r.receipt.status());
@@ -60,7 +61,7 @@ fn transfers_of_each_type_move_balances_and_nonces() {
         assert_eq!(block.header.number, number);
         assert_eq!(block.transactions.len(), 1);
         assert_eq!(block.header.gas_used, 21_000);
-        roots.push(chain.head().state_root);
+        roots.push(chain.head().header.state_root);
     }
     assert_eq!(chain.nonce(&alice, None).unwrap(), 3);
     assert_eq!(chain.nonce(&bob, None).unwrap(), 0);
@@ -74,9 +75,9 @@ fn transfers_of_each_type_move_balances_and_nonces() {
     for w in roots.windows(2) {
         assert_ne!(w[0], w[1]);
     }
-    assert_eq!(chain.state().state_root(), chain.head().state_root);
+    assert_eq!(chain.state().state_root(), chain.head().header.state_root);
     // Base fee follows EIP-1559 (nearly empty blocks: it falls).
-    assert!(chain.head().base_fee_per_gas.unwrap() < DEFAULT_BASE_FEE);
+    assert!(chain.head().header.base_fee_per_gas.unwrap() < DEFAULT_BASE_FEE);
     // Only the latest state is kept.
     assert!(matches!(
         chain.balance(&alice, Some(1)),
@@ -87,7 +88,7 @@ fn transfers_of_each_type_move_balances_and_nonces() {
 #[test]
 fn refusals_are_typed_and_mine_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut chain = open(dir.path());
+    let chain = open(dir.path());
     let bob = TxKind::Call(addr(1));
     let one = U256::from(1);
 
@@ -105,15 +106,21 @@ fn refusals_are_typed_and_mine_nothing() {
         "{err:?}"
     );
 
+    // A nonce gap is no refusal: the transaction waits in the pool (no block).
+    let (_, block) = chain
+        .submit(&tx1559(5, 1, bob, one, vec![], 21_000))
+        .unwrap();
+    assert_eq!(block, None);
+    // Too far ahead to queue.
     let err = chain
-        .submit(&tx1559(0, 1, bob, one, vec![], 21_000))
+        .submit(&tx1559(5, 1_000, bob, one, vec![], 21_000))
         .unwrap_err();
     assert!(
         matches!(
             err,
             ChainError::Tx(TxError::NonceTooHigh {
                 expected: 0,
-                got: 1
+                got: 1_000
             })
         ),
         "{err:?}"
@@ -195,7 +202,7 @@ fn refusals_are_typed_and_mine_nothing() {
 #[test]
 fn interval_block_keeps_valid_txs_and_reports_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let mut chain = open(dir.path());
+    let chain = open(dir.path());
     let bob = TxKind::Call(addr(1));
     let one = U256::from(1);
     let txs: Vec<Bytes> = vec![
@@ -239,7 +246,7 @@ fn interval_block_keeps_valid_txs_and_reports_the_rest() {
 #[test]
 fn calls_and_estimates_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut chain = open(dir.path());
+    let chain = open(dir.path());
     let req = CallRequest {
         from: Some(addr(0)),
         to: Some(addr(1)),
@@ -259,11 +266,11 @@ fn one_mib_model_deploy_fits_the_block_gas_limit() {
     // (ModelRejected), but the registry charges per byte before any work, so the receipt
     // shows what a real 1 MiB deploy costs.
     let dir = tempfile::tempdir().unwrap();
-    let mut chain = open(dir.path());
+    let chain = open(dir.path());
     let onnx = vec![0x5a_u8; 1 << 20];
     let data = IModelRegistry::deployCall { onnx: onnx.into() }.abi_encode();
     let r = send(
-        &mut chain,
+        &chain,
         0,
         TxKind::Call(MODEL_REGISTRY_ADDRESS),
         data.clone(),
@@ -353,7 +360,7 @@ fn one_mib_model() -> Vec<u8> {
 #[test]
 fn a_real_one_mib_model_deploys_in_one_transaction() {
     let dir = tempfile::tempdir().unwrap();
-    let mut chain = open(dir.path());
+    let chain = open(dir.path());
     let onnx = one_mib_model();
     assert!(onnx.len() >= 1 << 20, "{} bytes", onnx.len());
     let id = ModelId::of(&onnx);
@@ -362,7 +369,7 @@ fn a_real_one_mib_model_deploys_in_one_transaction() {
     }
     .abi_encode();
     let r = send(
-        &mut chain,
+        &chain,
         0,
         TxKind::Call(MODEL_REGISTRY_ADDRESS),
         data.clone(),

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use prova_model::{Limits, ModelId, admit};
 use prova_precompile::{MODEL_REGISTRY_ADDRESS, abi::IModelRegistry};
-use prova_rpc::client;
+use prova_validator::client;
 use serde_json::{Value, json};
 use std::{
     path::PathBuf,

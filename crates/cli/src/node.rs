@@ -130,7 +130,8 @@ pub fn run(args: NodeArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let server = prova_rpc::start(chain, &datadir, RpcConfig { addr, mining }).await?;
+        let server =
+            prova_rpc::start(std::sync::Arc::new(chain), RpcConfig { addr, mining }).await?;
         println!("prova dev node (chain id {chain_id}, head block {head})");
         println!("data dir   {}", datadir.display());
         println!();

@@ -135,7 +135,7 @@ fn build(
     runtime: &Arc<Runtime>,
     make: &dyn Fn(usize, u64, u64) -> Result<alloy_primitives::Bytes>,
 ) -> Result<()> {
-    let mut chain = Chain::open_with_runtime(dir, genesis, runtime.clone())?;
+    let chain = Chain::open_with_runtime(dir, genesis, runtime.clone())?;
     let mut nonces = [0u64; 10];
     let mut i = 0u64;
     for b in 0..blocks {
@@ -156,9 +156,9 @@ fn build(
 
 fn measure(dir: &Path, mode: Mode, runtime: &Arc<Runtime>) -> Result<Summary> {
     let source = DataDir::open(dir).map_err(anyhow::Error::msg)?;
-    let mut chain = Chain::open_in_memory(source.genesis().clone(), runtime.clone())?;
+    let chain = Chain::open_in_memory(source.genesis().clone(), runtime.clone())?;
     let summary = prova_validator::run(
-        &mut chain,
+        &chain,
         source.blocks(1, source.head()),
         mode,
         1,

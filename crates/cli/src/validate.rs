@@ -243,9 +243,9 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     if args.from == 0 || args.from > to {
         bail!("--from must be between 1 and {to}");
     }
-    let mut chain = Chain::open_in_memory(dir.genesis().clone(), exact_runtime()?)?;
+    let chain = Chain::open_in_memory(dir.genesis().clone(), exact_runtime()?)?;
     let mut reporter = Reporter::new("replay", args.mode.json, Some(to));
-    let summary = prova_validator::run(&mut chain, dir.blocks(1, to), mode, args.from, &mut |p| {
+    let summary = prova_validator::run(&chain, dir.blocks(1, to), mode, args.from, &mut |p| {
         reporter.progress(p)
     })?;
     finish(&summary, args.from, args.mode.json)
@@ -254,9 +254,9 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
 pub fn verify(args: VerifyArgs) -> Result<()> {
     let mode = args.mode.mode()?;
     let file = Jsonl::open(&args.input).map_err(anyhow::Error::msg)?;
-    let mut chain = Chain::open_in_memory(file.genesis().clone(), exact_runtime()?)?;
+    let chain = Chain::open_in_memory(file.genesis().clone(), exact_runtime()?)?;
     let mut reporter = Reporter::new("verify", args.mode.json, None);
-    let summary = prova_validator::run(&mut chain, file, mode, 1, &mut |p| reporter.progress(p))?;
+    let summary = prova_validator::run(&chain, file, mode, 1, &mut |p| reporter.progress(p))?;
     finish(&summary, 1, args.mode.json)
 }
 
@@ -285,7 +285,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
 pub fn import(args: ImportArgs) -> Result<()> {
     let file = Jsonl::open(&args.input).map_err(anyhow::Error::msg)?;
     let genesis: Genesis = file.genesis().clone();
-    let mut chain = Chain::open_with_runtime(&args.datadir, genesis, exact_runtime()?)
+    let chain = Chain::open_with_runtime(&args.datadir, genesis, exact_runtime()?)
         .with_context(|| format!("cannot open the chain in {}", args.datadir.display()))?;
     // Resume: blocks already held must be the same blocks.
     let held = chain.block_number();
@@ -310,7 +310,7 @@ pub fn import(args: ImportArgs) -> Result<()> {
         blocks.next();
     }
     let mut reporter = Reporter::new("import", args.json, None);
-    let summary = prova_validator::run(&mut chain, blocks, Mode::Sequential, 1, &mut |p| {
+    let summary = prova_validator::run(&chain, blocks, Mode::Sequential, 1, &mut |p| {
         reporter.progress(p)
     })?;
     if !args.json && skipped > 0 {
@@ -339,6 +339,7 @@ pub fn validator(args: ValidatorArgs) -> Result<()> {
     };
     let chain = Chain::open_with_runtime(&datadir, genesis, exact_runtime()?)
         .with_context(|| format!("cannot open the chain in {}", datadir.display()))?;
+    let chain = Arc::new(chain);
     let addr = SocketAddr::new(args.host, args.port);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -357,7 +358,7 @@ pub fn validator(args: ValidatorArgs) -> Result<()> {
             addr,
             mining: prova_rpc::Mining::ReadOnly,
         };
-        let server = prova_rpc::start(chain, &datadir, config).await?;
+        let server = prova_rpc::start(chain.clone(), config).await?;
         say(
             json!({"event": "serving", "url": server.url(), "following": args.follow, "datadir": datadir}),
             format!(
@@ -368,11 +369,10 @@ pub fn validator(args: ValidatorArgs) -> Result<()> {
             ),
         );
         let stop = Arc::new(AtomicBool::new(false));
-        let node = server.node().clone();
         let (url, poll) = (args.follow.clone(), Duration::from_millis(args.poll_ms));
         let stop_follow = stop.clone();
         let mut follower = tokio::task::spawn_blocking(move || {
-            prova_validator::follow(&node, &url, poll, &stop_follow, &mut |e| match e {
+            prova_validator::follow(&chain, &url, poll, &stop_follow, &mut |e| match e {
                 FollowEvent::Imported { number, hash, stats } => say(
                     json!({"event": "imported", "number": number, "hash": hash,
                            "txs": stats.txs, "inferences": stats.inferences}),
@@ -384,6 +384,10 @@ pub fn validator(args: ValidatorArgs) -> Result<()> {
                 FollowEvent::Retrying(why) => say(
                     json!({"event": "retrying", "reason": why}),
                     format!("cannot fetch the next block ({why}); retrying"),
+                ),
+                FollowEvent::Early { number, reason } => say(
+                    json!({"event": "early", "number": number, "reason": reason}),
+                    format!("block {number} is not due yet ({reason}); waiting"),
                 ),
             })
         });

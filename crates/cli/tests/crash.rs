@@ -11,7 +11,7 @@ use alloy_primitives::{Address, Bytes, TxKind, U256};
 use alloy_sol_types::SolCall;
 use prova_chain::{DEV_ACCOUNTS, sign_tx};
 use prova_precompile::{INFER_ADDRESS, abi::IProvaInference};
-use prova_rpc::client;
+use prova_validator::client;
 use serde_json::{Value, json};
 use std::{
     io::{BufRead, BufReader},

@@ -80,7 +80,7 @@ fn chain(dir: &Path) {
     let genesis = Genesis::dev(31337)
         .with_model(model("digits_mlp"))
         .with_model(model("iris_logreg"));
-    let mut chain = Chain::open(dir, genesis).unwrap();
+    let chain = Chain::open(dir, genesis).unwrap();
     let bob = TxKind::Call(DEV_ACCOUNTS[4].0);
     for txs in [
         vec![

@@ -92,7 +92,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     for r in evm.precompiles.take_records() {
         println!(
             "record: caller {} model {} gas {} input {}",
-            r.caller,
+            r.call.map(|c| c.caller).unwrap_or_default(),
             r.model,
             r.gas,
             r.input_hash()

@@ -7,7 +7,7 @@
 //! charges the full gas), run, record.
 
 use crate::{
-    InferenceRecord, ProvaError,
+    CallSite, InferenceRecord, ProvaError,
     abi::{self, IProvaInference, IProvaInferenceCalls},
     host::{Call, Host},
     provider::{Core, Exit},
@@ -204,7 +204,7 @@ fn execute<H: Host>(
     let claimed = fed
         .as_ref()
         .and_then(Option::as_ref)
-        .filter(|w| w.model == paid.id && Some(w.input_hash) == input_hash)
+        .filter(|w| input_hash.is_some_and(|h| w.claims_for(&paid.id, &h)))
         .and_then(|w| match w.success {
             true => decode_tensors(&w.output)
                 .ok()
@@ -222,16 +222,19 @@ fn execute<H: Host>(
         Some(outputs) => Ok(outputs),
         None => Err(Stop::Exit(Exit::Revert(paid.gas, output.clone()))),
     };
-    p.record(InferenceRecord::new(
-        call.caller,
+    let site = CallSite {
+        caller: call.caller,
+        depth: host.depth(),
+        is_static: call.is_static,
+    };
+    p.record(InferenceRecord::executed(
+        site,
         paid.id,
         Arc::from(inputs),
         input_hash,
         output,
         success,
         paid.gas,
-        host.depth(),
-        call.is_static,
         fed.is_some(),
     ));
     result

@@ -41,10 +41,14 @@
 //!   a database error) are [`ProvaError`]s, returned to revm as fatal errors that abort
 //!   execution; they are never turned into a revert.
 //! - **Inference journal.** Every INFER execution that reaches the runtime appends an
-//!   [`InferenceRecord`] (caller, model, inputs, output bytes, gas; the input hash is
+//!   [`InferenceRecord`] (call site, model, inputs, output bytes, gas; the input hash is
 //!   computed on first use, [`hash_inputs`] does a block's records in parallel), under STATICCALL
 //!   too and even if an enclosing frame later reverts. [`ProvaPrecompiles::set_recording`]
-//!   turns recording off for `eth_call`; [`ProvaPrecompiles::take_records`] drains it.
+//!   turns recording off for `eth_call`; [`ProvaPrecompiles::take_records`] drains it. The
+//!   journal belongs to one provider handle: [`ProvaPrecompiles::handle`] makes another over
+//!   the same runtime and models, one per EVM, so EVMs on many threads never share records
+//!   or wait on each other. The [`InferenceRecord`] is also the block witness's record (its
+//!   RLP encoding is consensus).
 //! - **STATICCALL** works for INFER, `modelInfo` and `exists`: they write no logs and no
 //!   state (only the transient warmth marker, like an access list entry).
 //! - **DELEGATECALL / CALLCODE** are allowed, as for every Ethereum precompile: INFER's result
@@ -89,5 +93,5 @@ pub use config::{INFER_ADDRESS, MODEL_REGISTRY_ADDRESS, ProvaConfig, RegistryGas
 pub use error::ProvaError;
 pub use models::ModelBytes;
 pub use provider::{ProvaPrecompiles, Reference};
-pub use record::{InferenceRecord, WitnessOutput, hash_inputs};
+pub use record::{CallSite, InferenceRecord, hash_inputs};
 pub use registry::{REGISTERED, model_slot};

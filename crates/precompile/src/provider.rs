@@ -2,7 +2,7 @@
 //! [`PrecompileProvider`].
 
 use crate::{
-    InferenceRecord, ModelBytes, ProvaConfig, ProvaError, WitnessOutput,
+    InferenceRecord, ModelBytes, ProvaConfig, ProvaError,
     host::{Call, RevmHost},
     infer, registry,
 };
@@ -19,7 +19,7 @@ use revm::{
 };
 use std::{
     collections::{BTreeMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
 /// How a Prova precompile call ended, before it becomes revm's [`PrecompileOutput`].
@@ -46,72 +46,96 @@ impl Exit {
     }
 }
 
-/// The node-local side of Prova, shared by every handle made from one [`ProvaPrecompiles`]
-/// (and, with the `alloy-evm` feature, by the `DynPrecompile`s installed from it): the
-/// runtime, the model bytes, the facts of every model seen, and the inference journal. The
-/// configuration and the recording switch are per handle.
+/// The node-local side of Prova that every handle made from one [`ProvaPrecompiles`] shares
+/// ([`ProvaPrecompiles::handle`], and with the `alloy-evm` feature the `DynPrecompile`s
+/// installed from it): the runtime, the model bytes and the facts of every model seen. The
+/// configuration, the recording switch and the inference journal are per handle, so that
+/// EVMs on many threads (a block being built, `eth_call`s) never see each other's records.
 #[derive(Debug, Clone)]
 pub(crate) struct Core {
     pub(crate) config: ProvaConfig,
     pub(crate) runtime: Arc<Runtime>,
     recording: bool,
-    state: Arc<Mutex<State>>,
+    shared: Arc<Shared>,
+    journal: Arc<Mutex<Journal>>,
 }
 
+/// What all handles share. Each lock is held for a map operation only, never across a model
+/// run or a compilation; a poisoned lock (a panic elsewhere while it was held) leaves the maps
+/// consistent, so it is taken as is.
 #[derive(Debug, Default)]
-struct State {
-    models: ModelBytes,
-    infos: BTreeMap<ModelId, Arc<ModelInfo>>,
+struct Shared {
+    models: RwLock<ModelBytes>,
+    infos: RwLock<BTreeMap<ModelId, Arc<ModelInfo>>>,
+}
+
+/// One handle's inference journal.
+#[derive(Debug, Default)]
+struct Journal {
     records: Vec<InferenceRecord>,
     /// Claimed outputs still to be consumed, when fed a witness.
-    feed: Option<VecDeque<WitnessOutput>>,
+    feed: Option<VecDeque<InferenceRecord>>,
+}
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Core {
-    /// The shared state. Never held across a model run; a poisoned lock (a panic elsewhere
-    /// while it was held) leaves the state consistent, so it is taken as is.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn journal(&self) -> MutexGuard<'_, Journal> {
+        self.journal.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Another handle on the same shared state, with its own empty journal.
+    fn handle(&self) -> Self {
+        Self {
+            journal: Arc::default(),
+            recording: true,
+            ..self.clone()
+        }
     }
 
     /// Appends `record` to the journal if this handle records.
     pub(crate) fn record(&self, record: InferenceRecord) {
         if self.recording {
-            self.lock().records.push(record);
+            self.journal().records.push(record);
         }
     }
 
     /// With a witness fed: `Some` of the next claimed output (`None` once the feed is used
     /// up), consumed. Without one: `None`. Executions that are not recorded consume nothing.
-    pub(crate) fn next_witness(&self) -> Option<Option<WitnessOutput>> {
+    pub(crate) fn next_witness(&self) -> Option<Option<InferenceRecord>> {
         if !self.recording {
             return None;
         }
-        self.lock().feed.as_mut().map(VecDeque::pop_front)
+        self.journal().feed.as_mut().map(VecDeque::pop_front)
     }
 
     /// Whether this node has admitted `id` already (its bytes are kept and its facts known).
     pub(crate) fn knows(&self, id: &ModelId) -> bool {
-        self.lock().infos.contains_key(id)
+        read(&self.shared.infos).contains_key(id)
     }
 
     /// Keeps the bytes and facts of a model the runtime has just admitted and compiled.
     pub(crate) fn admit(&self, bytes: &[u8], info: &ModelInfo) -> Result<ModelId, ProvaError> {
-        let mut state = self.lock();
-        let id = state.models.put(bytes)?;
-        state.infos.insert(id, Arc::new(info.clone()));
+        let id = write(&self.shared.models).put(bytes)?;
+        write(&self.shared.infos).insert(id, Arc::new(info.clone()));
         Ok(id)
     }
 
     /// Facts of `id` (a model registered on chain), loading its bytes if this node has not
     /// seen it yet. Never runs on a model that is not registered.
     pub(crate) fn info(&self, id: &ModelId) -> Result<Arc<ModelInfo>, ProvaError> {
-        if let Some(info) = self.lock().infos.get(id) {
+        if let Some(info) = read(&self.shared.infos).get(id) {
             return Ok(info.clone());
         }
         let model = self.compiled(id)?;
         let info = Arc::new(model.info.clone());
-        self.lock().infos.insert(*id, info.clone());
+        write(&self.shared.infos).insert(*id, info.clone());
         Ok(info)
     }
 
@@ -120,7 +144,7 @@ impl Core {
         if let Some(m) = self.runtime.cached(id) {
             return Ok(m);
         }
-        let bytes = self.lock().models.get(id)?;
+        let bytes = read(&self.shared.models).get(id)?;
         self.runtime
             .load(&bytes)
             .map_err(|source| ProvaError::Runtime { model: *id, source })
@@ -152,7 +176,8 @@ impl ProvaPrecompiles {
                 config: ProvaConfig::DEFAULT,
                 runtime,
                 recording: true,
-                state: Arc::default(),
+                shared: Arc::default(),
+                journal: Arc::default(),
             },
         };
         this.rebuild_warm();
@@ -168,8 +193,26 @@ impl ProvaPrecompiles {
 
     /// Keeps model bytes in `models` (e.g. an on-disk [`prova_model::ModelStore`]).
     pub fn with_models(self, models: ModelBytes) -> Self {
-        self.core.lock().models = models;
+        *write(&self.core.shared.models) = models;
         self
+    }
+
+    /// Another provider on the same runtime, model bytes and model facts, with its own empty
+    /// inference journal and recording on: one per EVM, so that EVMs on many threads (a block
+    /// being built, read-only calls) run at once without sharing records or a lock.
+    pub fn handle(&self) -> Self {
+        Self {
+            eth: self.eth.clone(),
+            warm: self.warm.clone(),
+            core: self.core.handle(),
+        }
+    }
+
+    /// The facts of model `id`, compiling it from its bytes if this node has not yet (a local
+    /// fault if the bytes are missing). Says nothing about whether `id` is registered on chain:
+    /// that is the registry account's storage.
+    pub fn model_info(&self, id: &ModelId) -> Result<Arc<ModelInfo>, ProvaError> {
+        self.core.info(id)
     }
 
     fn rebuild_warm(&mut self) {
@@ -212,26 +255,27 @@ impl ProvaPrecompiles {
 
     /// A copy of the records so far, in execution order.
     pub fn records(&self) -> Vec<InferenceRecord> {
-        self.core.lock().records.clone()
+        self.core.journal().records.clone()
     }
 
     /// Takes the records so far, leaving the journal empty.
     pub fn take_records(&mut self) -> Vec<InferenceRecord> {
-        std::mem::take(&mut self.core.lock().records)
+        std::mem::take(&mut self.core.journal().records)
     }
 
-    /// Witness replay: from now on, each recorded INFER execution takes the next of
-    /// `outputs` instead of running the model, when that claim names the same model and input
-    /// hash (otherwise the model runs, so execution stays correct and the record shows the
-    /// difference). Gas, input checks and records are as usual; the records keep the inputs
-    /// ([`InferenceRecord::inputs`]) so that [`Reference::run`] can check the claims later.
-    pub fn feed_witness(&mut self, outputs: impl IntoIterator<Item = WitnessOutput>) {
-        self.core.lock().feed = Some(outputs.into_iter().collect());
+    /// Witness replay: from now on, each recorded INFER execution takes the output of the next
+    /// of `claims` (a block's witness) instead of running the model, when that claim names the
+    /// same model and input hash (otherwise the model runs, so execution stays correct and the
+    /// record shows the difference). Gas, input checks and records are as usual; the records
+    /// keep the inputs ([`InferenceRecord::inputs`]) so that [`Reference::run`] can check the
+    /// claims later.
+    pub fn feed_witness(&mut self, claims: impl IntoIterator<Item = InferenceRecord>) {
+        self.core.journal().feed = Some(claims.into_iter().collect());
     }
 
     /// Ends witness replay; returns how many claimed outputs were not consumed.
     pub fn end_witness(&mut self) -> usize {
-        self.core.lock().feed.take().map_or(0, |f| f.len())
+        self.core.journal().feed.take().map_or(0, |f| f.len())
     }
 
     /// A handle that runs models as INFER does, from any thread (for checking witness claims

@@ -108,13 +108,14 @@ fn infer_through_alloy_evm_matches_provider() {
     let records = chain.records();
     assert_eq!(records.len(), 2);
     let (revm, alloy) = (&records[0], &records[1]);
-    assert_eq!((revm.depth, alloy.depth), (1, 0));
-    assert_eq!(alloy.caller, CALLER);
+    let (revm_site, alloy_site) = (revm.call.unwrap(), alloy.call.unwrap());
+    assert_eq!((revm_site.depth, alloy_site.depth), (1, 0));
+    assert_eq!(alloy_site.caller, CALLER);
     assert_eq!(alloy.model, revm.model);
     assert_eq!(alloy.input_hash(), revm.input_hash());
     assert_eq!(alloy.output, revm.output);
     assert_eq!(alloy.gas, revm.gas, "both cold, same schedule");
-    assert!(alloy.success && !alloy.is_static);
+    assert!(alloy.success && !alloy_site.is_static);
 }
 
 #[test]

@@ -31,15 +31,17 @@ fn digit_classifier_matches_runtime_bit_for_bit() {
     let records = chain.records();
     assert_eq!(records.len(), 1);
     let record = &records[0];
-    assert_eq!(record.caller, classifier);
+    let site = record.call.unwrap();
+    assert_eq!(site.caller, classifier);
     assert_eq!(record.model, id);
     assert!(
-        record.success && record.is_static,
+        record.success && site.is_static,
         "Solidity calls a view with STATICCALL"
     );
-    assert_eq!(record.depth, 2);
+    assert_eq!(site.depth, 2);
     assert_eq!(
-        *record.inputs, *inputs,
+        **record.inputs().unwrap(),
+        *inputs,
         "the record keeps the inputs it ran on"
     );
     assert!(!record.fed);
@@ -203,8 +205,9 @@ fn record_survives_an_enclosing_revert() {
 
     let records = chain.records();
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0].caller, PROXY);
-    assert!(!records[0].is_static);
+    let site = records[0].call.unwrap();
+    assert_eq!(site.caller, PROXY);
+    assert!(!site.is_static);
     assert_eq!(
         records[0].output.as_ref(),
         encode_tensors(&direct).as_slice()
@@ -229,7 +232,7 @@ fn staticcall_path_and_recording_off() {
     chain.evm.precompiles.set_recording(true);
     let out = ok(&chain.eth_call(classifier, predictCall { pixels }.abi_encode()));
     assert_eq!(predictCall::abi_decode_returns(&out).unwrap(), digit);
-    assert!(chain.records()[0].is_static);
+    assert!(chain.records()[0].call.unwrap().is_static);
 
     // deploy under STATICCALL halts, as SSTORE would
     chain.set_proxy(proxy_code(Op::StaticCall, MODEL_REGISTRY_ADDRESS, 1, false));

@@ -6,7 +6,7 @@
 //! | `-32700` | the body is not JSON |
 //! | `-32600` | not a JSON-RPC request, or a batch over [`MAX_BATCH`](crate::MAX_BATCH) |
 //! | `-32601` | unknown method |
-//! | `-32602` | bad parameters |
+//! | `-32602` | bad parameters; an `eth_getLogs` range over [`prova_chain::MAX_LOG_RANGE`] blocks |
 //! | `-32603` | internal error (storage, runtime) |
 //! | `-32000` | transaction refused (the [`TxError`] message), state not available, halted call |
 //! | `-32007` | request body over [`MAX_REQUEST_BYTES`](crate::MAX_REQUEST_BYTES) (HTTP 413) |
@@ -26,9 +26,6 @@ pub enum RpcError {
     /// A method name was registered twice (a bug).
     #[error("method registration: {0}")]
     Register(#[from] jsonrpsee::core::RegisterMethodError),
-    /// The model store of the data dir could not be opened.
-    #[error("model store: {0}")]
-    Models(#[from] prova_model::StoreError),
 }
 
 /// Invalid params.
@@ -72,7 +69,10 @@ pub fn chain_error(e: ChainError) -> ErrorObjectOwned {
     match e {
         ChainError::Tx(e) => tx_error(&e),
         ChainError::Reverted { output } => reverted(&output),
-        e @ (ChainError::Halted(_) | ChainError::StateUnavailable(_)) => server(e.to_string()),
+        e @ ChainError::LogRange { .. } => invalid_params(e.to_string()),
+        e @ (ChainError::Halted(_) | ChainError::StateUnavailable(_) | ChainError::Rule(_)) => {
+            server(e.to_string())
+        }
         e => internal(e),
     }
 }

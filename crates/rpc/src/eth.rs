@@ -31,26 +31,40 @@ pub(crate) fn to_json<T: Serialize>(v: T) -> RpcResult<Value> {
     serde_json::to_value(v).map_err(error::internal)
 }
 
-/// Registers `f` as `name`, run on tokio's blocking pool (calls can run models).
+/// Registers `f` as `name`, run on tokio's blocking pool (calls can run models). A panic in
+/// `f` is caught: it is logged, and the request gets an internal error; the node serves on
+/// (nothing `f` reaches is left half-changed by a panic: see `prova_chain::Chain`).
 pub(crate) fn method(
     m: &mut RpcModule<Node>,
     name: &'static str,
     f: fn(&Node, Params<'_>) -> RpcResult<Value>,
 ) -> Result<(), RegisterMethodError> {
-    m.register_blocking_method(name, move |params, node: Arc<Node>, _| f(&node, params))?;
+    m.register_blocking_method(name, move |params, node: Arc<Node>, _| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&node, params))).unwrap_or_else(
+            |p| {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                tracing::error!("{name} panicked: {msg}");
+                Err(error::internal(format!("{name} panicked: {msg}")))
+            },
+        )
+    })?;
     Ok(())
 }
 
 pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodError> {
-    method(m, "eth_chainId", |n, _| Ok(quantity(n.chain()?.chain_id())))?;
+    method(m, "eth_chainId", |n, _| Ok(quantity(n.chain().chain_id())))?;
     method(m, "net_version", |n, _| {
-        Ok(json!(n.chain()?.chain_id().to_string()))
+        Ok(json!(n.chain().chain_id().to_string()))
     })?;
     method(m, "web3_clientVersion", |_, _| {
         Ok(json!(concat!("prova/v", env!("CARGO_PKG_VERSION"))))
     })?;
     method(m, "eth_blockNumber", |n, _| {
-        Ok(quantity(n.chain()?.block_number()))
+        Ok(quantity(n.chain().block_number()))
     })?;
     method(m, "eth_syncing", |_, _| to_json(SyncStatus::None))?;
     method(m, "eth_accounts", |_, _| {
@@ -58,7 +72,7 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
     })?;
     method(m, "eth_gasPrice", |n, _| {
         Ok(quantity(
-            u128::from(n.chain()?.next_base_fee()) + SUGGESTED_TIP,
+            u128::from(n.chain().next_base_fee()) + SUGGESTED_TIP,
         ))
     })?;
     method(m, "eth_maxPriorityFeePerGas", |_, _| {
@@ -68,16 +82,16 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
         let mut seq = p.sequence();
         let addr: Address = seq.next()?;
         let block: Option<BlockId> = seq.optional_next()?;
-        let chain = n.chain()?;
-        let at = convert::state_block(&chain, block)?;
+        let chain = n.chain();
+        let at = convert::state_block(chain, block)?;
         to_json(chain.balance(&addr, at).map_err(error::chain_error)?)
     })?;
     method(m, "eth_getCode", |n, p| {
         let mut seq = p.sequence();
         let addr: Address = seq.next()?;
         let block: Option<BlockId> = seq.optional_next()?;
-        let chain = n.chain()?;
-        let at = convert::state_block(&chain, block)?;
+        let chain = n.chain();
+        let at = convert::state_block(chain, block)?;
         to_json(chain.code(&addr, at).map_err(error::chain_error)?)
     })?;
     method(m, "eth_getStorageAt", |n, p| {
@@ -85,8 +99,8 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
         let addr: Address = seq.next()?;
         let slot: U256 = seq.next()?;
         let block: Option<BlockId> = seq.optional_next()?;
-        let chain = n.chain()?;
-        let at = convert::state_block(&chain, block)?;
+        let chain = n.chain();
+        let at = convert::state_block(chain, block)?;
         let v = chain.storage(&addr, slot, at).map_err(error::chain_error)?;
         to_json(B256::from(v))
     })?;
@@ -94,21 +108,21 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
         let mut seq = p.sequence();
         let addr: Address = seq.next()?;
         let block: Option<BlockId> = seq.optional_next()?;
-        let pending = matches!(block, Some(BlockId::Number(BlockNumberOrTag::Pending)));
-        let nonce = {
-            let chain = n.chain()?;
-            let at = convert::state_block(&chain, block)?;
-            chain.nonce(&addr, at).map_err(error::chain_error)?
-        };
-        let extra = if pending { n.pending_count(&addr)? } else { 0 };
-        Ok(quantity(nonce + extra))
+        if matches!(block, Some(BlockId::Number(BlockNumberOrTag::Pending))) {
+            return Ok(quantity(n.pending_nonce(&addr)));
+        }
+        let chain = n.chain();
+        let at = convert::state_block(chain, block)?;
+        Ok(quantity(
+            chain.nonce(&addr, at).map_err(error::chain_error)?,
+        ))
     })?;
     method(m, "eth_call", |n, p| {
         let mut seq = p.sequence();
         let req: TransactionRequest = seq.next()?;
         let block: Option<BlockId> = seq.optional_next()?;
-        let mut chain = n.chain()?;
-        let at = convert::state_block(&chain, block)?;
+        let chain = n.chain();
+        let at = convert::state_block(chain, block)?;
         let result = chain
             .call(&call_request(req), at)
             .map_err(error::chain_error)?;
@@ -124,8 +138,8 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
         let mut seq = p.sequence();
         let req: TransactionRequest = seq.next()?;
         let block: Option<BlockId> = seq.optional_next()?;
-        let mut chain = n.chain()?;
-        let at = convert::state_block(&chain, block)?;
+        let chain = n.chain();
+        let at = convert::state_block(chain, block)?;
         let gas = chain
             .estimate_gas(&call_request(req), at)
             .map_err(error::chain_error)?;
@@ -137,13 +151,13 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
     })?;
     method(m, "eth_getTransactionByHash", |n, p| {
         let hash: B256 = p.one()?;
-        let chain = n.chain()?;
+        let chain = n.chain();
         let tx = chain.transaction(&hash).map_err(error::chain_error)?;
         to_json(tx.as_ref().map(convert::tx_info))
     })?;
     method(m, "eth_getTransactionReceipt", |n, p| {
         let hash: B256 = p.one()?;
-        let chain = n.chain()?;
+        let chain = n.chain();
         let r = chain.receipt(&hash).map_err(error::chain_error)?;
         to_json(r.map(convert::receipt))
     })?;
@@ -151,8 +165,8 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
         let mut seq = p.sequence();
         let tag: BlockNumberOrTag = seq.next()?;
         let full: Option<bool> = seq.optional_next()?;
-        let chain = n.chain()?;
-        let number = convert::tag_number(&chain, tag);
+        let chain = n.chain();
+        let number = convert::tag_number(chain, tag);
         let block = chain.block_by_number(number).map_err(error::chain_error)?;
         to_json(block.map(|b| convert::block(b, full.unwrap_or(false))))
     })?;
@@ -160,20 +174,20 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
         let mut seq = p.sequence();
         let hash: B256 = seq.next()?;
         let full: Option<bool> = seq.optional_next()?;
-        let chain = n.chain()?;
+        let chain = n.chain();
         let block = chain.block_by_hash(&hash).map_err(error::chain_error)?;
         to_json(block.map(|b| convert::block(b, full.unwrap_or(false))))
     })?;
     method(m, "eth_getLogs", |n, p| {
         let filter: Filter = p.one()?;
-        let chain = n.chain()?;
+        let chain = n.chain();
         let (from_block, to_block) = match filter.block_option {
             FilterBlockOption::Range {
                 from_block,
                 to_block,
             } => (
-                from_block.map(|t| convert::tag_number(&chain, t)),
-                to_block.map(|t| convert::tag_number(&chain, t)),
+                from_block.map(|t| convert::tag_number(chain, t)),
+                to_block.map(|t| convert::tag_number(chain, t)),
             ),
             FilterBlockOption::AtBlockHash(h) => {
                 let Some(n) = chain.store().number_of(&h).map_err(error::chain_error)? else {
@@ -227,8 +241,8 @@ fn fee_history(n: &Node, p: Params<'_>) -> RpcResult<Value> {
     .ok_or_else(|| error::invalid_params("blockCount: expected a quantity"))?;
     let newest: BlockNumberOrTag = seq.next()?;
     let percentiles: Option<Vec<f64>> = seq.optional_next()?;
-    let chain = n.chain()?;
-    let newest = convert::tag_number(&chain, newest).min(chain.block_number());
+    let chain = n.chain();
+    let newest = convert::tag_number(chain, newest).min(chain.block_number());
     let count = count.clamp(1, MAX_FEE_HISTORY).min(newest + 1);
     let oldest = newest + 1 - count;
     let mut base_fees = Vec::new();

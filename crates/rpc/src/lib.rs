@@ -18,8 +18,6 @@
 //! - **Mining** ([`Mining`]): automine (a block per transaction) or interval blocks from a
 //!   pool of pending transactions.
 //!
-//! [`client`] is a tiny blocking JSON-RPC client over `std::net` (for the CLI and tests).
-//!
 //! ```
 //! # let rt = tokio::runtime::Runtime::new().unwrap();
 //! # rt.block_on(async {
@@ -27,11 +25,11 @@
 //! use prova_rpc::{RpcConfig, start};
 //!
 //! let dir = tempfile::tempdir().unwrap();
-//! let chain = Chain::open(dir.path(), Genesis::dev(31337)).unwrap();
+//! let chain = std::sync::Arc::new(Chain::open(dir.path(), Genesis::dev(31337)).unwrap());
 //! let config = RpcConfig { addr: "127.0.0.1:0".parse().unwrap(), ..RpcConfig::default() };
-//! let server = start(chain, dir.path(), config).await.unwrap();
+//! let server = start(chain, config).await.unwrap();
 //! let url = server.url();
-//! let id = tokio::task::spawn_blocking(move || prova_rpc::client::call(&url, "eth_chainId", serde_json::json!([])))
+//! let id = tokio::task::spawn_blocking(move || prova_validator::client::call(&url, "eth_chainId", serde_json::json!([])))
 //!     .await.unwrap().unwrap();
 //! assert_eq!(id, "0x7a69");
 //! server.stop().await;
@@ -39,7 +37,6 @@
 //! ```
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
-pub mod client;
 mod convert;
 pub mod error;
 mod eth;
@@ -54,7 +51,7 @@ use jsonrpsee::server::{
     http,
 };
 use prova_chain::Chain;
-use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 /// Largest request body accepted: a 1 MB model deploy is ~2.2 MB of hex.
 pub const MAX_REQUEST_BYTES: u32 = 4 * 1024 * 1024;
@@ -194,9 +191,10 @@ impl RpcServer {
     }
 }
 
-/// Starts serving `chain` (whose data dir is `datadir`, for its model store) as `config` says.
-pub async fn start(chain: Chain, datadir: &Path, config: RpcConfig) -> Result<RpcServer, RpcError> {
-    let node = Arc::new(Node::new(chain, datadir, config.mining)?);
+/// Starts serving `chain` as `config` says. The chain stays shared: a validator imports blocks
+/// into it while the server reads it.
+pub async fn start(chain: Arc<Chain>, config: RpcConfig) -> Result<RpcServer, RpcError> {
+    let node = Arc::new(Node::new(chain, config.mining));
     let mut module = jsonrpsee::RpcModule::from_arc(node.clone());
     eth::register(&mut module)?;
     prova::register(&mut module)?;

@@ -1,144 +1,83 @@
-//! [`Node`]: the chain behind a mutex, the pool of pending transactions (interval mining) and
-//! the model store, shared by every request.
+//! [`Node`]: the chain (shared, every method `&self`) and how blocks are produced, shared by
+//! every request. No request holds a lock across its work: reads run on a snapshot of the
+//! head, so `eth_call`s with inference run in parallel with each other and with block
+//! production.
 
-use crate::{Mining, RpcError, error};
-use alloy_consensus::Transaction;
+use crate::{Mining, error};
 use alloy_primitives::{Address, B256, Bytes};
 use jsonrpsee::types::ErrorObjectOwned;
-use prova_chain::{Chain, MODELS_DIR, SignedTx};
-use prova_model::{ModelId, ModelInfo, ModelStore};
-use std::{
-    collections::BTreeMap,
-    path::Path,
-    sync::{Mutex, MutexGuard},
-};
+use prova_chain::{Chain, ChainError, PoolStatus};
+use prova_model::{ModelId, ModelInfo};
+use std::sync::Arc;
 
 /// Shared node state.
 #[derive(Debug)]
 pub struct Node {
-    chain: Mutex<Chain>,
-    pending: Mutex<Vec<SignedTx>>,
-    models: ModelStore,
-    infos: Mutex<BTreeMap<ModelId, ModelInfo>>,
+    chain: Arc<Chain>,
     mining: Mining,
 }
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
 
-fn lock<T>(m: &Mutex<T>) -> RpcResult<MutexGuard<'_, T>> {
-    m.lock().map_err(|_| error::internal("a request panicked"))
-}
-
 impl Node {
-    pub(crate) fn new(chain: Chain, datadir: &Path, mining: Mining) -> Result<Self, RpcError> {
-        Ok(Self {
-            chain: Mutex::new(chain),
-            pending: Mutex::new(Vec::new()),
-            models: ModelStore::open(datadir.join(MODELS_DIR))?,
-            infos: Mutex::new(BTreeMap::new()),
-            mining,
-        })
+    /// A node serving `chain`, producing blocks as `mining` says.
+    pub fn new(chain: Arc<Chain>, mining: Mining) -> Self {
+        Self { chain, mining }
     }
 
-    /// The chain, locked.
-    pub fn chain(&self) -> RpcResult<MutexGuard<'_, Chain>> {
-        lock(&self.chain)
+    /// The chain.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
     }
 
-    /// Accepts a raw transaction: mined at once (automine) or pooled (interval mining).
+    /// Accepts a raw transaction into the pool; with automine, mines it at once (unless it
+    /// waits behind a nonce gap, as anvil does).
     pub fn send_raw(&self, raw: &Bytes) -> RpcResult<B256> {
         match self.mining {
             Mining::ReadOnly => Err(error::server(
                 "this node is a read-only validator: send transactions to the block producer",
             )),
             Mining::Auto => {
-                let mut chain = self.chain()?;
-                let (block, hash) = chain.submit(raw).map_err(error::chain_error)?;
-                tracing::info!("block {block}: transaction {hash}");
+                let (hash, block) = self.chain.submit(raw).map_err(error::chain_error)?;
+                match block {
+                    Some(n) => tracing::info!("block {n}: transaction {hash}"),
+                    None => tracing::info!("transaction {hash} queued (nonce gap)"),
+                }
                 Ok(hash)
             }
             Mining::Interval(_) => {
-                let tx = SignedTx::decode(raw).map_err(|e| error::tx_error(&e))?;
-                let chain = self.chain()?;
-                tx.check_chain_id(chain.chain_id())
-                    .map_err(|e| error::tx_error(&e))?;
-                let hash = tx.hash();
-                let mut pending = lock(&self.pending)?;
-                let known = chain
-                    .transaction(&hash)
-                    .map_err(error::chain_error)?
-                    .is_some()
-                    || pending.iter().any(|p| p.hash() == hash);
-                if known {
-                    return Err(error::server("already known"));
+                let s = self
+                    .chain
+                    .add_transaction(raw)
+                    .map_err(error::chain_error)?;
+                if s.status == PoolStatus::Queued {
+                    tracing::info!("transaction {} queued (nonce gap)", s.hash);
                 }
-                let expected = chain.state().nonce(&tx.sender)
-                    + pending.iter().filter(|p| p.sender == tx.sender).count() as u64;
-                let got = tx.envelope.nonce();
-                if got < expected {
-                    return Err(error::tx_error(&prova_chain::TxError::NonceTooLow {
-                        expected,
-                        got,
-                    }));
-                }
-                pending.push(tx);
-                Ok(hash)
+                Ok(s.hash)
             }
         }
     }
 
-    /// Interval mining: builds one block from the pending transactions.
-    pub fn mine_pending(&self) -> Result<(), prova_chain::ChainError> {
-        let txs: Vec<Bytes> = match self.pending.lock() {
-            Ok(mut p) => std::mem::take(&mut *p).iter().map(SignedTx::raw).collect(),
-            Err(_) => return Err(prova_chain::ChainError::Execution("pool poisoned".into())),
+    /// Interval mining: builds one block from the pool (an empty one if nothing is ready).
+    pub fn mine_pending(&self) -> Result<(), ChainError> {
+        let Some(mined) = self.chain.mine(true)? else {
+            return Ok(());
         };
-        let mut chain = self
-            .chain
-            .lock()
-            .map_err(|_| prova_chain::ChainError::Execution("chain lock poisoned".into()))?;
-        let (block, errors) = chain.build_block(&txs)?;
-        tracing::info!(
-            "block {}: {} transactions",
-            block.header.number,
-            txs.len() - errors.len()
-        );
-        for (i, e) in errors {
-            tracing::warn!(
-                "block {}: transaction {i} dropped: {e}",
-                block.header.number
-            );
+        let number = mined.block.header.number;
+        tracing::info!("block {number}: {} transactions", mined.block.txs.len());
+        for (hash, e) in mined.dropped {
+            tracing::warn!("block {number}: transaction {hash} dropped: {e}");
         }
         Ok(())
     }
 
-    /// Pending transactions sent by `sender`.
-    pub fn pending_count(&self, sender: &Address) -> RpcResult<u64> {
-        Ok(lock(&self.pending)?
-            .iter()
-            .filter(|p| &p.sender == sender)
-            .count() as u64)
+    /// The nonce `sender` would use next, counting its ready pooled transactions.
+    pub fn pending_nonce(&self, sender: &Address) -> u64 {
+        self.chain.pending_nonce(sender)
     }
 
     /// The facts of a registered model, `None` if `id` is not registered.
-    pub fn model_info(&self, id: &ModelId) -> RpcResult<Option<ModelInfo>> {
-        if let Some(info) = lock(&self.infos)?.get(id) {
-            return Ok(Some(info.clone()));
-        }
-        let registered = {
-            let chain = self.chain()?;
-            chain.state().storage(
-                &prova_precompile::MODEL_REGISTRY_ADDRESS,
-                prova_precompile::model_slot(id),
-            ) == prova_precompile::REGISTERED
-        };
-        if !registered {
-            return Ok(None);
-        }
-        let bytes = self.models.get(id).map_err(error::internal)?;
-        let model = prova_model::admit(&bytes, &prova_model::Limits::DEFAULT)
-            .map_err(|e| error::internal(format!("stored model {id} no longer admits: {e}")))?;
-        lock(&self.infos)?.insert(*id, model.info.clone());
-        Ok(Some(model.info))
+    pub fn model_info(&self, id: &ModelId) -> RpcResult<Option<Arc<ModelInfo>>> {
+        self.chain.model_info(id).map_err(error::chain_error)
     }
 }

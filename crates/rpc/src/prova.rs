@@ -8,14 +8,14 @@ use crate::{
 use alloy_eips::BlockNumberOrTag;
 use alloy_primitives::B256;
 use jsonrpsee::{RpcModule, core::RegisterMethodError};
-use prova_chain::{Chain, WitnessRecord};
+use prova_chain::{Chain, InferenceRecord};
 use prova_model::ModelId;
 use serde_json::{Value, json};
 
 pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodError> {
     method(m, "prova_getInferences", |n, p| {
         let target: Value = p.one()?;
-        let chain = n.chain()?;
+        let chain = n.chain();
         let (number, only_tx) = match target.as_str() {
             Some(s) if s.len() == 66 => {
                 let hash: B256 = s
@@ -32,13 +32,13 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
                         "expected a block number, tag or transaction hash: {e}"
                     ))
                 })?;
-                (convert::tag_number(&chain, tag), None)
+                (convert::tag_number(chain, tag), None)
             }
         };
         let Some(records) = chain.witness(number).map_err(error::chain_error)? else {
             return Ok(Value::Null);
         };
-        let hashes = tx_hashes(&chain, number)?;
+        let hashes = tx_hashes(chain, number)?;
         let out: Vec<Value> = records
             .iter()
             .filter(|r| only_tx.is_none_or(|i| i == r.tx_index))
@@ -49,12 +49,12 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
     method(m, "prova_getModel", |n, p| {
         let id: B256 = p.one()?;
         match n.model_info(&ModelId(id))? {
-            Some(info) => to_json(info),
+            Some(info) => to_json(&*info),
             None => Ok(Value::Null),
         }
     })?;
     method(m, "prova_getGenesis", |n, _| {
-        let chain = n.chain()?;
+        let chain = n.chain();
         match chain.store().genesis().map_err(error::chain_error)? {
             Some(genesis) => Ok(genesis.to_json()),
             None => Err(error::internal(
@@ -64,8 +64,8 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
     })?;
     method(m, "prova_getBlockWithWitness", |n, p| {
         let tag: BlockNumberOrTag = p.one()?;
-        let chain = n.chain()?;
-        let number = convert::tag_number(&chain, tag);
+        let chain = n.chain();
+        let number = convert::tag_number(chain, tag);
         match chain
             .block_with_witness(number)
             .map_err(error::chain_error)?
@@ -86,8 +86,9 @@ fn tx_hashes(chain: &Chain, number: u64) -> RpcResult<Vec<B256>> {
 }
 
 /// A witness record as `prova_getInferences` returns it: outputs decoded to the tensor JSON
-/// form on success, the revert data otherwise.
-fn record_json(r: &WitnessRecord, number: u64, hashes: &[B256]) -> Value {
+/// form on success, the revert data otherwise. One of the record's two JSON wire forms (the
+/// other is the witness of `prova_getBlockWithWitness`, [`prova_chain::BlockWithWitness`]).
+fn record_json(r: &InferenceRecord, number: u64, hashes: &[B256]) -> Value {
     let tx_hash = usize::try_from(r.tx_index)
         .ok()
         .and_then(|i| hashes.get(i))
@@ -98,7 +99,7 @@ fn record_json(r: &WitnessRecord, number: u64, hashes: &[B256]) -> Value {
         "txIndex": quantity(r.tx_index),
         "callIndex": quantity(r.call_index),
         "modelId": r.model.0,
-        "inputHash": r.input_hash,
+        "inputHash": r.input_hash(),
         "gas": quantity(r.gas),
         "success": r.success,
     });

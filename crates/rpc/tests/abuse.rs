@@ -6,7 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on setup failure
 
 use prova_chain::{Chain, Genesis};
-use prova_rpc::{MAX_BATCH, MAX_REQUEST_BYTES, RpcConfig, RpcServer, client};
+use prova_rpc::{MAX_BATCH, MAX_REQUEST_BYTES, RpcConfig, RpcServer};
+use prova_validator::client;
 use serde_json::{Value, json};
 use std::{
     io::{Read, Write},
@@ -32,7 +33,7 @@ impl Harness {
             ..RpcConfig::default()
         };
         let server = rt
-            .block_on(prova_rpc::start(chain, dir.path(), config))
+            .block_on(prova_rpc::start(std::sync::Arc::new(chain), config))
             .unwrap();
         Self {
             url: server.url(),

@@ -8,7 +8,8 @@ use alloy_eips::Encodable2718;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_sol_types::SolCall;
 use prova_chain::{Chain, DEV_ACCOUNTS, Genesis};
-use prova_rpc::{RpcConfig, RpcServer, client};
+use prova_rpc::{RpcConfig, RpcServer};
+use prova_validator::client;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ impl Harness {
             ..RpcConfig::default()
         };
         let server = rt
-            .block_on(prova_rpc::start(chain, dir.path(), config))
+            .block_on(prova_rpc::start(std::sync::Arc::new(chain), config))
             .unwrap();
         let url = server.url();
         Self {
@@ -141,10 +142,15 @@ fn refused_transactions_are_minus_32000() {
     );
     assert_eq!(code, -32000);
     assert!(msg.starts_with("invalid chain id"), "{msg}");
-    // Nonce gap.
-    let (code, msg) = h.code(
+    // A nonce gap queues, as anvil does (no block); far ahead is refused.
+    let gap = h.call(
         "eth_sendRawTransaction",
         json!([transfer(31337, 5, &key, U256::from(1))]),
+    );
+    assert!(gap.unwrap().is_string());
+    let (code, msg) = h.code(
+        "eth_sendRawTransaction",
+        json!([transfer(31337, 5_000, &key, U256::from(1))]),
     );
     assert_eq!(code, -32000);
     assert!(msg.starts_with("nonce too high"), "{msg}");
@@ -295,7 +301,7 @@ fn interval_mining_pools_transactions() {
         mining: prova_rpc::Mining::Interval(Duration::from_millis(300)),
     };
     let server = rt
-        .block_on(prova_rpc::start(chain, dir.path(), config))
+        .block_on(prova_rpc::start(std::sync::Arc::new(chain), config))
         .unwrap();
     let url = server.url();
     let key = DEV_ACCOUNTS[0].1;

@@ -1,13 +1,15 @@
 //! Following a live node over JSON-RPC: fetch each new block with its witness
 //! (`prova_getBlockWithWitness`), verify it, import it; stop importing at the first
-//! divergence.
+//! divergence. A block dated more than
+//! [`MAX_FUTURE_SECS`](prova_chain::rules::MAX_FUTURE_SECS) ahead of this node's clock is
+//! not imported until its time has come (the local rule of [`rules::check_clock`]).
 
+use crate::client;
 use crate::{
     Divergence,
     verify::{self, BlockStats, Check, VerifyError},
 };
-use prova_chain::{BlockWithWitness, Genesis};
-use prova_rpc::{Node, client};
+use prova_chain::{BlockWithWitness, Chain, Genesis, rules};
 use serde_json::{Value, json};
 use std::{
     sync::atomic::{AtomicBool, Ordering},
@@ -28,6 +30,15 @@ pub enum FollowEvent {
     },
     /// The source could not be reached or answered wrongly; retrying.
     Retrying(String),
+    /// The next block is dated too far ahead of this node's clock
+    /// ([`rules::check_clock`]): not imported until its time has come (a producer cannot
+    /// push the follower's chain to the end of time).
+    Early {
+        /// Its number.
+        number: u64,
+        /// The rule's message.
+        reason: String,
+    },
 }
 
 /// How following ended.
@@ -62,22 +73,23 @@ fn fetch(url: &str, number: u64) -> Result<Option<Value>, String> {
     Ok((!v.is_null()).then_some(v))
 }
 
-/// Follows `url`, importing into `node`'s chain every block after its head that verifies
+/// Follows `url`, importing into `chain` every block after its head that verifies
 /// (in full: every inference re-run), polling every `poll` for new blocks, until `stop` is set
 /// or a block does not verify. Local faults end it with an error.
 pub fn follow(
-    node: &Node,
+    chain: &Chain,
     url: &str,
     poll: Duration,
     stop: &AtomicBool,
     on_event: &mut dyn FnMut(&FollowEvent),
 ) -> Result<FollowEnd, String> {
     while !stop.load(Ordering::Relaxed) {
-        let next = node
-            .chain()
-            .map_err(|e| e.message().to_string())?
-            .block_number()
-            + 1;
+        let Some(next) = chain.block_number().checked_add(1) else {
+            return Ok(FollowEnd::Malformed {
+                number: u64::MAX,
+                reason: "the chain is at the last possible block number".into(),
+            });
+        };
         let value = match fetch(url, next) {
             Ok(Some(v)) => v,
             Ok(None) => {
@@ -105,8 +117,15 @@ pub fn follow(
                 });
             }
         };
-        let mut chain = node.chain().map_err(|e| e.message().to_string())?;
-        match verify::import(&mut chain, &block, Check::Full) {
+        if let Err(e) = rules::check_clock(&block.header, rules::now()) {
+            on_event(&FollowEvent::Early {
+                number: next,
+                reason: e.to_string(),
+            });
+            std::thread::sleep(poll);
+            continue;
+        }
+        match verify::import(chain, &block, Check::Full) {
             Ok((stats, _)) => on_event(&FollowEvent::Imported {
                 number: block.header.number,
                 hash: block.hash,

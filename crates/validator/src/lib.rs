@@ -7,10 +7,14 @@
 //! The first disagreement is a [`Divergence`] report naming the block, transaction, call,
 //! model, output hashes and the first differing element.
 //!
-//! It sits above `prova-chain` and `prova-rpc` and below the CLI (`prova replay`, `prova
+//! [`client`] is a tiny blocking JSON-RPC client over `std::net`, for following a node (and for
+//! the CLI and tests): no async runtime, no TLS, no extra dependencies.
+//!
+//! It sits above `prova-chain` and below the CLI (`prova replay`, `prova
 //! export`, `prova verify`, `prova import`, `prova validator`). See docs/validator.md.
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+pub mod client;
 mod divergence;
 mod follow;
 mod run;

@@ -13,7 +13,7 @@ use crate::{
     Divergence,
     verify::{self, BlockStats, Check, OutputClaim, VerifyError, order},
 };
-use prova_chain::{BlockWithWitness, Chain, ChainError, WitnessRecord};
+use prova_chain::{BlockWithWitness, Chain, ChainError};
 use prova_precompile::Reference;
 use std::{
     sync::{Arc, Mutex, mpsc},
@@ -135,7 +135,7 @@ pub enum RunError {
 /// `chain`. Blocks numbered below `verify_from` are replayed from the witness alone (their
 /// outputs trusted). Calls `on_progress` after every block. Stops at the first divergence.
 pub fn run(
-    chain: &mut Chain,
+    chain: &Chain,
     blocks: impl IntoIterator<Item = Result<BlockWithWitness, String>>,
     mode: Mode,
     verify_from: u64,
@@ -192,24 +192,17 @@ pub fn check_claim(
     reference: &Reference,
     claim: &OutputClaim,
 ) -> Result<Option<Divergence>, ChainError> {
-    let (output, success) = reference.run(&claim.model, &claim.inputs)?;
-    if output == claim.output && success == claim.success {
+    let actual = &claim.record;
+    let inputs = actual
+        .inputs()
+        .ok_or_else(|| ChainError::Execution("an output claim without its inputs".into()))?;
+    let (output, success) = reference.run(&actual.model, inputs)?;
+    if output == actual.output && success == actual.success {
         return Ok(None);
     }
-    let record = |output: &alloy_primitives::Bytes, success: bool| WitnessRecord {
-        tx_index: claim.at.tx_index,
-        call_index: claim.at.call_index,
-        model: claim.model,
-        input_hash: Default::default(),
-        output: output.clone(),
-        gas: 0,
-        success,
-    };
-    let (expected, actual) = (
-        record(&output, success),
-        record(&claim.output, claim.success),
-    );
-    let field = verify::record_difference(Some(&expected), Some(&actual)).unwrap_or("output");
+    let mut expected = actual.clone();
+    (expected.output, expected.success) = (output, success);
+    let field = verify::record_difference(Some(&expected), Some(actual)).unwrap_or("output");
     Ok(Some(Divergence {
         block: claim.at.block,
         block_hash: claim.at.block_hash,
@@ -217,7 +210,7 @@ pub fn check_claim(
             claim.at.position,
             field,
             Some(&expected),
-            Some(&actual),
+            Some(actual),
             claim.at.tx_hash,
         ),
     }))
@@ -233,14 +226,14 @@ fn earliest(a: Option<Divergence>, b: Divergence) -> Option<Divergence> {
 }
 
 fn run_parallel(
-    chain: &mut Chain,
+    chain: &Chain,
     blocks: impl IntoIterator<Item = Result<BlockWithWitness, String>>,
     threads: usize,
     verify_from: u64,
     start: Instant,
     on_progress: &mut dyn FnMut(&Progress),
 ) -> Result<Summary, RunError> {
-    let reference = chain.reference()?;
+    let reference = chain.reference();
     let mut progress = Progress::default();
     let mut divergence: Option<Divergence> = None;
     let mut fault: Option<ChainError> = None;

@@ -3,8 +3,8 @@
 //!
 //! Per block, in this order (the first disagreement is the verdict):
 //! 1. **before execution**: the claimed hash is the header's hash; the header follows the head
-//!    (parent hash, number, later timestamp, gas limit, EIP-1559 base fee); every transaction
-//!    decodes (signature, chain id) and the transactions root covers them;
+//!    by the chain's rules ([`prova_chain::validate_child`]: parent hash, number, later
+//!    timestamp, gas limit, EIP-1559 base fee); every transaction decodes (signature, chain id) and the transactions root covers them;
 //! 2. **execution**: every transaction is valid where the block puts it, and the witness
 //!    equals the re-executed inference records, record by record (tx and call index, model,
 //!    input hash, gas, success, output bytes);
@@ -19,14 +19,10 @@
 
 use crate::divergence::{Divergence, DivergenceKind, InferenceDivergence, first_difference};
 use alloy_consensus::{Header, proofs::calculate_transaction_root};
-use alloy_eips::eip1559::BaseFeeParams;
 use alloy_primitives::{B256, Bytes};
-use prova_chain::{BlockWithWitness, Chain, ChainError, ExecutedBlock, SignedTx, WitnessRecord};
-use prova_model::ModelId;
+use prova_chain::{BlockWithWitness, Chain, ChainError, ExecutedBlock, InferenceRecord, SignedTx};
 use prova_precompile::{MODEL_REGISTRY_ADDRESS, REGISTERED, model_slot};
-use prova_tensor::Tensor;
 use serde_json::Value;
-use std::sync::Arc;
 
 /// How much of a block the validator checks by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,19 +33,15 @@ pub enum Check {
     DeferOutputs,
 }
 
-/// A claimed inference output, with what is needed to check it independently.
+/// A claimed inference output, with where it sits: the record re-execution made, whose
+/// output is the witness's claim and whose inputs are what execution gave the model
+/// ([`InferenceRecord::inputs`]), to check independently.
 #[derive(Debug, Clone)]
 pub struct OutputClaim {
     /// Where the claim sits (for the report), and the order of verdicts.
     pub at: Position,
-    /// The model.
-    pub model: ModelId,
-    /// The inputs execution gave it.
-    pub inputs: Arc<[Tensor]>,
-    /// The claimed output bytes.
-    pub output: Bytes,
-    /// The claimed success flag.
-    pub success: bool,
+    /// The record: model, inputs, claimed output and success flag.
+    pub record: InferenceRecord,
 }
 
 /// A record's place: block, its position in the witness, its transaction and call.
@@ -122,7 +114,7 @@ pub struct BlockStats {
 /// `chain` if it verifies; a block that does not verify leaves `chain` as it was. With
 /// [`Check::DeferOutputs`], also returns the output claims still to check.
 pub fn import(
-    chain: &mut Chain,
+    chain: &Chain,
     block: &BlockWithWitness,
     check: Check,
 ) -> Result<(BlockStats, Vec<OutputClaim>), VerifyError> {
@@ -130,7 +122,7 @@ pub fn import(
 }
 
 struct Importer<'a> {
-    chain: &'a mut Chain,
+    chain: &'a Chain,
 }
 
 impl Importer<'_> {
@@ -170,26 +162,21 @@ impl Importer<'_> {
             Check::Full => Vec::new(),
             Check::DeferOutputs => executed
                 .witness
-                .iter()
-                .zip(executed.inputs)
+                .into_iter()
                 .enumerate()
-                .filter_map(|(position, (r, inputs))| {
-                    Some(OutputClaim {
-                        at: Position {
-                            block: block.header.number,
-                            block_hash: block.hash,
-                            position,
-                            tx_index: r.tx_index,
-                            tx_hash: hashes.get(r.tx_index as usize).copied(),
-                            call_index: r.call_index,
-                        },
-                        model: r.model,
-                        // Records without inputs ran the model here already (the claim did
-                        // not match and the record was compared in full).
-                        inputs: inputs?,
-                        output: r.output.clone(),
-                        success: r.success,
-                    })
+                // Records not fed ran the model here already (the claim did not match and the
+                // record was compared in full).
+                .filter(|(_, r)| r.fed)
+                .map(|(position, record)| OutputClaim {
+                    at: Position {
+                        block: block.header.number,
+                        block_hash: block.hash,
+                        position,
+                        tx_index: record.tx_index,
+                        tx_hash: hashes.get(record.tx_index as usize).copied(),
+                        call_index: record.call_index,
+                    },
+                    record,
                 })
                 .collect(),
         };
@@ -203,48 +190,13 @@ impl Importer<'_> {
         if computed != block.hash {
             return Err(header_field("hash", computed, block.hash));
         }
-        let parent = self.chain.head();
-        let expect = |field: &str, expected: String, actual: String| {
-            if expected == actual {
-                Ok(())
-            } else {
-                Err(DivergenceKind::Header {
-                    field: field.into(),
-                    expected,
-                    actual,
-                })
-            }
-        };
-        expect(
-            "parentHash",
-            self.chain.head_hash().to_string(),
-            header.parent_hash.to_string(),
-        )?;
-        expect(
-            "number",
-            (parent.number + 1).to_string(),
-            header.number.to_string(),
-        )?;
-        if header.timestamp <= parent.timestamp {
-            return Err(DivergenceKind::Header {
-                field: "timestamp".into(),
-                expected: format!("more than {}", parent.timestamp),
-                actual: header.timestamp.to_string(),
-            });
-        }
-        expect(
-            "gasLimit",
-            parent.gas_limit.to_string(),
-            header.gas_limit.to_string(),
-        )?;
-        let base_fee = parent
-            .next_block_base_fee(BaseFeeParams::ethereum())
-            .unwrap_or_default();
-        expect(
-            "baseFeePerGas",
-            base_fee.to_string(),
-            header.base_fee_per_gas.unwrap_or_default().to_string(),
-        )?;
+        self.chain
+            .validate_child(header)
+            .map_err(|e| DivergenceKind::Header {
+                field: e.field().into(),
+                expected: e.expected(),
+                actual: e.actual(),
+            })?;
         let chain_id = self.chain.chain_id();
         let txs = decode_txs(&block.transactions, chain_id)?;
         let envelopes: Vec<_> = txs.iter().map(|t| t.envelope.clone()).collect();
@@ -366,8 +318,8 @@ fn compare(
 
 /// Which part of two records differs first, `None` when equal.
 pub(crate) fn record_difference(
-    expected: Option<&WitnessRecord>,
-    actual: Option<&WitnessRecord>,
+    expected: Option<&InferenceRecord>,
+    actual: Option<&InferenceRecord>,
 ) -> Option<&'static str> {
     match (expected, actual) {
         (None, None) => None,
@@ -378,7 +330,7 @@ pub(crate) fn record_difference(
                 Some("index")
             } else if e.model != a.model {
                 Some("model")
-            } else if e.input_hash != a.input_hash {
+            } else if e.input_hash() != a.input_hash() {
                 Some("input")
             } else if e.gas != a.gas {
                 Some("gas")
@@ -396,8 +348,8 @@ pub(crate) fn record_difference(
 pub(crate) fn inference_divergence(
     position: usize,
     field: &'static str,
-    expected: Option<&WitnessRecord>,
-    actual: Option<&WitnessRecord>,
+    expected: Option<&InferenceRecord>,
+    actual: Option<&InferenceRecord>,
     tx_hash: Option<B256>,
 ) -> DivergenceKind {
     let at = expected.or(actual);
@@ -424,7 +376,8 @@ pub(crate) fn inference_divergence(
             )),
             ("input", Some(e), Some(a)) => Some(format!(
                 "input hash {}, re-execution hashed {}",
-                a.input_hash, e.input_hash
+                a.input_hash(),
+                e.input_hash()
             )),
             ("gas", Some(e), Some(a)) => {
                 Some(format!("gas {}, re-execution charged {}", a.gas, e.gas))

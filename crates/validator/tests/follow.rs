@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 use prova_chain::{BlockWithWitness, Chain};
-use prova_rpc::{Mining, RpcConfig, RpcServer, client};
+use prova_rpc::{Mining, RpcConfig, RpcServer};
+use prova_validator::client;
 use prova_validator::{FollowEnd, FollowEvent, fetch_genesis, follow};
 use serde_json::{Value, json};
 use std::{
@@ -16,17 +17,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-fn serve(
-    rt: &tokio::runtime::Runtime,
-    chain: Chain,
-    dir: &std::path::Path,
-    mining: Mining,
-) -> RpcServer {
+fn serve(rt: &tokio::runtime::Runtime, chain: Chain, mining: Mining) -> RpcServer {
     let config = RpcConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         mining,
     };
-    rt.block_on(prova_rpc::start(chain, dir, config)).unwrap()
+    rt.block_on(prova_rpc::start(std::sync::Arc::new(chain), config))
+        .unwrap()
 }
 
 fn block_number(url: &str) -> u64 {
@@ -39,23 +36,29 @@ fn a_validator_follows_a_live_node_and_serves_what_it_verified() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let producer_dir = tempfile::tempdir().unwrap();
     let producer = Chain::open_with_runtime(producer_dir.path(), genesis(), runtime()).unwrap();
-    let producer = serve(&rt, producer, producer_dir.path(), Mining::Auto);
+    let producer = serve(&rt, producer, Mining::Auto);
     let url = producer.url();
 
     let g = fetch_genesis(&url).unwrap();
     assert_eq!(g, genesis());
     let validator_dir = tempfile::tempdir().unwrap();
     let ours = Chain::open_with_runtime(validator_dir.path(), g, runtime()).unwrap();
-    let validator = serve(&rt, ours, validator_dir.path(), Mining::ReadOnly);
+    let validator = serve(&rt, ours, Mining::ReadOnly);
     let stop = Arc::new(AtomicBool::new(false));
     let (node, source, flag) = (validator.node().clone(), url.clone(), stop.clone());
     let follower = std::thread::spawn(move || {
         let mut imported = Vec::new();
-        let end = follow(&node, &source, Duration::from_millis(20), &flag, &mut |e| {
-            if let FollowEvent::Imported { number, .. } = e {
-                imported.push(*number);
-            }
-        });
+        let end = follow(
+            node.chain(),
+            &source,
+            Duration::from_millis(20),
+            &flag,
+            &mut |e| {
+                if let FollowEvent::Imported { number, .. } = e {
+                    imported.push(*number);
+                }
+            },
+        );
         (end, imported)
     });
 
@@ -182,11 +185,11 @@ fn a_node_serving_a_tampered_block_is_caught_and_nothing_from_it_on_is_imported(
     let dir = tempfile::tempdir().unwrap();
     let ours =
         Chain::open_with_runtime(dir.path(), fetch_genesis(&url).unwrap(), runtime()).unwrap();
-    let validator = serve(&rt, ours, dir.path(), Mining::ReadOnly);
+    let validator = serve(&rt, ours, Mining::ReadOnly);
     let stop = AtomicBool::new(false);
     let mut imported = Vec::new();
     let end = follow(
-        validator.node(),
+        validator.node().chain(),
         &url,
         Duration::from_millis(10),
         &stop,

@@ -6,9 +6,7 @@ mod common;
 
 use alloy_primitives::{B256, Bytes, TxKind};
 use common::*;
-use prova_chain::{
-    BlockInput, BlockWithWitness, DEV_ACCOUNTS, Executor, WitnessRecord, inferences_root,
-};
+use prova_chain::{BlockWithWitness, DEV_ACCOUNTS, Executor, inferences_root};
 use prova_model::ModelId;
 use prova_precompile::{MODEL_REGISTRY_ADDRESS, ProvaPrecompiles, REGISTERED, model_slot};
 use prova_validator::{Divergence, DivergenceKind, InferenceDivergence, Mode};
@@ -161,11 +159,8 @@ fn dropped_and_added_records_are_caught() {
     );
 
     let mut added = blocks().clone();
-    let extra = WitnessRecord {
-        tx_index: 1,
-        call_index: 1,
-        ..added[1].witness[1].clone()
-    };
+    let mut extra = added[1].witness[1].clone();
+    (extra.tx_index, extra.call_index) = (1, 1);
     added[1].witness.push(extra);
     let d = verdict(&added);
     let i = inference(&d);
@@ -251,7 +246,7 @@ fn a_model_used_before_its_deployment_is_caught() {
         precompiles.preload(m).unwrap();
     }
     precompiles.preload(&cnn).unwrap();
-    let mut producer = Executor::new(CHAIN_ID, precompiles);
+    let producer = Executor::new(CHAIN_ID, precompiles);
     state
         .accounts
         .get_mut(&MODEL_REGISTRY_ADDRESS)
@@ -259,7 +254,7 @@ fn a_model_used_before_its_deployment_is_caught() {
         .storage
         .insert(model_slot(&cnn_id), REGISTERED);
     let use_it = infer_tx(0, 0, "digits_cnn", 1.0);
-    let input = BlockInput::child_of(&genesis_header, genesis_hash, 1);
+    let input = prova_chain::rules::child_input(&genesis_header, genesis_hash, 1).unwrap();
     let txs = vec![prova_chain::SignedTx::decode(&use_it).unwrap()];
     let block1 = producer.execute(&mut state, &input, txs).unwrap();
     assert_eq!(
@@ -277,7 +272,7 @@ fn a_model_used_before_its_deployment_is_caught() {
         }),
         10_000_000,
     );
-    let input = BlockInput::child_of(&block1.header, block1.hash, 2);
+    let input = prova_chain::rules::child_input(&block1.header, block1.hash, 2).unwrap();
     let txs = vec![prova_chain::SignedTx::decode(&deploy).unwrap()];
     let block2 = producer.execute(&mut state, &input, txs).unwrap();
     let chain = vec![

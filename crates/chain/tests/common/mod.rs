@@ -98,14 +98,14 @@ pub fn tx1559(
 }
 
 /// Sends a transaction from `from` with its next nonce; panics if refused.
-pub fn send(chain: &mut Chain, from: usize, to: TxKind, input: Vec<u8>, gas: u64) -> TxReceiptInfo {
+pub fn send(chain: &Chain, from: usize, to: TxKind, input: Vec<u8>, gas: u64) -> TxReceiptInfo {
     let nonce = chain.nonce(&addr(from), None).unwrap();
     let raw = tx1559(from, nonce, to, U256::ZERO, input, gas);
-    let (_, hash) = chain.submit(&raw).unwrap();
+    let (hash, _) = chain.submit(&raw).unwrap();
     chain.receipt(&hash).unwrap().unwrap()
 }
 
-pub fn deploy_classifier(chain: &mut Chain, model: ModelId) -> Address {
+pub fn deploy_classifier(chain: &Chain, model: ModelId) -> Address {
     let mut code = artifact("DigitClassifier");
     code.extend_from_slice(&model.0.abi_encode());
     let r = send(chain, 0, TxKind::Create, code, 5_000_000);

@@ -97,7 +97,7 @@ pub fn infer_tx(from: usize, nonce: u64, model: &str, k: f32) -> Bytes {
 /// senders; a transfer.
 pub fn honest_blocks() -> Vec<BlockWithWitness> {
     let dir = tempfile::tempdir().unwrap();
-    let mut chain = Chain::open_with_runtime(dir.path(), genesis(), runtime()).unwrap();
+    let chain = Chain::open_with_runtime(dir.path(), genesis(), runtime()).unwrap();
     let bob = TxKind::Call(DEV_ACCOUNTS[5].0);
     let blocks: Vec<Vec<Bytes>> = vec![
         vec![
@@ -127,15 +127,8 @@ pub fn honest_blocks() -> Vec<BlockWithWitness> {
 
 /// Verifies `blocks` from genesis in `mode`.
 pub fn verify(genesis: &Genesis, blocks: &[BlockWithWitness], mode: Mode) -> Summary {
-    let mut chain = Chain::open_in_memory(genesis.clone(), runtime()).unwrap();
-    prova_validator::run(
-        &mut chain,
-        blocks.iter().cloned().map(Ok),
-        mode,
-        1,
-        &mut |_| {},
-    )
-    .unwrap()
+    let chain = Chain::open_in_memory(genesis.clone(), runtime()).unwrap();
+    prova_validator::run(&chain, blocks.iter().cloned().map(Ok), mode, 1, &mut |_| {}).unwrap()
 }
 
 /// Re-seals a tampered header: the claimed hash follows the header (a careful liar).
