@@ -313,6 +313,16 @@ impl Chain {
         &self,
         raw_txs: &[Bytes],
     ) -> Result<(ExecutedBlock, Vec<(usize, TxError)>), ChainError> {
+        self.build_block_at(raw_txs, rules::now())
+    }
+
+    /// [`Self::build_block`] with the block's timestamp `timestamp` (raised to the parent's
+    /// + 1 if it is not later).
+    pub fn build_block_at(
+        &self,
+        raw_txs: &[Bytes],
+        timestamp: u64,
+    ) -> Result<(ExecutedBlock, Vec<(usize, TxError)>), ChainError> {
         let mut errors = Vec::new();
         let mut txs = Vec::new();
         let mut positions = Vec::new();
@@ -327,7 +337,7 @@ impl Chain {
         }
         let _writer = lock(&self.writer);
         let head = self.head();
-        let input = rules::child_input(&head.header, head.hash, rules::now())?;
+        let input = rules::child_input(&head.header, head.hash, timestamp)?;
         let mut state = WorldState::clone(&head.state);
         let block = self.executor.execute(&mut state, &input, txs)?;
         for (hash, e) in &block.rejected {
@@ -722,9 +732,86 @@ impl Chain {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{DEV_ACCOUNTS, DEV_CHAIN_ID};
+    use std::{sync::mpsc, time::Duration};
+
     #[test]
     fn chain_is_shared_between_threads() {
         fn shared<T: Send + Sync + 'static>() {}
-        shared::<super::Chain>();
+        shared::<Chain>();
+    }
+
+    fn chain() -> Arc<Chain> {
+        let runtime = Arc::new(Runtime::new(Profile::Exact).unwrap());
+        Arc::new(Chain::open_in_memory(Genesis::dev(DEV_CHAIN_ID), runtime).unwrap())
+    }
+
+    /// Runs `f` on another thread and waits at most a minute for it.
+    fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || tx.send(f()));
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("blocked behind the writer")
+    }
+
+    #[test]
+    fn reads_do_not_wait_for_a_block_being_made() {
+        let chain = chain();
+        let alice = DEV_ACCOUNTS[0].0;
+        // A block is being built or imported: the writer lock is held.
+        let writer = lock(&chain.writer);
+        let c = chain.clone();
+        let (balance, block, logs) = within_a_minute(move || {
+            let call = CallRequest {
+                from: Some(alice),
+                to: Some(DEV_ACCOUNTS[1].0),
+                value: Some(U256::from(1)),
+                ..CallRequest::default()
+            };
+            let ok = c.call(&call, None).unwrap().is_success();
+            let gas = c.estimate_gas(&call, None).unwrap();
+            assert!(ok && gas == 21_000);
+            (
+                c.balance(&alice, None).unwrap(),
+                c.block_by_number(0).unwrap().is_some(),
+                c.logs(&LogFilter::default()).unwrap().len(),
+            )
+        });
+        assert!(balance > U256::ZERO && block && logs == 0);
+        drop(writer);
+    }
+
+    #[test]
+    fn a_panic_while_a_lock_is_held_wedges_nothing() {
+        let chain = chain();
+        for which in 0..3 {
+            let c = chain.clone();
+            let panicked = std::thread::spawn(move || {
+                match which {
+                    0 => {
+                        let _held = lock(&c.writer);
+                        panic!("a request failed while making a block");
+                    }
+                    1 => {
+                        let _held = lock(&c.pool);
+                        panic!("a request failed while adding to the pool");
+                    }
+                    _ => {
+                        let _held = c.head.write().unwrap_or_else(PoisonError::into_inner);
+                        panic!("a request failed while replacing the head");
+                    }
+                }
+            })
+            .join();
+            assert!(panicked.is_err());
+        }
+        assert!(chain.writer.is_poisoned() && chain.pool.is_poisoned());
+        // Every path still works.
+        let mined = chain.mine(true).unwrap().unwrap();
+        assert_eq!(mined.block.header.number, 1);
+        assert_eq!(chain.block_number(), 1);
+        assert_eq!(chain.pending_nonce(&DEV_ACCOUNTS[0].0), 0);
     }
 }
