@@ -788,20 +788,18 @@ mod tests {
         let chain = chain();
         for which in 0..3 {
             let c = chain.clone();
-            let panicked = std::thread::spawn(move || {
-                match which {
-                    0 => {
-                        let _held = lock(&c.writer);
-                        panic!("a request failed while making a block");
-                    }
-                    1 => {
-                        let _held = lock(&c.pool);
-                        panic!("a request failed while adding to the pool");
-                    }
-                    _ => {
-                        let _held = c.head.write().unwrap_or_else(PoisonError::into_inner);
-                        panic!("a request failed while replacing the head");
-                    }
+            let panicked = std::thread::spawn(move || match which {
+                0 => {
+                    let _held = lock(&c.writer);
+                    panic!("a request failed while making a block");
+                }
+                1 => {
+                    let _held = lock(&c.pool);
+                    panic!("a request failed while adding to the pool");
+                }
+                _ => {
+                    let _held = c.head.write().unwrap_or_else(PoisonError::into_inner);
+                    panic!("a request failed while replacing the head");
                 }
             })
             .join();

@@ -283,7 +283,8 @@ mod tests {
         let c = child_of(&p);
         assert_eq!((c.number, c.timestamp), (8, 1_001));
         validate_child(&p, hash, &c).unwrap();
-        let cases: [(&str, fn(&mut Header)); 5] = [
+        type Break = fn(&mut Header);
+        let cases: [(&str, Break); 5] = [
             ("parentHash", |h| h.parent_hash = B256::ZERO),
             ("number", |h| h.number = 9),
             ("timestamp", |h| h.timestamp = 1_000),

@@ -17,6 +17,9 @@ pub enum BenchCommand {
     Replay(crate::replay_bench::BenchReplayArgs),
     /// Time model admission (accepted or refused) against decoding the protobuf alone.
     Admit(crate::admit_bench::BenchAdmitArgs),
+    /// Read-only calls with inference answered while blocks are made: the chain shared from
+    /// every thread vs one global lock (the design it replaced), in one run.
+    Calls(crate::calls_bench::BenchCallsArgs),
 }
 
 #[derive(Args)]
@@ -43,6 +46,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Gas(args) => crate::gas_bench::run(args),
         BenchCommand::Replay(args) => crate::replay_bench::run(args),
         BenchCommand::Admit(args) => crate::admit_bench::run(args),
+        BenchCommand::Calls(args) => crate::calls_bench::run(args),
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod admit_bench;
 mod bench;
+mod calls_bench;
 mod deploy;
 mod gas_bench;
 mod infer;
@@ -71,9 +72,33 @@ fn retain_freed_memory() {}
 
 fn main() -> ExitCode {
     retain_freed_memory();
-    // tract panics are caught and reported as errors by the runtime; keep the default hook's
-    // multi-line report off the terminal and turn any other panic into a one-line error below.
-    std::panic::set_hook(Box::new(|_| {}));
+    // tract panics are contained and reported as errors by admission and the runtime: no
+    // report for those. Any other panic is a bug: one line with where it happened, on stderr
+    // (the node goes on serving; a command ends with an error below).
+    std::panic::set_hook(Box::new(|info| {
+        if prova_model::panic_is_contained() {
+            return;
+        }
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            return;
+        }
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("unnamed");
+        eprintln!(
+            "prova: panic in thread {name}{at}: {}",
+            util::one_line(&msg)
+        );
+    }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {

@@ -141,10 +141,29 @@ pub struct AdmittedModel {
     pub work: Vec<NodeWork>,
 }
 
+thread_local! {
+    static CONTAINING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f` with this thread marked as containing panics ([`panic_is_contained`]).
+fn containing<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    CONTAINING.with(|c| c.set(c.get() + 1));
+    let r = std::panic::catch_unwind(AssertUnwindSafe(f));
+    CONTAINING.with(|c| c.set(c.get().saturating_sub(1)));
+    r
+}
+
+/// Whether a panic now would be one of tract's that admission or the runtime contains and
+/// reports as an error (for a process-wide panic hook: such panics need no report; every
+/// other panic is a bug worth logging).
+pub fn panic_is_contained() -> bool {
+    CONTAINING.with(|c| c.get() > 0)
+}
+
 /// Runs tract work `f`, turning its error or a panic inside it into a one-line message
 /// (`tract panicked: …` for a panic). Shared by admission and the runtime.
 pub fn contain_tract<T>(f: impl FnOnce() -> TractResult<T>) -> Result<T, String> {
-    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+    match containing(f) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(format!("{e:#}")),
         Err(p) => Err(format!(
@@ -210,7 +229,7 @@ pub fn admit(bytes: &[u8], limits: &Limits) -> Result<AdmittedModel, AdmissionEr
     // Every computed shape bounded before tract allocates it (limits_graph); a panic in the
     // tract code it drives is contained like any other.
     let bounded = |f: &mut dyn FnMut() -> Result<(), AdmissionError>| {
-        std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        containing(f).unwrap_or_else(|_| {
             Err(AdmissionError::Typing(
                 "type analysis: tract panicked".into(),
             ))

@@ -219,3 +219,56 @@ fn a_node_serving_a_tampered_block_is_caught_and_nothing_from_it_on_is_imported(
     );
     rt.block_on(validator.stop());
 }
+
+#[test]
+fn a_block_dated_at_the_end_of_time_is_not_imported_and_the_follower_keeps_serving() {
+    // A producer dates block 1 u64::MAX: by the consensus rules a valid child of genesis.
+    let producer_dir = tempfile::tempdir().unwrap();
+    let producer = Chain::open_with_runtime(producer_dir.path(), genesis(), runtime()).unwrap();
+    let (block, _) = producer.build_block_at(&[], u64::MAX).unwrap();
+    let block = producer
+        .block_with_witness(block.header.number)
+        .unwrap()
+        .unwrap();
+    let url = lying_node(genesis().to_json(), vec![block.to_json()]);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours =
+        Chain::open_with_runtime(dir.path(), fetch_genesis(&url).unwrap(), runtime()).unwrap();
+    let validator = serve(&rt, ours, Mining::ReadOnly);
+    let stop = AtomicBool::new(false);
+    let mut early = Vec::new();
+    let end = follow(
+        validator.node().chain(),
+        &url,
+        Duration::from_millis(10),
+        &stop,
+        &mut |e| match e {
+            FollowEvent::Early { number, reason } => {
+                early.push((*number, reason.clone()));
+                if early.len() == 3 {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            FollowEvent::Imported { number, .. } => panic!("imported block {number}"),
+            FollowEvent::Retrying(why) => panic!("{why}"),
+        },
+    )
+    .unwrap();
+    assert!(matches!(end, FollowEnd::Stopped), "{end:?}");
+    assert_eq!(early[0].0, 1);
+    assert!(
+        early[0].1.contains("ahead of this node's clock"),
+        "{}",
+        early[0].1
+    );
+    // Not imported, and the follower serves on: blocks, and a call with inference.
+    assert_eq!(block_number(&validator.url()), 0);
+    let inputs = fixture_inputs("digits_mlp");
+    let call = json!({"to": prova_precompile::INFER_ADDRESS,
+                      "input": alloy_primitives::Bytes::from(infer_call("digits_mlp", &inputs))});
+    let out = client::call(&validator.url(), "eth_call", json!([call, "latest"])).unwrap();
+    assert!(out.as_str().unwrap().len() > 2, "{out}");
+    rt.block_on(validator.stop());
+}

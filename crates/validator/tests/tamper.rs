@@ -296,9 +296,9 @@ fn nothing_after_a_divergence_is_imported_and_the_chain_is_left_at_its_parent() 
     let mut chain = blocks().clone();
     chain[2].witness[0].gas += 1;
     let g = genesis();
-    let mut ours = prova_chain::Chain::open_in_memory(g, runtime()).unwrap();
+    let ours = prova_chain::Chain::open_in_memory(g, runtime()).unwrap();
     let s = prova_validator::run(
-        &mut ours,
+        &ours,
         chain.iter().cloned().map(Ok),
         Mode::Sequential,
         1,
