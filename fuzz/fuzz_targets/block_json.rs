@@ -10,7 +10,7 @@ use libfuzzer_sys::{
     arbitrary::{Result, Unstructured},
     fuzz_target,
 };
-use prova_chain::{BlockWithWitness, WitnessRecord};
+use prova_chain::{BlockWithWitness, InferenceRecord};
 use prova_model::ModelId;
 
 fn built(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
@@ -28,15 +28,15 @@ fn built(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
     let mut witness = Vec::new();
     for _ in 0..u.int_in_range(0..=2)? {
         let n = u.int_in_range(0..=40)?;
-        witness.push(WitnessRecord {
-            tx_index: u.int_in_range(0..=3)?,
-            call_index: u.int_in_range(0..=3)?,
-            model: ModelId(B256::from(u.arbitrary::<[u8; 32]>()?)),
-            input_hash: B256::from(u.arbitrary::<[u8; 32]>()?),
-            output: Bytes::from(u.bytes(n)?.to_vec()),
-            gas: u.arbitrary()?,
-            success: u.arbitrary()?,
-        });
+        witness.push(InferenceRecord::claimed(
+            u.int_in_range(0..=3)?,
+            u.int_in_range(0..=3)?,
+            ModelId(B256::from(u.arbitrary::<[u8; 32]>()?)),
+            B256::from(u.arbitrary::<[u8; 32]>()?),
+            Bytes::from(u.bytes(n)?.to_vec()),
+            u.arbitrary()?,
+            u.arbitrary()?,
+        ));
     }
     let mut line = BlockWithWitness::new(header, txs, witness)
         .to_json()

@@ -11,22 +11,25 @@ use libfuzzer_sys::{
     arbitrary::{Result, Unstructured},
     fuzz_target,
 };
-use prova_chain::{WitnessRecord, inferences_root};
+use prova_chain::{InferenceRecord, inferences_root};
 use prova_model::ModelId;
 
-fn record(u: &mut Unstructured<'_>) -> Result<WitnessRecord> {
-    Ok(WitnessRecord {
-        tx_index: u.arbitrary()?,
-        call_index: u.arbitrary()?,
-        model: ModelId(B256::from(u.arbitrary::<[u8; 32]>()?)),
-        input_hash: B256::from(u.arbitrary::<[u8; 32]>()?),
-        output: {
-            let n = u.int_in_range(0..=80)?;
-            Bytes::from(u.bytes(n)?.to_vec())
-        },
-        gas: u.arbitrary()?,
-        success: u.arbitrary()?,
-    })
+fn record(u: &mut Unstructured<'_>) -> Result<InferenceRecord> {
+    let tx_index = u.arbitrary()?;
+    let call_index = u.arbitrary()?;
+    let model = ModelId(B256::from(u.arbitrary::<[u8; 32]>()?));
+    let input_hash = B256::from(u.arbitrary::<[u8; 32]>()?);
+    let n = u.int_in_range(0..=80)?;
+    let output = Bytes::from(u.bytes(n)?.to_vec());
+    Ok(InferenceRecord::claimed(
+        tx_index,
+        call_index,
+        model,
+        input_hash,
+        output,
+        u.arbitrary()?,
+        u.arbitrary()?,
+    ))
 }
 
 fn header(u: &mut Unstructured<'_>) -> Result<Header> {
@@ -112,8 +115,8 @@ fn round_trip<T: Decodable + Encodable>(data: &[u8]) -> Option<T> {
 }
 
 fn check(data: &[u8]) {
-    round_trip::<WitnessRecord>(data);
-    if let Some(rs) = round_trip::<Vec<WitnessRecord>>(data) {
+    round_trip::<InferenceRecord>(data);
+    if let Some(rs) = round_trip::<Vec<InferenceRecord>>(data) {
         let _ = inferences_root(&rs);
     }
     if let Some(h) = round_trip::<Header>(data) {
