@@ -79,12 +79,7 @@ fn main() -> ExitCode {
         if prova_model::panic_is_contained() {
             return;
         }
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown".into());
+        let msg = prova_model::panic_message(info.payload());
         if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
             return;
         }
@@ -143,11 +138,7 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Err(p) => {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown".into());
+            let msg = prova_model::panic_message(&*p);
             // `prova … | head`: the reader is gone, nothing is wrong (as ripgrep does).
             if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
                 return ExitCode::SUCCESS;

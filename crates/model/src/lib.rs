@@ -153,6 +153,15 @@ fn containing<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
     r
 }
 
+/// The message a panic carried (`&str` or `String` payloads; "unknown panic" otherwise).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
 /// Whether a panic now would be one of tract's that admission or the runtime contains and
 /// reports as an error (for a process-wide panic hook: such panics need no report; every
 /// other panic is a bug worth logging).
@@ -166,13 +175,7 @@ pub fn contain_tract<T>(f: impl FnOnce() -> TractResult<T>) -> Result<T, String>
     match containing(f) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(format!("{e:#}")),
-        Err(p) => Err(format!(
-            "tract panicked: {}",
-            p.downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into())
-        )),
+        Err(p) => Err(format!("tract panicked: {}", panic_message(&*p))),
     }
 }
 

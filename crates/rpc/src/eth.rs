@@ -42,11 +42,7 @@ pub(crate) fn method(
     m.register_blocking_method(name, move |params, node: Arc<Node>, _| {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&node, params))).unwrap_or_else(
             |p| {
-                let msg = p
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
+                let msg = prova_model::panic_message(&*p);
                 tracing::error!("{name} panicked: {msg}");
                 Err(error::internal(format!("{name} panicked: {msg}")))
             },
