@@ -69,6 +69,15 @@ pub struct Mined {
     pub dropped: Vec<(B256, TxError)>,
 }
 
+/// Dev-chain control of block timestamps (anvil's `evm_increaseTime`,
+/// `evm_setNextBlockTimestamp`): an offset added to this node's clock, and a one-off timestamp
+/// for the next block.
+#[derive(Debug, Default)]
+struct Clock {
+    offset: u64,
+    next: Option<u64>,
+}
+
 #[derive(Debug)]
 struct Pool {
     txs: TxPool,
@@ -84,6 +93,7 @@ pub struct Chain {
     head: RwLock<Arc<Head>>,
     writer: Mutex<()>,
     pool: Mutex<Pool>,
+    clock: Mutex<Clock>,
     genesis_hash: B256,
 }
 
@@ -184,6 +194,7 @@ impl Chain {
                 txs: TxPool::new(PoolConfig::default()),
                 dropped: VecDeque::new(),
             }),
+            clock: Mutex::default(),
             genesis_hash,
         })
     }
@@ -230,7 +241,53 @@ impl Chain {
     /// is built (number, base fee, gas limit, timestamp from this node's clock).
     pub fn pending_block(&self) -> BlockInput {
         let head = self.head();
-        BlockInput::pending(&head.header, head.hash, rules::now())
+        BlockInput::pending(&head.header, head.hash, self.now())
+    }
+
+    /// This node's clock for block timestamps: the system clock plus the offset of
+    /// [`Self::increase_time`].
+    pub fn now(&self) -> u64 {
+        rules::now().saturating_add(lock(&self.clock).offset)
+    }
+
+    /// The timestamp of the next block this node makes: the one set with
+    /// [`Self::set_next_timestamp`] (used once), or [`Self::now`].
+    fn next_timestamp(&self) -> u64 {
+        let mut clock = lock(&self.clock);
+        clock
+            .next
+            .take()
+            .unwrap_or_else(|| rules::now().saturating_add(clock.offset))
+    }
+
+    /// Moves this node's block clock `secs` ahead (dev chains; anvil's `evm_increaseTime`).
+    /// Returns the total offset.
+    pub fn increase_time(&self, secs: u64) -> u64 {
+        let mut clock = lock(&self.clock);
+        clock.offset = clock.offset.saturating_add(secs);
+        clock.offset
+    }
+
+    /// Dates the next block this node makes `timestamp` (dev chains; anvil's
+    /// `evm_setNextBlockTimestamp`), which must be later than the head's; later blocks follow
+    /// on from it.
+    pub fn set_next_timestamp(&self, timestamp: u64) -> Result<(), ChainError> {
+        let head = self.head();
+        if timestamp <= head.header.timestamp {
+            return Err(RuleError::Timestamp {
+                parent: head.header.timestamp,
+                got: timestamp,
+            }
+            .into());
+        }
+        let mut clock = lock(&self.clock);
+        // Later blocks keep the jump, as on anvil.
+        let current = rules::now().saturating_add(clock.offset);
+        clock.offset = clock
+            .offset
+            .saturating_add(timestamp.saturating_sub(current));
+        clock.next = Some(timestamp);
+        Ok(())
     }
 
     /// Base fee the next block will charge.
@@ -253,7 +310,7 @@ impl Chain {
         let mut pool = lock(&self.pool);
         // Read under the pool lock: a block that commits meanwhile prunes after this.
         let head = self.head();
-        let next = BlockInput::pending(&head.header, head.hash, rules::now());
+        let next = BlockInput::pending(&head.header, head.hash, self.now());
         let status = pool
             .txs
             .add(tx, &head.state, next.base_fee, next.gas_limit)?;
@@ -287,7 +344,7 @@ impl Chain {
     pub fn mine(&self, allow_empty: bool) -> Result<Option<Mined>, ChainError> {
         let _writer = lock(&self.writer);
         let head = self.head();
-        let input = rules::child_input(&head.header, head.hash, rules::now())?;
+        let input = rules::child_input(&head.header, head.hash, self.next_timestamp())?;
         let txs = lock(&self.pool)
             .txs
             .best(&head.state, input.base_fee, input.gas_limit);
@@ -313,7 +370,7 @@ impl Chain {
         &self,
         raw_txs: &[Bytes],
     ) -> Result<(ExecutedBlock, Vec<(usize, TxError)>), ChainError> {
-        self.build_block_at(raw_txs, rules::now())
+        self.build_block_at(raw_txs, self.next_timestamp())
     }
 
     /// [`Self::build_block`] with the block's timestamp `timestamp` (raised to the parent's
@@ -502,7 +559,7 @@ impl Chain {
         block: Option<u64>,
     ) -> Result<ExecutionResult, ChainError> {
         let head = self.at(block)?;
-        let input = BlockInput::pending(&head.header, head.hash, rules::now());
+        let input = BlockInput::pending(&head.header, head.hash, self.now());
         let gas = req.gas.unwrap_or(head.header.gas_limit);
         let env = self.call_env(&head.state, req, gas);
         self.executor.call(&head.state, &input, env)
@@ -514,7 +571,7 @@ impl Chain {
     /// or [`ChainError::Halted`].
     pub fn estimate_gas(&self, req: &CallRequest, block: Option<u64>) -> Result<u64, ChainError> {
         let head = self.at(block)?;
-        let input = BlockInput::pending(&head.header, head.hash, rules::now());
+        let input = BlockInput::pending(&head.header, head.hash, self.now());
         let cap = req.gas.unwrap_or(head.header.gas_limit);
         let run = |gas: u64| {
             let env = self.call_env(&head.state, req, gas);

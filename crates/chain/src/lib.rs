@@ -83,7 +83,7 @@ pub use prova_precompile::InferenceRecord;
 pub use rules::{RuleError, validate_child};
 pub use state::{AccountState, StateDiff, WorldState, code_hash};
 pub use store::ChainStore;
-pub use tx::{SignedTx, address_of_key, sign_tx};
+pub use tx::{SignedTx, address_of_key, sign_hash, sign_tx};
 pub use views::{Block, CallRequest, LogEntry, LogFilter, TxInfo, TxReceiptInfo};
 pub use wire::BlockWithWitness;
 pub use witness::inferences_root;

@@ -105,13 +105,19 @@ where
     T: SignableTransaction<Signature>,
     Signed<T>: Into<TxEnvelope>,
 {
+    let signature = sign_hash(&tx.signature_hash(), key)?;
+    Ok(tx.into_signed(signature).into())
+}
+
+/// Signs the 32-byte `hash` with the secp256k1 secret `key` (recoverable; for dev accounts'
+/// `personal_sign`, `eth_sign` and EIP-712 signatures).
+pub fn sign_hash(hash: &B256, key: &B256) -> Result<Signature, TxError> {
     let signing_key = k256::ecdsa::SigningKey::from_slice(key.as_slice())
         .map_err(|_| TxError::InvalidSignature)?;
     let (sig, recid) = signing_key
-        .sign_prehash_recoverable(tx.signature_hash().as_slice())
+        .sign_prehash_recoverable(hash.as_slice())
         .map_err(|_| TxError::InvalidSignature)?;
-    let signature = Signature::from_signature_and_parity(sig, recid.is_y_odd());
-    Ok(tx.into_signed(signature).into())
+    Ok(Signature::from_signature_and_parity(sig, recid.is_y_odd()))
 }
 
 /// The address of the secp256k1 secret `key`, or `None` if it is not a valid secret.

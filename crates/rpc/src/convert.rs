@@ -21,6 +21,39 @@ pub(crate) fn tag_number(chain: &Chain, tag: BlockNumberOrTag) -> u64 {
     }
 }
 
+/// An `eth_getLogs` / `eth_newFilter` filter as the chain takes it (tags resolved now).
+pub(crate) fn log_filter(
+    chain: &Chain,
+    filter: &alloy_rpc_types_eth::Filter,
+) -> Result<prova_chain::LogFilter, ErrorObjectOwned> {
+    use alloy_rpc_types_eth::FilterBlockOption;
+    let (from_block, to_block) = match filter.block_option {
+        FilterBlockOption::Range {
+            from_block,
+            to_block,
+        } => (
+            from_block.map(|t| tag_number(chain, t)),
+            to_block.map(|t| tag_number(chain, t)),
+        ),
+        FilterBlockOption::AtBlockHash(h) => {
+            let Some(n) = chain.store().number_of(&h).map_err(error::chain_error)? else {
+                return Err(error::server(format!("block {h} not found")));
+            };
+            (Some(n), Some(n))
+        }
+    };
+    Ok(prova_chain::LogFilter {
+        from_block,
+        to_block,
+        addresses: filter.address.iter().copied().collect(),
+        topics: filter
+            .topics
+            .iter()
+            .map(|t| (!t.is_empty()).then(|| t.iter().copied().collect()))
+            .collect(),
+    })
+}
+
 /// The state a block id selects for the state readers: `None` = latest.
 pub(crate) fn state_block(
     chain: &Chain,

@@ -4,13 +4,13 @@ use crate::{Node, convert, error};
 use alloy_consensus::Transaction as _;
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
-use alloy_rpc_types_eth::{Filter, FilterBlockOption, SyncStatus, TransactionRequest};
+use alloy_rpc_types_eth::{Filter, SyncStatus, TransactionRequest};
 use jsonrpsee::{
     RpcModule,
     core::RegisterMethodError,
     types::{ErrorObjectOwned, Params},
 };
-use prova_chain::{CallRequest, DEV_ACCOUNTS, LogFilter};
+use prova_chain::{CallRequest, DEV_ACCOUNTS};
 use revm::context::result::ExecutionResult;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub(crate) type RpcResult<T> = Result<T, ErrorObjectOwned>;
 
 /// Priority fee suggested to clients (anvil's: 1 gwei).
-const SUGGESTED_TIP: u128 = 1_000_000_000;
+pub(crate) const SUGGESTED_TIP: u128 = 1_000_000_000;
 /// Most blocks one `eth_feeHistory` covers.
 const MAX_FEE_HISTORY: u64 = 1024;
 
@@ -148,8 +148,11 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
     method(m, "eth_getTransactionByHash", |n, p| {
         let hash: B256 = p.one()?;
         let chain = n.chain();
-        let tx = chain.transaction(&hash).map_err(error::chain_error)?;
-        to_json(tx.as_ref().map(convert::tx_info))
+        match chain.transaction(&hash).map_err(error::chain_error)? {
+            Some(tx) => to_json(convert::tx_info(&tx)),
+            // Waiting in the pool: no block yet.
+            None => Ok(crate::dev::pooled_json(chain, &hash).unwrap_or(Value::Null)),
+        }
     })?;
     method(m, "eth_getTransactionReceipt", |n, p| {
         let hash: B256 = p.one()?;
@@ -177,31 +180,7 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
     method(m, "eth_getLogs", |n, p| {
         let filter: Filter = p.one()?;
         let chain = n.chain();
-        let (from_block, to_block) = match filter.block_option {
-            FilterBlockOption::Range {
-                from_block,
-                to_block,
-            } => (
-                from_block.map(|t| convert::tag_number(chain, t)),
-                to_block.map(|t| convert::tag_number(chain, t)),
-            ),
-            FilterBlockOption::AtBlockHash(h) => {
-                let Some(n) = chain.store().number_of(&h).map_err(error::chain_error)? else {
-                    return Err(error::server(format!("block {h} not found")));
-                };
-                (Some(n), Some(n))
-            }
-        };
-        let log_filter = LogFilter {
-            from_block,
-            to_block,
-            addresses: filter.address.iter().copied().collect(),
-            topics: filter
-                .topics
-                .iter()
-                .map(|t| (!t.is_empty()).then(|| t.iter().copied().collect()))
-                .collect(),
-        };
+        let log_filter = convert::log_filter(chain, &filter)?;
         let logs = chain.logs(&log_filter).map_err(error::chain_error)?;
         to_json(logs.into_iter().map(convert::log).collect::<Vec<_>>())
     })?;
@@ -209,7 +188,7 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
     Ok(())
 }
 
-fn call_request(req: TransactionRequest) -> CallRequest {
+pub(crate) fn call_request(req: TransactionRequest) -> CallRequest {
     CallRequest {
         from: req.from,
         to: match req.to {

@@ -38,6 +38,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod convert;
+pub mod dev;
 pub mod error;
 mod eth;
 mod node;
@@ -198,6 +199,7 @@ pub async fn start(chain: Arc<Chain>, config: RpcConfig) -> Result<RpcServer, Rp
     let mut module = jsonrpsee::RpcModule::from_arc(node.clone());
     eth::register(&mut module)?;
     prova::register(&mut module)?;
+    dev::register(&mut module)?;
     let server_config = ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
         .max_response_body_size(MAX_RESPONSE_BYTES)

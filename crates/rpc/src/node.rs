@@ -8,13 +8,19 @@ use alloy_primitives::{Address, B256, Bytes};
 use jsonrpsee::types::ErrorObjectOwned;
 use prova_chain::{Chain, ChainError, PoolStatus};
 use prova_model::{ModelId, ModelInfo};
-use std::sync::Arc;
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicBool, Ordering},
+};
 
 /// Shared node state.
 #[derive(Debug)]
 pub struct Node {
     chain: Arc<Chain>,
     mining: Mining,
+    /// With [`Mining::Auto`]: whether a transaction is mined at once (`evm_setAutomine`).
+    automine: AtomicBool,
+    pub(crate) filters: Mutex<crate::dev::Filters>,
 }
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
@@ -22,7 +28,38 @@ type RpcResult<T> = Result<T, ErrorObjectOwned>;
 impl Node {
     /// A node serving `chain`, producing blocks as `mining` says.
     pub fn new(chain: Arc<Chain>, mining: Mining) -> Self {
-        Self { chain, mining }
+        Self {
+            chain,
+            mining,
+            automine: AtomicBool::new(mining == Mining::Auto),
+            filters: Mutex::default(),
+        }
+    }
+
+    /// Whether transactions are mined as they arrive.
+    pub fn automine(&self) -> bool {
+        self.automine.load(Ordering::Relaxed)
+    }
+
+    /// Turns automine on or off (a node started with [`Mining::Auto`] only).
+    pub(crate) fn set_automine(&self, on: bool) -> RpcResult<()> {
+        if self.mining != Mining::Auto {
+            return Err(error::server(
+                "automine can be switched on a node started without --block-time only",
+            ));
+        }
+        self.automine.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether this node makes blocks at all.
+    pub(crate) fn produces(&self) -> RpcResult<()> {
+        match self.mining {
+            Mining::ReadOnly => Err(error::server(
+                "this node is a read-only validator: it makes no blocks",
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The chain.
@@ -37,7 +74,7 @@ impl Node {
             Mining::ReadOnly => Err(error::server(
                 "this node is a read-only validator: send transactions to the block producer",
             )),
-            Mining::Auto => {
+            Mining::Auto if self.automine() => {
                 let (hash, block) = self.chain.submit(raw).map_err(error::chain_error)?;
                 match block {
                     Some(n) => tracing::info!("block {n}: transaction {hash}"),
@@ -45,7 +82,7 @@ impl Node {
                 }
                 Ok(hash)
             }
-            Mining::Interval(_) => {
+            Mining::Auto | Mining::Interval(_) => {
                 let s = self
                     .chain
                     .add_transaction(raw)

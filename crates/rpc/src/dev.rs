@@ -1,0 +1,573 @@
+//! What clients expect of a dev node beyond the core `eth_*` methods, behaving as anvil does:
+//!
+//! - **Dev accounts sign**: `eth_sendTransaction` (nonce, gas and fees filled in as anvil does),
+//!   `personal_sign`, `eth_sign`, `eth_signTypedData_v4` (EIP-712), for the ten accounts of
+//!   `eth_accounts`; any other sender is refused ("no signer for …").
+//! - **Filters** polled over HTTP: `eth_newFilter`, `eth_newBlockFilter`,
+//!   `eth_newPendingTransactionFilter`, `eth_getFilterChanges`, `eth_getFilterLogs`,
+//!   `eth_uninstallFilter`. A filter not polled for [`FILTER_TTL`] is dropped, as geth does.
+//! - **Mining control**: `evm_mine`, `anvil_mine`, `evm_setAutomine` / `anvil_setAutomine`,
+//!   `anvil_getAutomine`, `evm_increaseTime` / `anvil_increaseTime`,
+//!   `evm_setNextBlockTimestamp` / `anvil_setNextBlockTimestamp`.
+//! - **Readers**: `eth_getBlockReceipts`, `eth_getTransactionByBlockNumberAndIndex`,
+//!   `eth_getTransactionByBlockHashAndIndex`, `eth_getBlockTransactionCountByNumber` / `ByHash`,
+//!   `eth_getUncleCountByBlockNumber` / `ByHash`, `eth_coinbase`, `eth_mining`, `eth_hashrate`,
+//!   `net_listening`, `web3_sha3`, and the pool: `txpool_status`, `txpool_content`,
+//!   `txpool_inspect`.
+
+use crate::{
+    Node, convert, error,
+    eth::{RpcResult, call_request, method, quantity, to_json},
+};
+use alloy_consensus::{Transaction as _, TxEip1559, TxEnvelope, TxLegacy};
+use alloy_dyn_abi::TypedData;
+use alloy_eips::{BlockNumberOrTag, Encodable2718};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256, eip191_hash_message, keccak256};
+use alloy_rpc_types_eth::{Filter, TransactionRequest};
+use jsonrpsee::{RpcModule, core::RegisterMethodError, types::Params};
+use prova_chain::{Chain, DEV_ACCOUNTS, LogFilter, SignedTx, TxError, sign_hash, sign_tx};
+use serde_json::{Map, Value, json};
+use std::{
+    collections::{BTreeMap, HashSet},
+    time::{Duration, Instant},
+};
+
+/// How long a filter lives without being polled.
+pub const FILTER_TTL: Duration = Duration::from_secs(300);
+/// Most filters installed at once.
+pub const MAX_FILTERS: usize = 1024;
+/// Most blocks one `anvil_mine` call makes.
+pub const MAX_MINE: u64 = 10_000;
+
+#[derive(Debug)]
+enum Kind {
+    /// Logs matching the filter, from `next` on.
+    Logs { filter: LogFilter, next: u64 },
+    /// Hashes of blocks from `next` on.
+    Blocks { next: u64 },
+    /// Hashes of transactions that entered the pool, not yet reported.
+    Pending { seen: HashSet<B256> },
+}
+
+#[derive(Debug)]
+struct Installed {
+    kind: Kind,
+    polled: Instant,
+}
+
+/// The installed filters of a node.
+#[derive(Debug, Default)]
+pub struct Filters {
+    next_id: u64,
+    by_id: BTreeMap<u64, Installed>,
+}
+
+impl Filters {
+    fn install(&mut self, kind: Kind) -> RpcResult<Value> {
+        let now = Instant::now();
+        self.by_id
+            .retain(|_, f| now.duration_since(f.polled) < FILTER_TTL);
+        if self.by_id.len() >= MAX_FILTERS {
+            return Err(error::server(format!(
+                "too many filters installed ({MAX_FILTERS}): uninstall some"
+            )));
+        }
+        self.next_id += 1;
+        self.by_id
+            .insert(self.next_id, Installed { kind, polled: now });
+        Ok(quantity(self.next_id))
+    }
+}
+
+fn filter_id(p: &Params<'_>) -> RpcResult<u64> {
+    let id: U256 = p.one()?;
+    u64::try_from(id).map_err(|_| error::server("filter not found"))
+}
+
+fn dev_key(from: &Address) -> RpcResult<B256> {
+    DEV_ACCOUNTS
+        .iter()
+        .find(|(a, _)| a == from)
+        .map(|(_, k)| *k)
+        .ok_or_else(|| {
+            error::server(format!(
+                "no signer for {from}: this node signs for the dev accounts of eth_accounts only"
+            ))
+        })
+}
+
+fn signature_hex(hash: &B256, key: &B256) -> RpcResult<Value> {
+    let sig = sign_hash(hash, key).map_err(|e| error::tx_error(&e))?;
+    to_json(Bytes::from(sig.as_bytes().to_vec()))
+}
+
+/// The bytes of a `personal_sign` / `eth_sign` message: hex is decoded, anything else is taken
+/// as UTF-8 text (as anvil and geth's clients do).
+fn message_bytes(v: &Value) -> RpcResult<Vec<u8>> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| error::invalid_params("message: expected a string"))?;
+    Ok(match s.strip_prefix("0x") {
+        Some(hex) => alloy_primitives::hex::decode(hex)
+            .map_err(|e| error::invalid_params(format!("message: {e}")))?,
+        None => s.as_bytes().to_vec(),
+    })
+}
+
+/// Fills in and signs a dev account's transaction request, as anvil's `eth_sendTransaction`.
+fn sign_request(node: &Node, req: TransactionRequest) -> RpcResult<Bytes> {
+    let chain = node.chain();
+    let from = req
+        .from
+        .ok_or_else(|| error::invalid_params("from: the sending dev account is required"))?;
+    let key = dev_key(&from)?;
+    let nonce = match req.nonce {
+        Some(n) => n,
+        None => chain.pending_nonce(&from),
+    };
+    let gas = match req.gas {
+        Some(g) => g,
+        None => chain
+            .estimate_gas(&call_request(req.clone()), None)
+            .map_err(error::chain_error)?,
+    };
+    let to = req.to.unwrap_or(TxKind::Create);
+    let value = req.value.unwrap_or_default();
+    let input = req.input.input().cloned().unwrap_or_default();
+    let chain_id = chain.chain_id();
+    let signed: Result<TxEnvelope, TxError> = match (req.gas_price, req.max_fee_per_gas) {
+        (Some(gas_price), None) => sign_tx(
+            TxLegacy {
+                chain_id: Some(chain_id),
+                nonce,
+                gas_price,
+                gas_limit: gas,
+                to,
+                value,
+                input,
+            },
+            &key,
+        ),
+        _ => {
+            let tip = req
+                .max_priority_fee_per_gas
+                .unwrap_or(crate::eth::SUGGESTED_TIP);
+            let base = u128::from(chain.next_base_fee());
+            sign_tx(
+                TxEip1559 {
+                    chain_id,
+                    nonce,
+                    gas_limit: gas,
+                    max_fee_per_gas: req
+                        .max_fee_per_gas
+                        .unwrap_or(base.saturating_mul(2).saturating_add(tip)),
+                    max_priority_fee_per_gas: tip,
+                    to,
+                    value,
+                    access_list: req.access_list.unwrap_or_default(),
+                    input,
+                },
+                &key,
+            )
+        }
+    };
+    let signed = signed.map_err(|e| error::tx_error(&e))?;
+    Ok(signed.encoded_2718().into())
+}
+
+fn block_of(chain: &Chain, id: &Value) -> RpcResult<Option<prova_chain::Block>> {
+    let block = match id.as_str() {
+        Some(s) if s.len() == 66 => {
+            let hash: B256 = s
+                .parse()
+                .map_err(|e| error::invalid_params(format!("block hash: {e}")))?;
+            chain.block_by_hash(&hash)
+        }
+        _ => {
+            let tag: BlockNumberOrTag = serde_json::from_value(id.clone())
+                .map_err(|e| error::invalid_params(format!("block: {e}")))?;
+            chain.block_by_number(convert::tag_number(chain, tag))
+        }
+    };
+    block.map_err(error::chain_error)
+}
+
+fn pool_json(chain: &Chain, entry: impl Fn(&SignedTx) -> Value) -> Value {
+    let (ready, queued) = chain.pool_content();
+    let group = |txs: Vec<SignedTx>| {
+        let mut by: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+        for tx in &txs {
+            by.entry(tx.sender.to_string())
+                .or_default()
+                .insert(tx.envelope.nonce().to_string(), entry(tx));
+        }
+        json!(by)
+    };
+    json!({"pending": group(ready), "queued": group(queued)})
+}
+
+fn pending_tx(tx: &SignedTx) -> Value {
+    let mut v = serde_json::to_value(alloy_rpc_types_eth::Transaction {
+        inner: alloy_consensus::transaction::Recovered::new_unchecked(
+            tx.envelope.clone(),
+            tx.sender,
+        ),
+        block_hash: None,
+        block_number: None,
+        transaction_index: None,
+        effective_gas_price: None,
+        block_timestamp: None,
+    })
+    .unwrap_or_default();
+    v["blockHash"] = Value::Null;
+    v
+}
+
+fn mine(node: &Node, blocks: u64, interval: u64) -> RpcResult<()> {
+    node.produces()?;
+    let chain = node.chain();
+    for i in 0..blocks {
+        if i > 0 && interval > 0 {
+            chain.increase_time(interval);
+        }
+        node.mine_pending().map_err(error::chain_error)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodError> {
+    // Dev accounts sign.
+    method(m, "eth_sendTransaction", |n, p| {
+        let req: TransactionRequest = p.one()?;
+        let raw = sign_request(n, req)?;
+        to_json(n.send_raw(&raw)?)
+    })?;
+    method(m, "eth_signTransaction", |n, p| {
+        let req: TransactionRequest = p.one()?;
+        to_json(sign_request(n, req)?)
+    })?;
+    method(m, "personal_sign", |_, p| {
+        let mut seq = p.sequence();
+        let message: Value = seq.next()?;
+        let from: Address = seq.next()?;
+        signature_hex(
+            &eip191_hash_message(message_bytes(&message)?),
+            &dev_key(&from)?,
+        )
+    })?;
+    method(m, "eth_sign", |_, p| {
+        let mut seq = p.sequence();
+        let from: Address = seq.next()?;
+        let message: Value = seq.next()?;
+        signature_hex(
+            &eip191_hash_message(message_bytes(&message)?),
+            &dev_key(&from)?,
+        )
+    })?;
+    method(m, "eth_signTypedData_v4", |_, p| {
+        let mut seq = p.sequence();
+        let from: Address = seq.next()?;
+        let data: Value = seq.next()?;
+        // Clients send the typed data as an object or as its JSON text.
+        let data = match data {
+            Value::String(s) => serde_json::from_str(&s)
+                .map_err(|e| error::invalid_params(format!("typed data: {e}")))?,
+            v => v,
+        };
+        let typed: TypedData = serde_json::from_value(data)
+            .map_err(|e| error::invalid_params(format!("typed data: {e}")))?;
+        let hash = typed
+            .eip712_signing_hash()
+            .map_err(|e| error::invalid_params(format!("typed data: {e}")))?;
+        signature_hex(&hash, &dev_key(&from)?)
+    })?;
+
+    // Filters.
+    method(m, "eth_newFilter", |n, p| {
+        let filter: Filter = p.one()?;
+        let chain = n.chain();
+        let filter = convert::log_filter(chain, &filter)?;
+        let next = filter
+            .from_block
+            .unwrap_or(chain.block_number().saturating_add(1));
+        let mut filters = n.filters.lock().unwrap_or_else(|p| p.into_inner());
+        filters.install(Kind::Logs { filter, next })
+    })?;
+    method(m, "eth_newBlockFilter", |n, _| {
+        let next = n.chain().block_number().saturating_add(1);
+        let mut filters = n.filters.lock().unwrap_or_else(|p| p.into_inner());
+        filters.install(Kind::Blocks { next })
+    })?;
+    method(m, "eth_newPendingTransactionFilter", |n, _| {
+        let (ready, queued) = n.chain().pool_content();
+        let seen = ready.iter().chain(&queued).map(SignedTx::hash).collect();
+        let mut filters = n.filters.lock().unwrap_or_else(|p| p.into_inner());
+        filters.install(Kind::Pending { seen })
+    })?;
+    method(m, "eth_uninstallFilter", |n, p| {
+        let id = filter_id(&p)?;
+        let mut filters = n.filters.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(json!(filters.by_id.remove(&id).is_some()))
+    })?;
+    method(m, "eth_getFilterChanges", |n, p| {
+        let id = filter_id(&p)?;
+        let chain = n.chain();
+        let head = chain.block_number();
+        let mut filters = n.filters.lock().unwrap_or_else(|p| p.into_inner());
+        let f = filters
+            .by_id
+            .get_mut(&id)
+            .ok_or_else(|| error::server("filter not found"))?;
+        f.polled = Instant::now();
+        match &mut f.kind {
+            Kind::Logs { filter, next } => {
+                let to = filter.to_block.unwrap_or(head).min(head);
+                if *next > to {
+                    return Ok(json!([]));
+                }
+                // At most one log query's range per poll; the rest comes next time.
+                let to = to.min(next.saturating_add(prova_chain::MAX_LOG_RANGE - 1));
+                let window = LogFilter {
+                    from_block: Some(*next),
+                    to_block: Some(to),
+                    ..filter.clone()
+                };
+                let logs = chain.logs(&window).map_err(error::chain_error)?;
+                *next = to.saturating_add(1);
+                to_json(logs.into_iter().map(convert::log).collect::<Vec<_>>())
+            }
+            Kind::Blocks { next } => {
+                let mut hashes = Vec::new();
+                while *next <= head && hashes.len() < prova_chain::MAX_LOG_RANGE as usize {
+                    match chain.store().header(*next).map_err(error::chain_error)? {
+                        Some(h) => hashes.push(h.hash_slow()),
+                        None => break,
+                    }
+                    *next += 1;
+                }
+                to_json(hashes)
+            }
+            Kind::Pending { seen } => {
+                let (ready, queued) = chain.pool_content();
+                let new: Vec<B256> = ready
+                    .iter()
+                    .chain(&queued)
+                    .map(SignedTx::hash)
+                    .filter(|h| seen.insert(*h))
+                    .collect();
+                to_json(new)
+            }
+        }
+    })?;
+    method(m, "eth_getFilterLogs", |n, p| {
+        let id = filter_id(&p)?;
+        let filter = {
+            let mut filters = n.filters.lock().unwrap_or_else(|p| p.into_inner());
+            let f = filters
+                .by_id
+                .get_mut(&id)
+                .ok_or_else(|| error::server("filter not found"))?;
+            f.polled = Instant::now();
+            match &f.kind {
+                Kind::Logs { filter, .. } => filter.clone(),
+                _ => return Err(error::server("filter not found: not a log filter")),
+            }
+        };
+        let logs = n.chain().logs(&filter).map_err(error::chain_error)?;
+        to_json(logs.into_iter().map(convert::log).collect::<Vec<_>>())
+    })?;
+
+    // Mining control.
+    method(m, "evm_mine", |n, p| {
+        // evm_mine(timestamp) or evm_mine({timestamp, blocks}).
+        let arg: Option<Value> = p.sequence().optional_next()?;
+        let (timestamp, blocks) = match &arg {
+            Some(Value::Object(o)) => (
+                o.get("timestamp").and_then(quantity_of),
+                o.get("blocks").and_then(quantity_of).unwrap_or(1),
+            ),
+            Some(v) => (quantity_of(v), 1),
+            None => (None, 1),
+        };
+        if let Some(t) = timestamp {
+            n.chain()
+                .set_next_timestamp(t)
+                .map_err(error::chain_error)?;
+        }
+        mine(n, blocks.clamp(1, MAX_MINE), 0)?;
+        Ok(json!("0x0"))
+    })?;
+    method(m, "anvil_mine", |n, p| {
+        let mut seq = p.sequence();
+        let blocks: Option<Value> = seq.optional_next()?;
+        let interval: Option<Value> = seq.optional_next()?;
+        let blocks = blocks.as_ref().and_then(quantity_of).unwrap_or(1);
+        if blocks > MAX_MINE {
+            return Err(error::invalid_params(format!(
+                "at most {MAX_MINE} blocks per anvil_mine"
+            )));
+        }
+        let interval = interval.as_ref().and_then(quantity_of).unwrap_or(0);
+        mine(n, blocks, interval)?;
+        Ok(Value::Null)
+    })?;
+    for name in ["evm_setAutomine", "anvil_setAutomine"] {
+        method(m, name, |n, p| {
+            let on: bool = p.one()?;
+            n.set_automine(on)?;
+            if on {
+                // Anvil mines what waited when automine comes back on.
+                n.chain().mine(false).map_err(error::chain_error)?;
+            }
+            Ok(Value::Null)
+        })?;
+    }
+    method(m, "anvil_getAutomine", |n, _| Ok(json!(n.automine())))?;
+    method(m, "eth_mining", |n, _| Ok(json!(n.automine())))?;
+    method(m, "eth_hashrate", |_, _| Ok(quantity(0u8)))?;
+    for name in ["evm_increaseTime", "anvil_increaseTime"] {
+        method(m, name, |n, p| {
+            let secs: Value = p.one()?;
+            let secs = quantity_of(&secs)
+                .ok_or_else(|| error::invalid_params("seconds: expected a number"))?;
+            Ok(quantity(n.chain().increase_time(secs)))
+        })?;
+    }
+    for name in ["evm_setNextBlockTimestamp", "anvil_setNextBlockTimestamp"] {
+        method(m, name, |n, p| {
+            let t: Value = p.one()?;
+            let t = quantity_of(&t)
+                .ok_or_else(|| error::invalid_params("timestamp: expected a number"))?;
+            n.chain()
+                .set_next_timestamp(t)
+                .map_err(error::chain_error)?;
+            Ok(Value::Null)
+        })?;
+    }
+
+    // Readers.
+    method(m, "net_listening", |_, _| Ok(json!(true)))?;
+    method(m, "web3_sha3", |_, p| {
+        let data: Bytes = p.one()?;
+        to_json(keccak256(&data))
+    })?;
+    method(m, "eth_coinbase", |n, _| {
+        to_json(n.chain().head().header.beneficiary)
+    })?;
+    method(m, "eth_getBlockReceipts", |n, p| {
+        let id: Value = p.one()?;
+        let chain = n.chain();
+        let Some(block) = block_of(chain, &id)? else {
+            return Ok(Value::Null);
+        };
+        let receipts = chain
+            .block_receipts(block.header.number)
+            .map_err(error::chain_error)?
+            .unwrap_or_default();
+        to_json(
+            receipts
+                .into_iter()
+                .map(convert::receipt)
+                .collect::<Vec<_>>(),
+        )
+    })?;
+    for name in [
+        "eth_getTransactionByBlockNumberAndIndex",
+        "eth_getTransactionByBlockHashAndIndex",
+    ] {
+        method(m, name, |n, p| {
+            let mut seq = p.sequence();
+            let id: Value = seq.next()?;
+            let index: U256 = seq.next()?;
+            let chain = n.chain();
+            let Some(block) = block_of(chain, &id)? else {
+                return Ok(Value::Null);
+            };
+            let Some(tx) = usize::try_from(index)
+                .ok()
+                .and_then(|i| block.transactions.get(i))
+            else {
+                return Ok(Value::Null);
+            };
+            to_json(convert::transaction(
+                tx,
+                block.hash,
+                block.header.number,
+                index.to(),
+                block.header.base_fee_per_gas.unwrap_or_default(),
+            ))
+        })?;
+    }
+    for name in [
+        "eth_getBlockTransactionCountByNumber",
+        "eth_getBlockTransactionCountByHash",
+    ] {
+        method(m, name, |n, p| {
+            let id: Value = p.one()?;
+            Ok(match block_of(n.chain(), &id)? {
+                Some(b) => quantity(b.transactions.len() as u64),
+                None => Value::Null,
+            })
+        })?;
+    }
+    for name in [
+        "eth_getUncleCountByBlockNumber",
+        "eth_getUncleCountByBlockHash",
+    ] {
+        method(m, name, |n, p| {
+            let id: Value = p.one()?;
+            Ok(match block_of(n.chain(), &id)? {
+                Some(_) => quantity(0u8),
+                None => Value::Null,
+            })
+        })?;
+    }
+    for name in [
+        "eth_getUncleByBlockNumberAndIndex",
+        "eth_getUncleByBlockHashAndIndex",
+    ] {
+        method(m, name, |_, _| Ok(Value::Null))?;
+    }
+    method(m, "txpool_status", |n, _| {
+        let (ready, queued) = n.chain().pool_content();
+        Ok(
+            json!({"pending": quantity(ready.len() as u64), "queued": quantity(queued.len() as u64)}),
+        )
+    })?;
+    method(m, "txpool_content", |n, _| {
+        Ok(pool_json(n.chain(), pending_tx))
+    })?;
+    method(m, "txpool_inspect", |n, _| {
+        Ok(pool_json(n.chain(), |tx| {
+            let e = &tx.envelope;
+            let to = match e.to() {
+                Some(a) => a.to_string(),
+                None => "contract creation".into(),
+            };
+            json!(format!(
+                "{to}: {} wei + {} gas × {} wei",
+                e.value(),
+                e.gas_limit(),
+                e.max_fee_per_gas()
+            ))
+        }))
+    })?;
+    Ok(())
+}
+
+/// A number given as a JSON number or a hex/decimal string.
+fn quantity_of(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => match s.strip_prefix("0x") {
+            Some(h) => u64::from_str_radix(h, 16).ok(),
+            None => s.parse().ok(),
+        },
+        _ => None,
+    }
+}
+
+/// A pooled transaction by hash, as `eth_getTransactionByHash` shows a pending one.
+pub(crate) fn pooled_json(chain: &Chain, hash: &B256) -> Option<Value> {
+    chain.pooled(hash).map(|tx| pending_tx(&tx))
+}

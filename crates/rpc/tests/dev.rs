@@ -1,0 +1,322 @@
+//! The dev-node methods over real HTTP, as anvil answers them: dev accounts that sign,
+//! filters, mining control, the pool and the extra readers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on setup failure
+
+use alloy_dyn_abi::TypedData;
+use alloy_primitives::{Address, Bytes, Signature, keccak256};
+use prova_chain::{Chain, DEV_ACCOUNTS, Genesis};
+use prova_rpc::{RpcConfig, RpcServer};
+use prova_validator::client;
+use serde_json::{Value, json};
+
+struct Node {
+    rt: tokio::runtime::Runtime,
+    server: Option<RpcServer>,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Node {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = Chain::open(dir.path(), Genesis::dev(31337)).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let config = RpcConfig {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            ..RpcConfig::default()
+        };
+        let server = rt
+            .block_on(prova_rpc::start(std::sync::Arc::new(chain), config))
+            .unwrap();
+        let url = server.url();
+        Self {
+            rt,
+            server: Some(server),
+            url,
+            _dir: dir,
+        }
+    }
+
+    fn call(&self, method: &str, params: Value) -> Value {
+        client::call(&self.url, method, params).unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    fn error(&self, method: &str, params: Value) -> String {
+        client::call(&self.url, method, params)
+            .unwrap_err()
+            .to_string()
+    }
+
+    fn number(&self, method: &str, params: Value) -> u64 {
+        let v = self.call(method, params);
+        u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    }
+
+    fn head(&self) -> u64 {
+        self.number("eth_blockNumber", json!([]))
+    }
+
+    fn receipt(&self, hash: &Value) -> Value {
+        self.call("eth_getTransactionReceipt", json!([hash]))
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            self.rt.block_on(s.stop());
+        }
+    }
+}
+
+fn alice() -> Address {
+    DEV_ACCOUNTS[0].0
+}
+
+/// Init code of a contract whose every call emits one LOG0 with no data.
+const LOGGER: &str = "0x6560006000a0006000526006601af3";
+
+#[test]
+fn dev_accounts_send_and_sign() {
+    let n = Node::new();
+    // Nonce, gas and fees filled in; mined at once.
+    let hash = n.call(
+        "eth_sendTransaction",
+        json!([{"from": alice(), "to": DEV_ACCOUNTS[1].0, "value": "0x1"}]),
+    );
+    let r = n.receipt(&hash);
+    assert_eq!(
+        (r["status"].as_str(), r["gasUsed"].as_str()),
+        (Some("0x1"), Some("0x5208"))
+    );
+    // A legacy one when only gasPrice is given, and a contract creation.
+    let hash = n.call(
+        "eth_sendTransaction",
+        json!([{"from": alice(), "data": LOGGER, "gasPrice": "0x3b9aca00"}]),
+    );
+    let r = n.receipt(&hash);
+    assert_eq!(r["type"], "0x0");
+    assert!(r["contractAddress"].is_string(), "{r}");
+    // Not a dev account: refused, with the reason.
+    let e = n.error(
+        "eth_sendTransaction",
+        json!([{"from": Address::repeat_byte(7), "to": alice()}]),
+    );
+    assert!(e.contains("no signer for"), "{e}");
+
+    // personal_sign and eth_sign: EIP-191, recoverable to the account.
+    for (method, params) in [
+        ("personal_sign", json!(["0x68656c6c6f", alice()])),
+        ("personal_sign", json!(["hello", alice()])),
+        ("eth_sign", json!([alice(), "0x68656c6c6f"])),
+    ] {
+        let sig: Bytes = serde_json::from_value(n.call(method, params)).unwrap();
+        let sig = Signature::try_from(sig.as_ref()).unwrap();
+        assert_eq!(
+            sig.recover_address_from_msg(b"hello").unwrap(),
+            alice(),
+            "{method}"
+        );
+    }
+
+    // EIP-712 typed data, as an object and as JSON text.
+    let typed = json!({
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "chainId", "type": "uint256"}],
+            "Mail": [{"name": "to", "type": "address"}, {"name": "contents", "type": "string"}]
+        },
+        "primaryType": "Mail",
+        "domain": {"name": "Prova", "chainId": 31337},
+        "message": {"to": DEV_ACCOUNTS[1].0, "contents": "infer"}
+    });
+    let hash = serde_json::from_value::<TypedData>(typed.clone())
+        .unwrap()
+        .eip712_signing_hash()
+        .unwrap();
+    for data in [typed.clone(), json!(typed.to_string())] {
+        let sig: Bytes =
+            serde_json::from_value(n.call("eth_signTypedData_v4", json!([alice(), data]))).unwrap();
+        let sig = Signature::try_from(sig.as_ref()).unwrap();
+        assert_eq!(sig.recover_address_from_prehash(&hash).unwrap(), alice());
+    }
+}
+
+#[test]
+fn filters_deliver_new_blocks_logs_and_pending_transactions() {
+    let n = Node::new();
+    let blocks = n.call("eth_newBlockFilter", json!([]));
+    let logs = n.call("eth_newFilter", json!([{}]));
+    let pending = n.call("eth_newPendingTransactionFilter", json!([]));
+    assert_eq!(n.call("eth_getFilterChanges", json!([blocks])), json!([]));
+
+    let deploy = n.call(
+        "eth_sendTransaction",
+        json!([{"from": alice(), "data": LOGGER}]),
+    );
+    let logger = n.receipt(&deploy)["contractAddress"].clone();
+    let call = n.call(
+        "eth_sendTransaction",
+        json!([{"from": alice(), "to": logger}]),
+    );
+    let changes = n.call("eth_getFilterChanges", json!([blocks]));
+    assert_eq!(changes.as_array().unwrap().len(), 2, "{changes}");
+    assert_eq!(
+        changes[1],
+        n.call("eth_getBlockByNumber", json!(["latest", false]))["hash"]
+    );
+    assert_eq!(n.call("eth_getFilterChanges", json!([blocks])), json!([]));
+    let got = n.call("eth_getFilterChanges", json!([logs]));
+    assert_eq!(got.as_array().unwrap().len(), 1, "{got}");
+    assert_eq!(got[0]["address"], logger);
+    assert_eq!(got[0]["transactionHash"], call);
+    assert_eq!(n.call("eth_getFilterChanges", json!([logs])), json!([]));
+    assert_eq!(
+        n.call("eth_getFilterLogs", json!([logs]))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Automine: the pool was empty at every poll.
+    assert_eq!(n.call("eth_getFilterChanges", json!([pending])), json!([]));
+
+    assert_eq!(n.call("eth_uninstallFilter", json!([logs])), json!(true));
+    assert_eq!(n.call("eth_uninstallFilter", json!([logs])), json!(false));
+    let e = n.error("eth_getFilterChanges", json!([logs]));
+    assert!(e.contains("filter not found"), "{e}");
+}
+
+#[test]
+fn mining_control_and_the_pool_behave_as_on_anvil() {
+    let n = Node::new();
+    let pending = n.call("eth_newPendingTransactionFilter", json!([]));
+    assert_eq!(n.call("anvil_getAutomine", json!([])), json!(true));
+    n.call("evm_setAutomine", json!([false]));
+    assert_eq!(n.call("eth_mining", json!([])), json!(false));
+    let hash = n.call(
+        "eth_sendTransaction",
+        json!([{"from": alice(), "to": DEV_ACCOUNTS[1].0, "value": "0x1"}]),
+    );
+    // Waiting in the pool: no block, a pending transaction.
+    assert_eq!(n.head(), 0);
+    assert!(n.receipt(&hash).is_null());
+    let tx = n.call("eth_getTransactionByHash", json!([hash]));
+    assert_eq!(
+        (tx["hash"].clone(), tx["blockHash"].clone()),
+        (hash.clone(), Value::Null)
+    );
+    assert_eq!(
+        n.call("eth_getFilterChanges", json!([pending])),
+        json!([hash])
+    );
+    let status = n.call("txpool_status", json!([]));
+    assert_eq!(status, json!({"pending": "0x1", "queued": "0x0"}));
+    let content = n.call("txpool_content", json!([]));
+    assert_eq!(content["pending"][alice().to_string()]["0"]["hash"], hash);
+    let inspect = n.call("txpool_inspect", json!([]));
+    let line = inspect["pending"][alice().to_string()]["0"]
+        .as_str()
+        .unwrap();
+    assert!(line.contains("1 wei + 21000 gas"), "{line}");
+    assert_eq!(
+        n.number("eth_getTransactionCount", json!([alice(), "pending"])),
+        1
+    );
+
+    // evm_mine with a timestamp: one block, dated as asked, with the pooled transaction.
+    let genesis = n.call("eth_getBlockByNumber", json!(["latest", false]));
+    let t0 = u64::from_str_radix(
+        genesis["timestamp"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    let at = t0 + 1_000_000;
+    assert_eq!(n.call("evm_mine", json!([at])), json!("0x0"));
+    assert_eq!(n.head(), 1);
+    let block = n.call("eth_getBlockByNumber", json!(["0x1", false]));
+    assert_eq!(block["timestamp"], json!(format!("{at:#x}")));
+    assert_eq!(n.receipt(&hash)["blockNumber"], "0x1");
+    // A timestamp not after the head's is refused.
+    let e = n.error("evm_setNextBlockTimestamp", json!([at]));
+    assert!(e.contains("is not after the parent's"), "{e}");
+    // Time moves on from there; evm_increaseTime adds to it.
+    let offset = n.number("evm_increaseTime", json!([3600]));
+    assert!(offset >= 3600);
+    n.call("anvil_mine", json!(["0x3", "0x0"]));
+    assert_eq!(n.head(), 4);
+    let last = n.call("eth_getBlockByNumber", json!(["latest", false]));
+    let t4 = u64::from_str_radix(
+        last["timestamp"].as_str().unwrap().trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    assert!(t4 > at + 3600 - 1, "{t4} after {at} + 1 h");
+
+    // Automine back on mines what waited.
+    n.call("evm_setAutomine", json!([false]));
+    let waiting = n.call(
+        "eth_sendTransaction",
+        json!([{"from": alice(), "to": DEV_ACCOUNTS[1].0, "value": "0x2"}]),
+    );
+    n.call("evm_setAutomine", json!([true]));
+    assert_eq!(n.receipt(&waiting)["blockNumber"], "0x5");
+}
+
+#[test]
+fn readers_of_blocks_and_hashes() {
+    let n = Node::new();
+    n.call("evm_setAutomine", json!([false]));
+    let hashes: Vec<Value> = (1..3)
+        .map(|i| {
+            n.call(
+                "eth_sendTransaction",
+                json!([{"from": DEV_ACCOUNTS[i].0, "to": alice(), "value": "0x1"}]),
+            )
+        })
+        .collect();
+    n.call("evm_mine", json!([]));
+    let block = n.call("eth_getBlockByNumber", json!(["0x1", false]));
+    let receipts = n.call("eth_getBlockReceipts", json!(["0x1"]));
+    assert_eq!(receipts.as_array().unwrap().len(), 2);
+    assert_eq!(
+        n.call("eth_getBlockReceipts", json!([block["hash"]])),
+        receipts
+    );
+    for (by, id) in [
+        ("eth_getTransactionByBlockNumberAndIndex", json!("0x1")),
+        (
+            "eth_getTransactionByBlockHashAndIndex",
+            block["hash"].clone(),
+        ),
+    ] {
+        let tx = n.call(by, json!([id, "0x1"]));
+        assert!(hashes.contains(&tx["hash"]), "{tx}");
+        assert_eq!(tx["transactionIndex"], "0x1");
+        assert!(n.call(by, json!([id, "0x2"])).is_null());
+    }
+    assert_eq!(
+        n.call("eth_getBlockTransactionCountByNumber", json!(["0x1"])),
+        "0x2"
+    );
+    assert_eq!(
+        n.call("eth_getBlockTransactionCountByHash", json!([block["hash"]])),
+        "0x2"
+    );
+    assert!(
+        n.call("eth_getBlockTransactionCountByNumber", json!(["0x9"]))
+            .is_null()
+    );
+    assert_eq!(
+        n.call("eth_getUncleCountByBlockNumber", json!(["0x1"])),
+        "0x0"
+    );
+    assert_eq!(n.call("net_listening", json!([])), json!(true));
+    assert_eq!(
+        n.call("web3_sha3", json!(["0x68656c6c6f"])),
+        json!(keccak256(b"hello"))
+    );
+}
