@@ -119,6 +119,11 @@ c send --private-key "$K0" "$DEAD" --value 1ether --json >"$WORK/transfer.json"
 TRANSFER_TX="$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1])).transactionHash' "$WORK/transfer.json")"
 check "cast send transfer status" 0x1 "$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1])).status' "$WORK/transfer.json")"
 check "cast balance after transfer" 1000000000000000000 "$(c balance "$DEAD")"
+# The node signs for its dev accounts (eth_sendTransaction), as anvil does.
+BEEF=0x000000000000000000000000000000000000bEEF
+c send --unlocked --from 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 "$BEEF" --value 1 --json >"$WORK/unlocked.json"
+check "cast send --unlocked status" 0x1 "$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1])).status' "$WORK/unlocked.json")"
+check "cast balance after the unlocked transfer" 1 "$(c balance "$BEEF")"
 
 # Deploy DigitClassifier with the digits_mlp model id.
 BYTECODE="$(node -p 'require(process.argv[1]).bytecode' "$ROOT/contracts/out/DigitClassifier.json")"

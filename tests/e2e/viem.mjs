@@ -3,7 +3,8 @@
 // Usage: node viem.mjs RPC_URL CLASSIFIER TX_HASH MODEL_ID
 import { readFileSync } from 'node:fs';
 import {
-  BaseError, ContractFunctionRevertedError, createPublicClient, decodeEventLog, http, keccak256,
+  BaseError, ContractFunctionRevertedError, createPublicClient, createWalletClient, decodeEventLog,
+  http, keccak256, verifyMessage,
 } from 'viem';
 
 const [rpc, classifier, txHash, modelId] = process.argv.slice(2);
@@ -113,5 +114,41 @@ await check('fee history and block', async () => {
   const block = await client.getBlock({ blockHash: receipt.blockHash, includeTransactions: true });
   eq(block.transactions[0].hash, txHash, 'tx in block');
   return eq(fees.baseFeePerGas.length > 1, true, 'base fees');
+});
+// The node's dev accounts sign (a JSON-RPC account: eth_sendTransaction, personal_sign), and
+// events arrive through filters (eth_newFilter / eth_getFilterChanges).
+const ALICE = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266';
+const wallet = createWalletClient({ account: ALICE, transport: http(rpc, { timeout: 30_000 }) });
+await check('eth_sendTransaction from a dev account', async () => {
+  const hash = await wallet.sendTransaction({
+    to: '0x000000000000000000000000000000000000bEEF', value: 1n, chain: null,
+  });
+  const r = await client.waitForTransactionReceipt({ hash });
+  return eq(r.status, 'success', 'status');
+});
+await check('personal_sign from a dev account verifies', async () => {
+  const signature = await wallet.signMessage({ message: 'prova' });
+  return eq(await verifyMessage({ address: ALICE, message: 'prova', signature }), true, 'verified');
+});
+await check('watchContractEvent delivers Classified through a filter', async () => {
+  let unwatch = () => {};
+  const got = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no event within 20 s')), 20_000);
+    unwatch = client.watchContractEvent({
+      address: classifier, abi: digitAbi, eventName: 'Classified', poll: true, pollingInterval: 200,
+      onLogs: (logs) => { clearTimeout(timer); resolve(logs); },
+      onError: (e) => { clearTimeout(timer); reject(e); },
+    });
+  });
+  await new Promise((r) => setTimeout(r, 800)); // the filter is installed on the first poll
+  const hash = await wallet.writeContract({
+    address: classifier, abi: digitAbi, functionName: 'classify', args: [PIXELS], chain: null,
+  });
+  try {
+    const logs = await got;
+    return eq(logs[0].transactionHash, hash, 'tx hash');
+  } finally {
+    unwatch();
+  }
 });
 process.exit(failed === 0 ? 0 : 1);

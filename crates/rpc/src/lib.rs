@@ -15,8 +15,10 @@
 //! - **Errors** ([`error`]): the standard JSON-RPC codes; refused transactions are `-32000`
 //!   with the [`TxError`](prova_chain::TxError) message; a reverted call is code `3`,
 //!   message `execution reverted`, `data` the revert bytes, so clients decode custom errors.
-//! - **Mining** ([`Mining`]): automine (a block per transaction) or interval blocks from a
-//!   pool of pending transactions.
+//! - **Mining** ([`Mining`]): automine (a block per transaction) or interval blocks from the
+//!   chain's pool of pending transactions.
+//! - **Dev methods** ([`dev`]): dev accounts that sign, polling filters, mining and clock
+//!   control, the pool, and the readers anvil answers that the core does not.
 //!
 //! ```
 //! # let rt = tokio::runtime::Runtime::new().unwrap();
