@@ -251,12 +251,11 @@ impl Chain {
     }
 
     /// The timestamp of the next block this node makes: the one set with
-    /// [`Self::set_next_timestamp`] (used once), or [`Self::now`].
+    /// [`Self::set_next_timestamp`] (until a block uses it), or [`Self::now`].
     fn next_timestamp(&self) -> u64 {
-        let mut clock = lock(&self.clock);
+        let clock = lock(&self.clock);
         clock
             .next
-            .take()
             .unwrap_or_else(|| rules::now().saturating_add(clock.offset))
     }
 
@@ -462,6 +461,12 @@ impl Chain {
         rules::validate_child(&parent.header, parent.hash, &block.header)?;
         // Nothing is written unless all of it is (one redb transaction).
         self.store.commit_block(block)?;
+        // A timestamp set for the next block is used up.
+        let mut clock = lock(&self.clock);
+        if clock.next.is_some_and(|t| t <= block.header.timestamp) {
+            clock.next = None;
+        }
+        drop(clock);
         state.block_hashes.insert(block.header.number, block.hash);
         if let Some(old) = block.header.number.checked_sub(256) {
             state.block_hashes.remove(&old);
