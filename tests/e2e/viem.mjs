@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import {
   BaseError, ContractFunctionRevertedError, createPublicClient, createWalletClient, decodeEventLog,
-  http, keccak256, verifyMessage,
+  http, keccak256, verifyMessage, webSocket,
 } from 'viem';
 
 const [rpc, classifier, txHash, modelId] = process.argv.slice(2);
@@ -149,6 +149,45 @@ await check('watchContractEvent delivers Classified through a filter', async () 
     return eq(logs[0].transactionHash, hash, 'tx hash');
   } finally {
     unwatch();
+  }
+});
+await check('multicall through the Multicall3 predeploy (inference inside the batch)', async () => {
+  const [digit, id] = await client.multicall({
+    multicallAddress: '0xcA11bde05977b3631167028862bE2a173976CA11',
+    allowFailure: false,
+    contracts: [
+      { address: classifier, abi: digitAbi, functionName: 'predict', args: [PIXELS] },
+      { address: classifier, abi: digitAbi, functionName: 'modelId' },
+    ],
+  });
+  const single = await client.readContract({
+    address: classifier, abi: digitAbi, functionName: 'predict', args: [PIXELS],
+  });
+  eq(digit, single, 'digit');
+  return eq(id, modelId, 'model id');
+});
+await check('eth_subscribe over WebSocket delivers newHeads and logs', async () => {
+  const ws = createPublicClient({ transport: webSocket(rpc.replace(/^http/, 'ws'), { timeout: 30_000 }) });
+  const unwatch = [];
+  const wait = (what, subscribe) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${what} within 20 s`)), 20_000);
+    unwatch.push(subscribe((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); }));
+  });
+  const head = wait('newHeads', (ok, err) => ws.watchBlockNumber({ onBlockNumber: ok, onError: err }));
+  const logs = wait('logs', (ok, err) => ws.watchContractEvent({
+    address: classifier, abi: digitAbi, eventName: 'Classified', onLogs: ok, onError: err,
+  }));
+  try {
+    await new Promise((r) => setTimeout(r, 800)); // both subscriptions are set up
+    const hash = await wallet.writeContract({
+      address: classifier, abi: digitAbi, functionName: 'classify', args: [PIXELS], chain: null,
+    });
+    const receipt = await client.waitForTransactionReceipt({ hash });
+    const [number, got] = await Promise.all([head, logs]);
+    eq(number, receipt.blockNumber, 'new head');
+    return eq(got[0].transactionHash, hash, 'log tx hash');
+  } finally {
+    unwatch.forEach((u) => u());
   }
 });
 process.exit(failed === 0 ? 0 : 1);

@@ -125,7 +125,10 @@ pub enum ChainError {
     #[error("execution aborted: {0}")]
     Execution(String),
     /// The data dir holds another chain.
-    #[error("data dir holds genesis {stored}, not {given}")]
+    #[error(
+        "the data dir holds another chain (genesis {stored}, not {given}): another chain id, or \
+         one made by another version of prova; use another --datadir, or delete this one"
+    )]
     GenesisMismatch {
         /// Genesis hash found on disk.
         stored: B256,

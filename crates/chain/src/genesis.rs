@@ -6,7 +6,7 @@ use crate::{
     state::{AccountState, code_hash},
 };
 use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, Header};
-use alloy_primitives::{Address, B256, Bytes, U256, address, b256};
+use alloy_primitives::{Address, B256, Bytes, U256, address, b256, hex};
 use alloy_trie::EMPTY_ROOT_HASH;
 use prova_model::ModelId;
 use prova_precompile::{MODEL_REGISTRY_ADDRESS, REGISTERED, model_slot};
@@ -66,6 +66,28 @@ pub const DEFAULT_GAS_LIMIT: u64 = 30_000_000;
 /// Default base fee of the genesis block (1 gwei, as anvil).
 pub const DEFAULT_BASE_FEE: u64 = 1_000_000_000;
 
+/// Arachnid's deterministic deployment proxy, where Foundry's `new C{salt: s}()` and
+/// `forge script` send CREATE2 deployments.
+pub const CREATE2_DEPLOYER: Address = address!("0x4e59b44847b379578588920cA78FbF26c0B4956C");
+/// Its runtime code: `salt ‖ init code` in, the 20-byte address of the new contract out.
+pub const CREATE2_DEPLOYER_CODE: [u8; 69] = hex!(
+    "7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe0"
+    "3601600081602082378035828234f58015156039578182fd5b8082525050506014600cf3"
+);
+/// Where viem, ethers and Foundry look for Multicall3.
+pub const MULTICALL3: Address = address!("0xcA11bde05977b3631167028862bE2a173976CA11");
+
+/// The runtime code of `contracts/src/predeploys/Multicall3.sol` (from its committed artifact).
+pub fn multicall3_code() -> Bytes {
+    const ARTIFACT: &str = include_str!("../../../contracts/out/Multicall3.json");
+    serde_json::from_str::<serde_json::Value>(ARTIFACT)
+        .ok()
+        .and_then(|a| a["deployedBytecode"].as_str().map(str::to_owned))
+        .and_then(|h| alloy_primitives::hex::decode(h).ok())
+        .unwrap_or_default()
+        .into()
+}
+
 /// An account allocated at genesis.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -104,10 +126,12 @@ pub struct Genesis {
 }
 
 impl Genesis {
-    /// A dev chain: `chain_id`, the ten dev accounts with 10,000 ether each, no models.
+    /// A dev chain: `chain_id`, the ten dev accounts with 10,000 ether each, the CREATE2
+    /// deployer ([`CREATE2_DEPLOYER`]) and Multicall3 ([`MULTICALL3`]) predeployed, as anvil
+    /// has them; no models.
     pub fn dev(chain_id: u64) -> Self {
         let ether = U256::from(10).pow(U256::from(18));
-        let alloc = DEV_ACCOUNTS
+        let mut alloc: BTreeMap<Address, GenesisAccount> = DEV_ACCOUNTS
             .iter()
             .map(|(address, _)| {
                 (
@@ -119,6 +143,21 @@ impl Genesis {
                 )
             })
             .collect();
+        for (address, code) in [
+            (
+                CREATE2_DEPLOYER,
+                Bytes::from(CREATE2_DEPLOYER_CODE.to_vec()),
+            ),
+            (MULTICALL3, multicall3_code()),
+        ] {
+            alloc.insert(
+                address,
+                GenesisAccount {
+                    code,
+                    ..Default::default()
+                },
+            );
+        }
         Self {
             chain_id,
             gas_limit: DEFAULT_GAS_LIMIT,

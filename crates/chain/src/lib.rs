@@ -76,7 +76,8 @@ pub use chain::{Chain, DB_FILE, Head, MAX_LOG_RANGE, MODELS_DIR, Mined, Submitte
 pub use error::{ChainError, TxError};
 pub use executor::{BlockInput, ExecutedBlock, ExecutedTx, Executor, SPEC, header_inferences_root};
 pub use genesis::{
-    DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, DEV_ACCOUNTS, DEV_CHAIN_ID, Genesis, GenesisAccount,
+    CREATE2_DEPLOYER, CREATE2_DEPLOYER_CODE, DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, DEV_ACCOUNTS,
+    DEV_CHAIN_ID, Genesis, GenesisAccount, MULTICALL3, multicall3_code,
 };
 pub use pool::{PoolConfig, PoolStatus, TxPool};
 pub use prova_precompile::InferenceRecord;

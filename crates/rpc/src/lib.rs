@@ -45,6 +45,7 @@ pub mod error;
 mod eth;
 mod node;
 mod prova;
+mod ws;
 
 pub use error::RpcError;
 pub use node::Node;
@@ -163,6 +164,7 @@ pub struct RpcServer {
     addr: SocketAddr,
     handle: ServerHandle,
     miner: Option<tokio::task::JoinHandle<()>>,
+    watcher: tokio::task::JoinHandle<()>,
     node: Arc<Node>,
 }
 
@@ -191,6 +193,8 @@ impl RpcServer {
             miner.abort();
             let _ = miner.await;
         }
+        self.watcher.abort();
+        let _ = self.watcher.await;
     }
 }
 
@@ -202,12 +206,13 @@ pub async fn start(chain: Arc<Chain>, config: RpcConfig) -> Result<RpcServer, Rp
     eth::register(&mut module)?;
     prova::register(&mut module)?;
     dev::register(&mut module)?;
+    ws::register(&mut module)?;
     let server_config = ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
         .max_response_body_size(MAX_RESPONSE_BYTES)
         .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH))
         .max_connections(MAX_CONNECTIONS)
-        .http_only()
+        .set_id_provider(ws::HexIds::default())
         .build();
     let server = Server::builder()
         .set_config(server_config)
@@ -219,6 +224,7 @@ pub async fn start(chain: Arc<Chain>, config: RpcConfig) -> Result<RpcServer, Rp
         .local_addr()
         .map_err(|e| RpcError::Bind(config.addr, e))?;
     let handle = server.start(module);
+    let watcher = tokio::spawn(ws::watch_heads(node.clone(), node.heads.clone()));
     let miner = match config.mining {
         Mining::Auto | Mining::ReadOnly => None,
         Mining::Interval(every) => {
@@ -242,6 +248,7 @@ pub async fn start(chain: Arc<Chain>, config: RpcConfig) -> Result<RpcServer, Rp
         addr,
         handle,
         miner,
+        watcher,
         node,
     })
 }

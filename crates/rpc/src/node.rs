@@ -21,6 +21,8 @@ pub struct Node {
     /// With [`Mining::Auto`]: whether a transaction is mined at once (`evm_setAutomine`).
     automine: AtomicBool,
     pub(crate) filters: Mutex<crate::dev::Filters>,
+    /// Numbers of new blocks, for WebSocket subscriptions ([`crate::ws`]).
+    pub(crate) heads: tokio::sync::broadcast::Sender<u64>,
 }
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
@@ -33,6 +35,7 @@ impl Node {
             mining,
             automine: AtomicBool::new(mining == Mining::Auto),
             filters: Mutex::default(),
+            heads: tokio::sync::broadcast::channel(1024).0,
         }
     }
 
