@@ -37,6 +37,9 @@ pub const DB_FILE: &str = "chain.redb";
 pub const MODELS_DIR: &str = "models";
 /// Most blocks one log query ([`Chain::logs`]) may cover.
 pub const MAX_LOG_RANGE: u64 = 10_000;
+/// How many recent blocks' states a chain keeps by default (for calls and reads at a past
+/// block, tracing, `evm_revert`); see [`Chain::set_history`].
+pub const DEFAULT_HISTORY: usize = 64;
 /// How many refused pool transactions the chain remembers the reason of.
 const DROPPED_KEPT: usize = 1024;
 
@@ -91,6 +94,9 @@ pub struct Chain {
     store: ChainStore,
     executor: Executor,
     head: RwLock<Arc<Head>>,
+    /// The heads of the last blocks, oldest first, the current head last.
+    history: Mutex<VecDeque<Arc<Head>>>,
+    history_limit: std::sync::atomic::AtomicUsize,
     writer: Mutex<()>,
     pool: Mutex<Pool>,
     clock: Mutex<Clock>,
@@ -185,10 +191,13 @@ impl Chain {
             hash,
             state: Arc::new(state),
         };
+        let head = Arc::new(head);
         Ok(Self {
             store,
             executor,
-            head: RwLock::new(Arc::new(head)),
+            history: Mutex::new(VecDeque::from([head.clone()])),
+            history_limit: DEFAULT_HISTORY.into(),
+            head: RwLock::new(head),
             writer: Mutex::new(()),
             pool: Mutex::new(Pool {
                 txs: TxPool::new(PoolConfig::default()),
@@ -478,6 +487,16 @@ impl Chain {
         });
         let mut pool = lock(&self.pool);
         *self.head.write().unwrap_or_else(PoisonError::into_inner) = head.clone();
+        let mut history = lock(&self.history);
+        history.push_back(head.clone());
+        let keep = self
+            .history_limit
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(1);
+        while history.len() > keep {
+            history.pop_front();
+        }
+        drop(history);
         self.drop_rejected(&mut pool, &block.rejected);
         pool.txs.prune(&head.state);
         Ok(())
@@ -533,12 +552,48 @@ impl Chain {
         Ok(Some(self.executor.precompiles().model_info(id)?))
     }
 
-    fn at(&self, block: Option<u64>) -> Result<Arc<Head>, ChainError> {
+    /// The head of block `block` (`None` = latest), if its state is still kept.
+    pub fn at(&self, block: Option<u64>) -> Result<Arc<Head>, ChainError> {
         let head = self.head();
         match block {
-            Some(n) if n != head.header.number => Err(ChainError::StateUnavailable(n)),
-            _ => Ok(head),
+            None => Ok(head),
+            Some(n) if n == head.header.number => Ok(head),
+            Some(n) => lock(&self.history)
+                .iter()
+                .find(|h| h.header.number == n)
+                .cloned()
+                .ok_or(ChainError::StateUnavailable(n)),
         }
+    }
+
+    /// Keeps the states of the last `blocks` blocks (at least 1: the head) for reads at a past
+    /// block and [`Self::rewind`]. Each costs a copy of the state in memory.
+    pub fn set_history(&self, blocks: usize) {
+        let blocks = blocks.max(1);
+        self.history_limit
+            .store(blocks, std::sync::atomic::Ordering::Relaxed);
+        let mut history = lock(&self.history);
+        while history.len() > blocks {
+            history.pop_front();
+        }
+    }
+
+    /// Rewinds the chain to block `number`, whose state must still be kept (dev chains:
+    /// `evm_revert`): later blocks are removed from the store in one write transaction and
+    /// `number` becomes the head. Pooled transactions stay (those the removed blocks had mined
+    /// are gone with them, as on anvil).
+    pub fn rewind(&self, number: u64) -> Result<(), ChainError> {
+        let _writer = lock(&self.writer);
+        let target = self.at(Some(number))?;
+        if target.header.number == self.block_number() {
+            return Ok(());
+        }
+        self.store.rewind(number, &target.state)?;
+        let mut pool = lock(&self.pool);
+        *self.head.write().unwrap_or_else(PoisonError::into_inner) = target.clone();
+        lock(&self.history).retain(|h| h.header.number <= number);
+        pool.txs.prune(&target.state);
+        Ok(())
     }
 
     fn call_env(&self, state: &WorldState, req: &CallRequest, gas: u64) -> TxEnv {
@@ -555,8 +610,8 @@ impl Chain {
         }
     }
 
-    /// Executes `req` read-only on the state of `block` (`None` = latest; only the latest
-    /// state is kept), without recording inferences. The result says success, revert (with
+    /// Executes `req` read-only on the state of `block` (`None` = latest; a past block while
+    /// its state is kept), without recording inferences. The result says success, revert (with
     /// data) or halt.
     pub fn call(
         &self,
@@ -618,22 +673,22 @@ impl Chain {
         Ok(hi)
     }
 
-    /// Balance of `address` at `block` (latest only).
+    /// Balance of `address` at `block` (`None` = latest; a past block while its state is kept).
     pub fn balance(&self, address: &Address, block: Option<u64>) -> Result<U256, ChainError> {
         Ok(self.at(block)?.state.balance(address))
     }
 
-    /// Nonce of `address` at `block` (latest only).
+    /// Nonce of `address` at `block` (`None` = latest; a past block while its state is kept).
     pub fn nonce(&self, address: &Address, block: Option<u64>) -> Result<u64, ChainError> {
         Ok(self.at(block)?.state.nonce(address))
     }
 
-    /// Code of `address` at `block` (latest only).
+    /// Code of `address` at `block` (`None` = latest; a past block while its state is kept).
     pub fn code(&self, address: &Address, block: Option<u64>) -> Result<Bytes, ChainError> {
         Ok(self.at(block)?.state.code(address))
     }
 
-    /// Storage slot of `address` at `block` (latest only).
+    /// Storage slot of `address` at `block` (`None` = latest; a past block while its state is kept).
     pub fn storage(
         &self,
         address: &Address,

@@ -135,8 +135,11 @@ pub enum ChainError {
         /// Genesis hash of the configuration given.
         given: B256,
     },
-    /// State is kept for the head block only.
-    #[error("state of block {0} is not available (only the latest block's state is kept)")]
+    /// The state of that block is not kept (only the last blocks', since the node started).
+    #[error(
+        "state of block {0} is not available (states are kept for the last blocks since the node \
+         started: --history)"
+    )]
     StateUnavailable(u64),
     /// A block does not follow its parent, or the head has no possible child.
     #[error("block rule: {0}")]

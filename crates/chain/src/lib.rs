@@ -29,7 +29,8 @@
 //!   ([`Chain::add_transaction`]), automine ([`Chain::submit`]), blocks from the pool
 //!   ([`Chain::mine`]) or from a list ([`Chain::build_block`]), import, read-only calls, gas
 //!   estimation and readers, all from `&self` on many threads at once (see [`Chain`]'s module
-//!   docs). Only the head block's state is kept.
+//!   docs). The states of the last blocks are kept in memory ([`Chain::set_history`]), for
+//!   reads at a past block and [`Chain::rewind`]; only the head's is on disk.
 //!
 //! ```
 //! use prova_chain::{Chain, Genesis, DEV_ACCOUNTS, sign_tx};
@@ -72,7 +73,9 @@ mod views;
 mod wire;
 mod witness;
 
-pub use chain::{Chain, DB_FILE, Head, MAX_LOG_RANGE, MODELS_DIR, Mined, Submitted};
+pub use chain::{
+    Chain, DB_FILE, DEFAULT_HISTORY, Head, MAX_LOG_RANGE, MODELS_DIR, Mined, Submitted,
+};
 pub use error::{ChainError, TxError};
 pub use executor::{BlockInput, ExecutedBlock, ExecutedTx, Executor, SPEC, header_inferences_root};
 pub use genesis::{

@@ -310,6 +310,80 @@ impl ChainStore {
         Ok(())
     }
 
+    /// Rewinds the chain to block `number` (dev chains: `evm_revert`), whose whole state is
+    /// `state`: every later block (header, body, receipts, witness, transaction lookups) is
+    /// removed and the state tables rewritten, in one write transaction.
+    pub fn rewind(&self, number: u64, state: &WorldState) -> Result<(), ChainError> {
+        let head = self.head()?.unwrap_or_default();
+        let tx = self.db.begin_write().map_err(db)?;
+        for n in number.saturating_add(1)..=head {
+            let Some(header) = tx
+                .open_table(HEADERS)
+                .map_err(db)?
+                .remove(n)
+                .map_err(db)?
+                .map(|v| v.value().to_vec())
+            else {
+                continue;
+            };
+            let header: Header = rlp(&header, "header")?;
+            tx.open_table(NUMBERS)
+                .map_err(db)?
+                .remove(header.hash_slow().as_slice())
+                .map_err(db)?;
+            let body = tx
+                .open_table(BODIES)
+                .map_err(db)?
+                .remove(n)
+                .map_err(db)?
+                .map(|v| v.value().to_vec());
+            if let Some(body) = body {
+                let raw: Vec<Bytes> = rlp(&body, "body")?;
+                let mut lookup = tx.open_table(TX_LOOKUP).map_err(db)?;
+                for r in raw {
+                    lookup
+                        .remove(alloy_primitives::keccak256(&r).as_slice())
+                        .map_err(db)?;
+                }
+            }
+            tx.open_table(RECEIPTS).map_err(db)?.remove(n).map_err(db)?;
+            tx.open_table(WITNESS).map_err(db)?.remove(n).map_err(db)?;
+        }
+        tx.open_table(ACCOUNTS)
+            .map_err(db)?
+            .retain(|_, _| false)
+            .map_err(db)?;
+        tx.open_table(STORAGE)
+            .map_err(db)?
+            .retain(|_, _| false)
+            .map_err(db)?;
+        {
+            let mut accounts = tx.open_table(ACCOUNTS).map_err(db)?;
+            for (address, a) in &state.accounts {
+                accounts
+                    .insert(address.as_slice(), encode_account(a).as_slice())
+                    .map_err(db)?;
+            }
+            let mut storage = tx.open_table(STORAGE).map_err(db)?;
+            for (address, a) in &state.accounts {
+                for (slot, value) in &a.storage {
+                    storage
+                        .insert(
+                            slot_key(address, slot).as_slice(),
+                            value.to_be_bytes::<32>().as_slice(),
+                        )
+                        .map_err(db)?;
+                }
+            }
+        }
+        // Code is content-addressed: what later blocks added is harmless and stays.
+        tx.open_table(META)
+            .map_err(db)?
+            .insert(HEAD, number.to_be_bytes().as_slice())
+            .map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
     /// The whole head state, with the hashes of the last 256 blocks.
     pub fn load_state(&self) -> Result<WorldState, ChainError> {
         let tx = self.db.begin_read().map_err(db)?;

@@ -78,11 +78,78 @@ fn transfers_of_each_type_move_balances_and_nonces() {
     assert_eq!(chain.state().state_root(), chain.head().header.state_root);
     // Base fee follows EIP-1559 (nearly empty blocks: it falls).
     assert!(chain.head().header.base_fee_per_gas.unwrap() < DEFAULT_BASE_FEE);
-    // Only the latest state is kept.
+    // The states of the last blocks are kept: each block's balance is the one after it.
+    assert_eq!(chain.balance(&bob, Some(0)).unwrap(), ether(10_000));
+    assert_eq!(chain.balance(&bob, Some(1)).unwrap(), ether(10_001));
+    assert_eq!(chain.nonce(&alice, Some(2)).unwrap(), 2);
+    assert!(matches!(
+        chain.balance(&alice, Some(4)),
+        Err(ChainError::StateUnavailable(4))
+    ));
+    // Fewer kept: older states are a clear error.
+    chain.set_history(2);
+    assert_eq!(chain.balance(&bob, Some(2)).unwrap(), ether(10_003));
     assert!(matches!(
         chain.balance(&alice, Some(1)),
         Err(ChainError::StateUnavailable(1))
     ));
+}
+
+#[test]
+fn the_chain_rewinds_to_a_kept_block_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bob, one) = (addr(1), U256::from(1));
+    let (hash1, kept_root);
+    {
+        let chain = open(dir.path());
+        hash1 = chain
+            .submit(&tx1559(0, 0, TxKind::Call(bob), one, vec![], 21_000))
+            .unwrap()
+            .0;
+        kept_root = chain.head().header.state_root;
+        let later = chain
+            .submit(&tx1559(0, 1, TxKind::Call(bob), one, vec![], 21_000))
+            .unwrap()
+            .0;
+        chain
+            .submit(&tx1559(0, 2, TxKind::Call(bob), one, vec![], 21_000))
+            .unwrap();
+        assert_eq!(chain.block_number(), 3);
+        chain.rewind(1).unwrap();
+        assert_eq!(chain.block_number(), 1);
+        assert_eq!(chain.head().header.state_root, kept_root);
+        assert_eq!(chain.state().state_root(), kept_root);
+        assert!(chain.block_by_number(2).unwrap().is_none());
+        assert!(chain.receipt(&later).unwrap().is_none());
+        assert!(chain.receipt(&hash1).unwrap().is_some());
+        assert_eq!(chain.nonce(&addr(0), None).unwrap(), 1);
+        // The chain goes on from there: nonce 1 again, in a new block 2.
+        let (_, block) = chain
+            .submit(&tx1559(
+                0,
+                1,
+                TxKind::Call(bob),
+                U256::from(5),
+                vec![],
+                21_000,
+            ))
+            .unwrap();
+        assert_eq!(block, Some(2));
+        // A state that is not kept cannot be rewound to.
+        chain.set_history(1);
+        assert!(matches!(
+            chain.rewind(0),
+            Err(ChainError::StateUnavailable(0))
+        ));
+    }
+    // What the rewind wrote is what a restart reads.
+    let chain = open(dir.path());
+    assert_eq!(chain.block_number(), 2);
+    assert_eq!(chain.state().state_root(), chain.head().header.state_root);
+    assert_eq!(
+        chain.balance(&bob, None).unwrap(),
+        ether(10_000) + U256::from(6)
+    );
 }
 
 #[test]

@@ -74,6 +74,10 @@ pub struct NodeArgs {
     /// Chain id.
     #[arg(long, default_value_t = prova_chain::DEV_CHAIN_ID)]
     chain_id: u64,
+    /// Keep the states of the last N blocks in memory, for calls and reads at a past block and
+    /// evm_revert (each costs a copy of the state).
+    #[arg(long, value_name = "N", default_value_t = prova_chain::DEFAULT_HISTORY)]
+    history: usize,
 }
 
 fn default_datadir() -> Result<PathBuf> {
@@ -121,6 +125,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
     }
     let chain = Chain::open(&datadir, genesis)
         .with_context(|| format!("cannot open the chain in {}", datadir.display()))?;
+    chain.set_history(args.history);
     let head = chain.block_number();
     let addr = SocketAddr::new(args.host, args.port);
     let chain_id = chain.chain_id();

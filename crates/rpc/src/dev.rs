@@ -9,6 +9,9 @@
 //! - **Mining control**: `evm_mine`, `anvil_mine`, `evm_setAutomine` / `anvil_setAutomine`,
 //!   `anvil_getAutomine`, `evm_increaseTime` / `anvil_increaseTime`,
 //!   `evm_setNextBlockTimestamp` / `anvil_setNextBlockTimestamp`.
+//! - **Snapshots**: `evm_snapshot` / `anvil_snapshot` and `evm_revert` / `anvil_revert`
+//!   (which drops that snapshot and every later one), over the states the chain keeps for its
+//!   last blocks (`prova node --history`).
 //! - **Readers**: `eth_getBlockReceipts`, `eth_getTransactionByBlockNumberAndIndex`,
 //!   `eth_getTransactionByBlockHashAndIndex`, `eth_getBlockTransactionCountByNumber` / `ByHash`,
 //!   `eth_getUncleCountByBlockNumber` / `ByHash`, `eth_coinbase`, `eth_mining`, `eth_hashrate`,
@@ -442,6 +445,43 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
                 .set_next_timestamp(t)
                 .map_err(error::chain_error)?;
             Ok(Value::Null)
+        })?;
+    }
+
+    // Snapshots.
+    for name in ["evm_snapshot", "anvil_snapshot"] {
+        method(m, name, |n, _| {
+            n.produces()?;
+            let head = n.chain().head();
+            let mut snapshots = n.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+            let id = snapshots.last_key_value().map_or(0, |(k, _)| k + 1);
+            snapshots.insert(id, (head.header.number, head.hash));
+            Ok(quantity(id))
+        })?;
+    }
+    for name in ["evm_revert", "anvil_revert"] {
+        method(m, name, |n, p| {
+            n.produces()?;
+            let id: Value = p.one()?;
+            let id = quantity_of(&id)
+                .ok_or_else(|| error::invalid_params("snapshot id: expected a number"))?;
+            let mut snapshots = n.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+            let Some((number, hash)) = snapshots.get(&id).copied() else {
+                return Ok(json!(false));
+            };
+            // That snapshot and every later one are used up.
+            snapshots.retain(|k, _| *k < id);
+            let chain = n.chain();
+            let current = chain
+                .store()
+                .header(number)
+                .map_err(error::chain_error)?
+                .map(|h| h.hash_slow());
+            if current != Some(hash) {
+                return Ok(json!(false));
+            }
+            chain.rewind(number).map_err(error::chain_error)?;
+            Ok(json!(true))
         })?;
     }
 

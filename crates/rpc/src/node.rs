@@ -21,6 +21,8 @@ pub struct Node {
     /// With [`Mining::Auto`]: whether a transaction is mined at once (`evm_setAutomine`).
     automine: AtomicBool,
     pub(crate) filters: Mutex<crate::dev::Filters>,
+    /// `evm_snapshot` ids: the block each was taken at (number, hash).
+    pub(crate) snapshots: Mutex<std::collections::BTreeMap<u64, (u64, B256)>>,
     /// Numbers of new blocks, for WebSocket subscriptions ([`crate::ws`]).
     pub(crate) heads: tokio::sync::broadcast::Sender<u64>,
 }
@@ -35,6 +37,7 @@ impl Node {
             mining,
             automine: AtomicBool::new(mining == Mining::Auto),
             filters: Mutex::default(),
+            snapshots: Mutex::default(),
             heads: tokio::sync::broadcast::channel(1024).0,
         }
     }

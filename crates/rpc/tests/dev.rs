@@ -320,3 +320,43 @@ fn readers_of_blocks_and_hashes() {
         json!(keccak256(b"hello"))
     );
 }
+
+#[test]
+fn snapshots_revert_the_chain_and_past_blocks_can_be_read() {
+    let n = Node::new();
+    let bob = DEV_ACCOUNTS[1].0;
+    let send = |value: &str| {
+        n.call(
+            "eth_sendTransaction",
+            json!([{"from": alice(), "to": bob, "value": value}]),
+        )
+    };
+    send("0x1");
+    let snap = n.call("evm_snapshot", json!([]));
+    let after_one = n.call("eth_getBalance", json!([bob, "latest"]));
+    let later = send("0x2");
+    send("0x3");
+    assert_eq!(n.head(), 3);
+    // Reads at a past block see that block's state.
+    assert_eq!(n.call("eth_getBalance", json!([bob, "0x1"])), after_one);
+    assert_eq!(
+        n.number("eth_getTransactionCount", json!([alice(), "0x2"])),
+        2
+    );
+    // Revert: back to block 1; the snapshot is used up.
+    assert_eq!(n.call("evm_revert", json!([snap])), json!(true));
+    assert_eq!(n.head(), 1);
+    assert!(n.receipt(&later).is_null());
+    assert_eq!(n.call("eth_getBalance", json!([bob, "latest"])), after_one);
+    assert_eq!(n.call("evm_revert", json!([snap])), json!(false));
+    // The chain goes on from block 1.
+    let again = send("0x4");
+    assert_eq!(n.receipt(&again)["blockNumber"], "0x2");
+    // Nested snapshots: reverting to the first drops the second.
+    let first = n.call("anvil_snapshot", json!([]));
+    send("0x5");
+    let second = n.call("evm_snapshot", json!([]));
+    assert_eq!(n.call("evm_revert", json!([first])), json!(true));
+    assert_eq!(n.call("evm_revert", json!([second])), json!(false));
+    assert_eq!(n.head(), 2);
+}

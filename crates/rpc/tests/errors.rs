@@ -246,8 +246,14 @@ fn refused_transactions_are_minus_32000() {
         w["transactions"][0],
         json!(transfer(31337, 0, &key, U256::from(1)))
     );
-    // Old state is a clear error.
-    let (code, msg) = h.code("eth_getBalance", json!([DEV_ACCOUNTS[0].0, "0x1"]));
+    // State at a past block: kept for the last blocks; a block that does not exist (or whose
+    // state is no longer kept) is a clear error.
+    assert_eq!(
+        h.call("eth_getBalance", json!([Address::repeat_byte(7), "0x1"]))
+            .unwrap(),
+        "0x0"
+    );
+    let (code, msg) = h.code("eth_getBalance", json!([DEV_ACCOUNTS[0].0, "0x9"]));
     assert_eq!(code, -32000);
     assert!(msg.contains("not available"), "{msg}");
     assert_eq!(
