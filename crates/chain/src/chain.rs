@@ -596,7 +596,12 @@ impl Chain {
         Ok(())
     }
 
-    fn call_env(&self, state: &WorldState, req: &CallRequest, gas: u64) -> TxEnv {
+    /// The executor.
+    pub(crate) fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    pub(crate) fn call_env(&self, state: &WorldState, req: &CallRequest, gas: u64) -> TxEnv {
         TxEnv {
             caller: req.from.unwrap_or_default(),
             gas_limit: gas,

@@ -193,7 +193,7 @@ impl Executor {
         &self.precompiles
     }
 
-    fn cfg(&self, call: bool) -> CfgEnv {
+    pub(crate) fn cfg(&self, call: bool) -> CfgEnv {
         let mut cfg = CfgEnv::new_with_spec(SPEC);
         cfg.chain_id = self.chain_id;
         cfg.disable_nonce_check = call;
@@ -209,6 +209,13 @@ impl Executor {
             .with_cfg(self.cfg(call))
             .build_mainnet()
             .with_precompiles(precompiles)
+    }
+
+    /// A precompile handle for one EVM: recording off (tracing, calls).
+    pub(crate) fn quiet_precompiles(&self) -> ProvaPrecompiles {
+        let mut p = self.precompiles.handle();
+        p.set_recording(false);
+        p
     }
 
     /// A handle that runs models exactly as INFER does, from any thread.

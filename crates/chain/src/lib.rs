@@ -60,6 +60,9 @@
 //! ```
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+/// Geth's tracing options and results, as [`Chain::trace_transaction`] takes and gives them.
+pub use alloy_rpc_types_trace::geth;
+
 mod chain;
 mod error;
 mod executor;
@@ -68,6 +71,7 @@ mod pool;
 pub mod rules;
 mod state;
 mod store;
+mod trace;
 mod tx;
 mod views;
 mod wire;

@@ -9,6 +9,9 @@
 //! - **Mining control**: `evm_mine`, `anvil_mine`, `evm_setAutomine` / `anvil_setAutomine`,
 //!   `anvil_getAutomine`, `evm_increaseTime` / `anvil_increaseTime`,
 //!   `evm_setNextBlockTimestamp` / `anvil_setNextBlockTimestamp`.
+//! - **Tracing**: `debug_traceTransaction` (on the state before the transaction's block, while
+//!   it is kept) and `debug_traceCall`, with geth's tracers (struct logger by default,
+//!   `callTracer`, `prestateTracer`, `4byteTracer`, …) from revm-inspectors.
 //! - **Snapshots**: `evm_snapshot` / `anvil_snapshot` and `evm_revert` / `anvil_revert`
 //!   (which drops that snapshot and every later one), over the states the chain keeps for its
 //!   last blocks (`prova node --history`).
@@ -28,7 +31,10 @@ use alloy_eips::{BlockNumberOrTag, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, eip191_hash_message, keccak256};
 use alloy_rpc_types_eth::{Filter, TransactionRequest};
 use jsonrpsee::{RpcModule, core::RegisterMethodError, types::Params};
-use prova_chain::{Chain, DEV_ACCOUNTS, LogFilter, SignedTx, TxError, sign_hash, sign_tx};
+use prova_chain::{
+    Chain, DEV_ACCOUNTS, LogFilter, SignedTx, TxError, geth::GethDebugTracingOptions, sign_hash,
+    sign_tx,
+};
 use serde_json::{Map, Value, json};
 use std::{
     collections::{BTreeMap, HashSet},
@@ -447,6 +453,33 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
             Ok(Value::Null)
         })?;
     }
+
+    // Tracing (revm-inspectors' geth tracers).
+    method(m, "debug_traceTransaction", |n, p| {
+        let mut seq = p.sequence();
+        let hash: B256 = seq.next()?;
+        let opts: Option<GethDebugTracingOptions> = seq.optional_next()?;
+        match n
+            .chain()
+            .trace_transaction(&hash, opts.unwrap_or_default())
+            .map_err(error::chain_error)?
+        {
+            Some(trace) => to_json(trace),
+            None => Err(error::server(format!("transaction {hash} not found"))),
+        }
+    })?;
+    method(m, "debug_traceCall", |n, p| {
+        let mut seq = p.sequence();
+        let req: TransactionRequest = seq.next()?;
+        let block: Option<alloy_eips::BlockId> = seq.optional_next()?;
+        let opts: Option<GethDebugTracingOptions> = seq.optional_next()?;
+        let chain = n.chain();
+        let at = convert::state_block(chain, block)?;
+        let trace = chain
+            .trace_call(&call_request(req), at, opts.unwrap_or_default())
+            .map_err(error::chain_error)?;
+        to_json(trace)
+    })?;
 
     // Snapshots.
     for name in ["evm_snapshot", "anvil_snapshot"] {

@@ -360,3 +360,61 @@ fn snapshots_revert_the_chain_and_past_blocks_can_be_read() {
     assert_eq!(n.call("evm_revert", json!([second])), json!(false));
     assert_eq!(n.head(), 2);
 }
+
+#[test]
+fn transactions_and_calls_are_traced_with_geths_tracers() {
+    let n = Node::new();
+    let deploy = n.call(
+        "eth_sendTransaction",
+        json!([{"from": alice(), "data": LOGGER}]),
+    );
+    let logger = n.receipt(&deploy)["contractAddress"].clone();
+    let call = n.call(
+        "eth_sendTransaction",
+        json!([{"from": alice(), "to": logger, "gas": "0x186a0"}]),
+    );
+    // The struct logger (the default): every opcode, LOG0 among them.
+    let trace = n.call("debug_traceTransaction", json!([call]));
+    assert_eq!(trace["failed"], json!(false), "{trace}");
+    let ops: Vec<&str> = trace["structLogs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["op"].as_str().unwrap())
+        .collect();
+    assert!(ops.contains(&"LOG0"), "{ops:?}");
+    let used = n.receipt(&call)["gasUsed"].as_str().unwrap().to_string();
+    assert_eq!(
+        json!(format!("{:#x}", trace["gas"].as_u64().unwrap())),
+        json!(used)
+    );
+    // callTracer on a mined transaction and on a call into INFER with an unknown model.
+    let calls = n.call(
+        "debug_traceTransaction",
+        json!([call, {"tracer": "callTracer"}]),
+    );
+    assert_eq!(calls["type"], "CALL");
+    assert_eq!(calls["to"], logger);
+    // infer(bytes32,(uint8,uint64[],bytes)[]) of an unknown model with no inputs.
+    let selector =
+        alloy_primitives::hex::encode(&keccak256(b"infer(bytes32,(uint8,uint64[],bytes)[])")[..4]);
+    let data = format!("0x{selector}{}{:064x}{:064x}", "ab".repeat(32), 0x40, 0);
+    let traced = n.call(
+        "debug_traceCall",
+        json!([{"to": "0x0000000000000000000000000000000000000f00", "data": data}, "latest", {"tracer": "callTracer"}]),
+    );
+    assert_eq!(traced["error"], "execution reverted", "{traced}");
+    let selector = alloy_primitives::hex::encode(&keccak256(b"UnknownModel(bytes32)")[..4]);
+    assert!(
+        traced["output"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("0x{selector}")),
+        "{traced}"
+    );
+    let e = n.error(
+        "debug_traceTransaction",
+        json!([format!("0x{}", "00".repeat(32))]),
+    );
+    assert!(e.contains("not found"), "{e}");
+}
