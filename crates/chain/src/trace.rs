@@ -132,3 +132,56 @@ impl Chain {
             .trace(&head.state, &input, Vec::new(), env, opts, None)
     }
 }
+
+impl Chain {
+    /// `eth_createAccessList`: the accounts and slots `req` touches run as `eth_call` on the
+    /// state of `block` (sender, recipient and precompiles left out, as geth does), and the gas
+    /// it uses with that list. A call that fails is an error, as [`Self::estimate_gas`] says it.
+    pub fn create_access_list(
+        &self,
+        req: &CallRequest,
+        block: Option<u64>,
+    ) -> Result<(alloy_eips::eip2930::AccessList, u64), ChainError> {
+        let head = self.at(block)?;
+        let input = BlockInput::pending(&head.header, head.hash, self.now().max(rules::now()));
+        let gas = req.gas.unwrap_or(head.header.gas_limit);
+        let env = self.call_env(&head.state, req, gas);
+        let mut block_env = input.block_env();
+        block_env.basefee = 0;
+        let executor = self.executor();
+        let mut evm = Context::mainnet()
+            .with_db(CacheDB::new(&*head.state))
+            .with_block(block_env)
+            .with_cfg(executor.cfg(true))
+            .build_mainnet_with_inspector(
+                revm_inspectors::access_list::AccessListInspector::default(),
+            )
+            .with_precompiles(executor.quiet_precompiles());
+        match evm.inspect_tx(env.clone()) {
+            Ok(_) => {}
+            Err(EVMError::Transaction(e)) => {
+                return Err(crate::TxError::Invalid(e.to_string()).into());
+            }
+            Err(e) => return Err(fault(e)),
+        }
+        let list = std::mem::take(&mut evm.inspector).into_access_list();
+        // The gas with the list in the transaction.
+        let with_list = TxEnv {
+            tx_type: 1, // EIP-2930: the list is applied
+            access_list: list.clone(),
+            ..env
+        };
+        let result = executor.call(&head.state, &input, with_list)?;
+        match result {
+            revm::context::result::ExecutionResult::Success { .. } => {
+                Ok((list, result.tx_gas_used()))
+            }
+            revm::context::result::ExecutionResult::Revert { output, .. } => {
+                Err(ChainError::Reverted { output })
+            }
+            revm::context::result::ExecutionResult::Halt { reason, .. } => {
+                Err(ChainError::Halted(format!("{reason:?}")))
+            }
+        }
+    }
+}

@@ -12,6 +12,7 @@
 //! - **Tracing**: `debug_traceTransaction` (on the state before the transaction's block, while
 //!   it is kept) and `debug_traceCall`, with geth's tracers (struct logger by default,
 //!   `callTracer`, `prestateTracer`, `4byteTracer`, …) from revm-inspectors.
+//! - **Access lists**: `eth_createAccessList` (revm-inspectors' access-list inspector).
 //! - **Snapshots**: `evm_snapshot` / `anvil_snapshot` and `evm_revert` / `anvil_revert`
 //!   (which drops that snapshot and every later one), over the states the chain keeps for its
 //!   last blocks (`prova node --history`).
@@ -479,6 +480,18 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
             .trace_call(&call_request(req), at, opts.unwrap_or_default())
             .map_err(error::chain_error)?;
         to_json(trace)
+    })?;
+
+    method(m, "eth_createAccessList", |n, p| {
+        let mut seq = p.sequence();
+        let req: TransactionRequest = seq.next()?;
+        let block: Option<alloy_eips::BlockId> = seq.optional_next()?;
+        let chain = n.chain();
+        let at = convert::state_block(chain, block)?;
+        let (list, gas) = chain
+            .create_access_list(&call_request(req), at)
+            .map_err(error::chain_error)?;
+        Ok(json!({"accessList": list, "gasUsed": quantity(gas)}))
     })?;
 
     // Snapshots.

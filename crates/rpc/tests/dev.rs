@@ -418,3 +418,52 @@ fn transactions_and_calls_are_traced_with_geths_tracers() {
     );
     assert!(e.contains("not found"), "{e}");
 }
+
+alloy_sol_types::sol! {
+    struct Call3 {
+        address target;
+        bool allowFailure;
+        bytes callData;
+    }
+    function aggregate3(Call3[] calls) external payable returns (bytes[] returnData);
+}
+
+#[test]
+fn access_lists_name_what_a_call_touches() {
+    use alloy_sol_types::SolCall;
+    let n = Node::new();
+    // A contract whose every call reads storage slot 7: SLOAD(7), STOP.
+    // Init code: PUSH4 0x60075400 PUSH1 0 MSTORE PUSH1 4 PUSH1 28 RETURN (0x1c).
+    let deploy = n.call(
+        "eth_sendTransaction",
+        json!([{"from": alice(), "data": "0x63600754006000526004601cf3"}]),
+    );
+    let reader: Address =
+        serde_json::from_value(n.receipt(&deploy)["contractAddress"].clone()).unwrap();
+    // Called through the Multicall3 predeploy: the reader is not the call's own target (which,
+    // with the sender and the precompiles, is left out as geth does).
+    let data = aggregate3Call {
+        calls: vec![Call3 {
+            target: reader,
+            allowFailure: false,
+            callData: Bytes::new(),
+        }],
+    }
+    .abi_encode();
+    let got = n.call(
+        "eth_createAccessList",
+        json!([{"from": alice(), "to": prova_chain::MULTICALL3, "data": Bytes::from(data.clone())}, "latest"]),
+    );
+    assert_eq!(
+        got["accessList"],
+        json!([{"address": reader, "storageKeys": [format!("0x{:064x}", 7)]}]),
+        "{got}"
+    );
+    // Its gas counts the list itself: 2,400 for the address, 1,900 for the slot.
+    let with_list = u64::from_str_radix(
+        got["gasUsed"].as_str().unwrap().trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    assert!(with_list > 21_000 + 2_400 + 1_900, "{with_list}");
+}
