@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end test of `prova node --dev` with real clients: Foundry's cast and viem (npm).
+# End-to-end test of `prova node --dev` with real clients: Foundry's cast, viem and ethers (npm),
+# web3.py (PyPI).
 # Installs them into tests/e2e/node_modules (pinned by package-lock.json), builds or uses
 # target/debug/prova, starts a node on a free loopback port and drives it as users do; then
 # restarts it on the same data dir and checks that everything persisted.
@@ -22,10 +23,20 @@ finish() {
   [[ $FAILED -eq 0 ]]
 }
 
-echo "==> npm ci (cast, viem)"
+echo "==> npm ci (cast, viem, ethers)"
 timeout 600 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 CAST="$HERE/node_modules/@foundry-rs/cast-linux-amd64/bin/cast"
 [[ -x "$CAST" ]] || { echo "error: cast not installed at $CAST" >&2; exit 1; }
+
+# web3.py (PyPI, pinned in requirements.txt) in a venv beside the tests, reused while the pins hold.
+echo "==> pip install web3 (tests/e2e/.venv)"
+PY="$HERE/.venv/bin/python"
+if ! cmp -s "$HERE/requirements.txt" "$HERE/.venv/.prova-stamp" 2>/dev/null; then
+  rm -rf "$HERE/.venv"
+  python3 -m venv "$HERE/.venv"
+  timeout 600 "$PY" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
+  cp "$HERE/requirements.txt" "$HERE/.venv/.prova-stamp"
+fi
 
 # PROVA=path/to/prova uses that binary; otherwise target/debug/prova is built (a no-op when fresh).
 if [[ -z "${PROVA:-}" ]]; then
@@ -149,6 +160,16 @@ cat "$WORK/viem.out"
 PASSED=$((PASSED + $(grep -c '^ok ' "$WORK/viem.out" || true)))
 FAILED=$((FAILED + $(grep -c '^not ok ' "$WORK/viem.out" || true)))
 grep -q '^ok ' "$WORK/viem.out" || not_ok "viem script ran"
+
+# ethers v6 and web3.py: dev-account signers, and events through filters and subscriptions.
+for client in "node ethers.mjs" "$PY web3_check.py"; do
+  out="$WORK/$(echo "$client" | tr ' /' '__').out"
+  if timeout 180 $client "$RPC" "$CLASSIFIER" >"$out" 2>&1; then :; fi
+  cat "$out"
+  PASSED=$((PASSED + $(grep -c '^ok ' "$out" || true)))
+  FAILED=$((FAILED + $(grep -c '^not ok ' "$out" || true)))
+  grep -q '^ok ' "$out" || not_ok "$client ran: $(tail -3 "$out")"
+done
 
 # prova model deploy (idempotent for a preloaded model: same id).
 check "prova model deploy prints the model id" "$IRIS_ID" \

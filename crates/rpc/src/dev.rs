@@ -294,12 +294,34 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
 
     // Filters.
     method(m, "eth_newFilter", |n, p| {
-        let filter: Filter = p.one()?;
+        let raw: Filter = p.one()?;
         let chain = n.chain();
-        let filter = convert::log_filter(chain, &filter)?;
-        let next = filter
-            .from_block
-            .unwrap_or(chain.block_number().saturating_add(1));
+        let mut filter = convert::log_filter(chain, &raw)?;
+        // An explicit block number (or a block hash) reports that range's logs first; a tag or
+        // no `fromBlock` means new blocks only, as geth does. A `toBlock` tag (`latest`) follows
+        // the chain instead of stopping at today's head.
+        let fixed = |t: Option<BlockNumberOrTag>| {
+            matches!(
+                t,
+                Some(BlockNumberOrTag::Number(_) | BlockNumberOrTag::Earliest)
+            )
+        };
+        let historic = match raw.block_option {
+            alloy_rpc_types_eth::FilterBlockOption::Range {
+                from_block,
+                to_block,
+            } => {
+                if !fixed(to_block) {
+                    filter.to_block = None;
+                }
+                fixed(from_block)
+            }
+            alloy_rpc_types_eth::FilterBlockOption::AtBlockHash(_) => true,
+        };
+        let next = match filter.from_block {
+            Some(from) if historic => from,
+            _ => chain.block_number().saturating_add(1),
+        };
         let mut filters = n.filters.lock().unwrap_or_else(|p| p.into_inner());
         filters.install(Kind::Logs { filter, next })
     })?;

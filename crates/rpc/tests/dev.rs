@@ -147,6 +147,11 @@ fn filters_deliver_new_blocks_logs_and_pending_transactions() {
     let n = Node::new();
     let blocks = n.call("eth_newBlockFilter", json!([]));
     let logs = n.call("eth_newFilter", json!([{}]));
+    // Tags follow the chain: `toBlock: latest` does not stop at today's head.
+    let tagged = n.call(
+        "eth_newFilter",
+        json!([{"fromBlock": "latest", "toBlock": "latest"}]),
+    );
     let pending = n.call("eth_newPendingTransactionFilter", json!([]));
     assert_eq!(n.call("eth_getFilterChanges", json!([blocks])), json!([]));
 
@@ -171,6 +176,7 @@ fn filters_deliver_new_blocks_logs_and_pending_transactions() {
     assert_eq!(got[0]["address"], logger);
     assert_eq!(got[0]["transactionHash"], call);
     assert_eq!(n.call("eth_getFilterChanges", json!([logs])), json!([]));
+    assert_eq!(n.call("eth_getFilterChanges", json!([tagged])), got);
     assert_eq!(
         n.call("eth_getFilterLogs", json!([logs]))
             .as_array()
