@@ -431,14 +431,7 @@ impl Chain {
         let _writer = lock(&self.writer);
         let head = self.head();
         rules::validate_child(&head.header, head.hash, header)?;
-        let input = BlockInput {
-            parent_hash: header.parent_hash,
-            number: header.number,
-            timestamp: header.timestamp,
-            beneficiary: header.beneficiary,
-            gas_limit: header.gas_limit,
-            base_fee: header.base_fee_per_gas.unwrap_or_default(),
-        };
+        let input = BlockInput::of(header);
         let mut state = WorldState::clone(&head.state);
         let block = match claimed {
             Some(claimed) => self

@@ -70,6 +70,18 @@ impl BlockInput {
         })
     }
 
+    /// The block `header` says (to execute a block made elsewhere as it was made).
+    pub fn of(header: &Header) -> Self {
+        Self {
+            parent_hash: header.parent_hash,
+            number: header.number,
+            timestamp: header.timestamp,
+            beneficiary: header.beneficiary,
+            gas_limit: header.gas_limit,
+            base_fee: header.base_fee_per_gas.unwrap_or_default(),
+        }
+    }
+
     /// revm's block environment. `prevrandao` is the parent hash (a dev chain has no beacon).
     pub fn block_env(&self) -> BlockEnv {
         BlockEnv {

@@ -89,14 +89,7 @@ impl Chain {
             .ok_or_else(|| ChainError::corrupt("tx lookup points to a missing block"))?;
         let parent = self.at(Some(n.saturating_sub(1)))?;
         let header = &block.header;
-        let input = BlockInput {
-            parent_hash: header.parent_hash,
-            number: header.number,
-            timestamp: header.timestamp,
-            beneficiary: header.beneficiary,
-            gas_limit: header.gas_limit,
-            base_fee: header.base_fee_per_gas.unwrap_or_default(),
-        };
+        let input = BlockInput::of(header);
         let index = index as usize;
         let before = block.transactions[..index]
             .iter()

@@ -73,6 +73,16 @@ pub struct Filters {
 }
 
 impl Filters {
+    /// The filter `id`, marked as polled now.
+    fn poll(&mut self, id: u64) -> RpcResult<&mut Kind> {
+        let f = self
+            .by_id
+            .get_mut(&id)
+            .ok_or_else(|| error::server("filter not found"))?;
+        f.polled = Instant::now();
+        Ok(&mut f.kind)
+    }
+
     fn install(&mut self, kind: Kind) -> RpcResult<Value> {
         let now = Instant::now();
         self.by_id
@@ -322,36 +332,31 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
             Some(from) if historic => from,
             _ => chain.block_number().saturating_add(1),
         };
-        let mut filters = n.filters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut filters = n.filters();
         filters.install(Kind::Logs { filter, next })
     })?;
     method(m, "eth_newBlockFilter", |n, _| {
         let next = n.chain().block_number().saturating_add(1);
-        let mut filters = n.filters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut filters = n.filters();
         filters.install(Kind::Blocks { next })
     })?;
     method(m, "eth_newPendingTransactionFilter", |n, _| {
         let (ready, queued) = n.chain().pool_content();
         let seen = ready.iter().chain(&queued).map(SignedTx::hash).collect();
-        let mut filters = n.filters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut filters = n.filters();
         filters.install(Kind::Pending { seen })
     })?;
     method(m, "eth_uninstallFilter", |n, p| {
         let id = filter_id(&p)?;
-        let mut filters = n.filters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut filters = n.filters();
         Ok(json!(filters.by_id.remove(&id).is_some()))
     })?;
     method(m, "eth_getFilterChanges", |n, p| {
         let id = filter_id(&p)?;
         let chain = n.chain();
         let head = chain.block_number();
-        let mut filters = n.filters.lock().unwrap_or_else(|p| p.into_inner());
-        let f = filters
-            .by_id
-            .get_mut(&id)
-            .ok_or_else(|| error::server("filter not found"))?;
-        f.polled = Instant::now();
-        match &mut f.kind {
+        let mut filters = n.filters();
+        match filters.poll(id)? {
             Kind::Logs { filter, next } => {
                 let to = filter.to_block.unwrap_or(head).min(head);
                 if *next > to {
@@ -394,13 +399,8 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
     method(m, "eth_getFilterLogs", |n, p| {
         let id = filter_id(&p)?;
         let filter = {
-            let mut filters = n.filters.lock().unwrap_or_else(|p| p.into_inner());
-            let f = filters
-                .by_id
-                .get_mut(&id)
-                .ok_or_else(|| error::server("filter not found"))?;
-            f.polled = Instant::now();
-            match &f.kind {
+            let mut filters = n.filters();
+            match filters.poll(id)? {
                 Kind::Logs { filter, .. } => filter.clone(),
                 _ => return Err(error::server("filter not found: not a log filter")),
             }

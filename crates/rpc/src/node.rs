@@ -42,6 +42,14 @@ impl Node {
         }
     }
 
+    /// The installed filters (taken whether or not a request panicked while holding them: a
+    /// filter's cursor is replaced whole).
+    pub(crate) fn filters(&self) -> std::sync::MutexGuard<'_, crate::dev::Filters> {
+        self.filters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Whether transactions are mined as they arrive.
     pub fn automine(&self) -> bool {
         self.automine.load(Ordering::Relaxed)

@@ -5,43 +5,29 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on setup failure
 
-use prova_chain::{Chain, Genesis};
-use prova_rpc::{MAX_BATCH, MAX_REQUEST_BYTES, RpcConfig, RpcServer};
+mod common;
+
+use prova_rpc::{MAX_BATCH, MAX_REQUEST_BYTES};
 use prova_validator::client;
 use serde_json::{Value, json};
 use std::{
     io::{Read, Write},
-    net::{SocketAddr, TcpStream},
+    net::TcpStream,
     time::{Duration, Instant},
 };
 
-struct Harness {
-    rt: tokio::runtime::Runtime,
-    server: Option<RpcServer>,
-    url: String,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
+struct Harness(common::Served);
+
+impl std::ops::Deref for Harness {
+    type Target = common::Served;
+    fn deref(&self) -> &common::Served {
+        &self.0
+    }
 }
 
 impl Harness {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let chain = Chain::open(dir.path(), Genesis::dev(31337)).unwrap();
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let config = RpcConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            ..RpcConfig::default()
-        };
-        let server = rt
-            .block_on(prova_rpc::start(std::sync::Arc::new(chain), config))
-            .unwrap();
-        Self {
-            url: server.url(),
-            addr: server.local_addr(),
-            rt,
-            server: Some(server),
-            _dir: dir,
-        }
+        Self(common::Served::start())
     }
 
     /// POSTs `body` and returns the HTTP status and the JSON body (Null if not JSON).
@@ -72,14 +58,6 @@ impl Harness {
             "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n",
             self.addr
         )
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(s) = self.server.take() {
-            self.rt.block_on(s.stop());
-        }
     }
 }
 

@@ -3,39 +3,26 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on setup failure
 
+mod common;
+
 use alloy_dyn_abi::TypedData;
 use alloy_primitives::{Address, Bytes, Signature, keccak256};
-use prova_chain::{Chain, DEV_ACCOUNTS, Genesis};
-use prova_rpc::{RpcConfig, RpcServer};
+use prova_chain::DEV_ACCOUNTS;
 use prova_validator::client;
 use serde_json::{Value, json};
 
-struct Node {
-    rt: tokio::runtime::Runtime,
-    server: Option<RpcServer>,
-    url: String,
-    _dir: tempfile::TempDir,
+struct Node(common::Served);
+
+impl std::ops::Deref for Node {
+    type Target = common::Served;
+    fn deref(&self) -> &common::Served {
+        &self.0
+    }
 }
 
 impl Node {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let chain = Chain::open(dir.path(), Genesis::dev(31337)).unwrap();
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let config = RpcConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            ..RpcConfig::default()
-        };
-        let server = rt
-            .block_on(prova_rpc::start(std::sync::Arc::new(chain), config))
-            .unwrap();
-        let url = server.url();
-        Self {
-            rt,
-            server: Some(server),
-            url,
-            _dir: dir,
-        }
+        Self(common::Served::start())
     }
 
     fn call(&self, method: &str, params: Value) -> Value {
@@ -59,14 +46,6 @@ impl Node {
 
     fn receipt(&self, hash: &Value) -> Value {
         self.call("eth_getTransactionReceipt", json!([hash]))
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(s) = self.server.take() {
-            self.rt.block_on(s.stop());
-        }
     }
 }
 

@@ -3,42 +3,30 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on setup failure
 
+mod common;
+
 use alloy_consensus::{TxEip1559, TxLegacy};
 use alloy_eips::Encodable2718;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_sol_types::SolCall;
 use prova_chain::{Chain, DEV_ACCOUNTS, Genesis};
-use prova_rpc::{RpcConfig, RpcServer};
+use prova_rpc::RpcConfig;
 use prova_validator::client;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-struct Harness {
-    rt: tokio::runtime::Runtime,
-    server: Option<RpcServer>,
-    url: String,
-    _dir: tempfile::TempDir,
+struct Harness(common::Served);
+
+impl std::ops::Deref for Harness {
+    type Target = common::Served;
+    fn deref(&self) -> &common::Served {
+        &self.0
+    }
 }
 
 impl Harness {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let chain = Chain::open(dir.path(), Genesis::dev(31337)).unwrap();
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let config = RpcConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            ..RpcConfig::default()
-        };
-        let server = rt
-            .block_on(prova_rpc::start(std::sync::Arc::new(chain), config))
-            .unwrap();
-        let url = server.url();
-        Self {
-            rt,
-            server: Some(server),
-            url,
-            _dir: dir,
-        }
+        Self(common::Served::start())
     }
 
     fn raw(&self, body: &[u8]) -> (u16, Value) {
@@ -65,14 +53,6 @@ impl Harness {
 
     fn block_number(&self) -> Value {
         self.call("eth_blockNumber", json!([])).unwrap()
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(s) = self.server.take() {
-            self.rt.block_on(s.stop());
-        }
     }
 }
 
