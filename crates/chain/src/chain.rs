@@ -686,6 +686,17 @@ impl Chain {
         Ok(self.at(block)?.state.code(address))
     }
 
+    /// EIP-1186 proofs of `address` and its `slots` at `block` (`eth_getProof`), against that
+    /// block's state root.
+    pub fn proof(
+        &self,
+        address: Address,
+        slots: &[B256],
+        block: Option<u64>,
+    ) -> Result<crate::AccountProof, ChainError> {
+        Ok(self.at(block)?.state.proof(address, slots))
+    }
+
     /// Storage slot of `address` at `block` (`None` = latest; a past block while its state is kept).
     pub fn storage(
         &self,

@@ -89,7 +89,7 @@ pub use genesis::{
 pub use pool::{PoolConfig, PoolStatus, TxPool};
 pub use prova_precompile::InferenceRecord;
 pub use rules::{RuleError, validate_child};
-pub use state::{AccountState, StateDiff, WorldState, code_hash};
+pub use state::{AccountProof, AccountState, StateDiff, WorldState, code_hash};
 pub use store::ChainStore;
 pub use tx::{SignedTx, address_of_key, sign_hash, sign_tx};
 pub use views::{Block, CallRequest, LogEntry, LogFilter, TxInfo, TxReceiptInfo};

@@ -219,3 +219,90 @@ pub fn code_hash(code: &[u8]) -> B256 {
         keccak256(code)
     }
 }
+
+/// An account with EIP-1186 Merkle proofs of it and of some of its storage slots, against the
+/// state root ([`WorldState::proof`], `eth_getProof`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountProof {
+    /// The account.
+    pub address: Address,
+    /// Its balance (zero if absent).
+    pub balance: U256,
+    /// Its nonce.
+    pub nonce: u64,
+    /// Its code hash ([`KECCAK256_EMPTY`] if absent or without code).
+    pub code_hash: B256,
+    /// Its storage root.
+    pub storage_hash: B256,
+    /// The state trie's nodes on the path to the account, root first.
+    pub account_proof: Vec<Bytes>,
+    /// Per slot asked for: the slot, its value, and the storage trie's nodes on its path.
+    pub storage_proof: Vec<(B256, U256, Vec<Bytes>)>,
+}
+
+/// The root of a secure trie of `leaves` (hashed key, RLP value) and the nodes on the path to
+/// `target` (a hashed key), root first.
+fn trie_proof(leaves: impl Iterator<Item = (B256, Vec<u8>)>, target: B256) -> (B256, Vec<Bytes>) {
+    use alloy_trie::{HashBuilder, Nibbles, proof::ProofRetainer};
+    let mut leaves: Vec<(Nibbles, Vec<u8>)> =
+        leaves.map(|(k, v)| (Nibbles::unpack(k), v)).collect();
+    leaves.sort_unstable_by_key(|(k, _)| *k);
+    let target = Nibbles::unpack(target);
+    let mut builder = HashBuilder::default().with_proof_retainer(ProofRetainer::new(vec![target]));
+    for (key, value) in &leaves {
+        builder.add_leaf(*key, value);
+    }
+    let root = builder.root();
+    let proof = builder
+        .take_proof_nodes()
+        .matching_nodes_sorted(&target)
+        .into_iter()
+        .map(|(_, node)| node)
+        .collect();
+    (root, proof)
+}
+
+impl WorldState {
+    /// EIP-1186 proofs of `address` and of its `slots` against [`Self::state_root`].
+    pub fn proof(&self, address: Address, slots: &[B256]) -> AccountProof {
+        let account = self.accounts.get(&address);
+        let leaves = self.accounts.iter().map(|(a, acc)| {
+            let trie = TrieAccount {
+                nonce: acc.nonce,
+                balance: acc.balance,
+                storage_root: acc.storage_root(),
+                code_hash: acc.code_hash,
+            };
+            (keccak256(a), alloy_rlp::encode(trie))
+        });
+        let (_, account_proof) = trie_proof(leaves, keccak256(address));
+        let storage = account.map(|a| &a.storage);
+        let storage_proof = slots
+            .iter()
+            .map(|slot| {
+                let key = U256::from_be_bytes(slot.0);
+                let value = storage
+                    .and_then(|s| s.get(&key))
+                    .copied()
+                    .unwrap_or_default();
+                let leaves = storage.into_iter().flatten().map(|(k, v)| {
+                    (
+                        keccak256(B256::from(*k)),
+                        alloy_rlp::encode_fixed_size(v).to_vec(),
+                    )
+                });
+                let (_, proof) = trie_proof(leaves, keccak256(slot));
+                (*slot, value, proof)
+            })
+            .collect();
+        AccountProof {
+            address,
+            balance: account.map(|a| a.balance).unwrap_or_default(),
+            nonce: account.map(|a| a.nonce).unwrap_or_default(),
+            code_hash: account.map_or(KECCAK256_EMPTY, |a| a.code_hash),
+            storage_hash: account.map_or(alloy_trie::EMPTY_ROOT_HASH, AccountState::storage_root),
+            account_proof,
+            storage_proof,
+        }
+    }
+}

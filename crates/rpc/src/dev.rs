@@ -12,7 +12,8 @@
 //! - **Tracing**: `debug_traceTransaction` (on the state before the transaction's block, while
 //!   it is kept) and `debug_traceCall`, with geth's tracers (struct logger by default,
 //!   `callTracer`, `prestateTracer`, `4byteTracer`, …) from revm-inspectors.
-//! - **Access lists**: `eth_createAccessList` (revm-inspectors' access-list inspector).
+//! - **Access lists and proofs**: `eth_createAccessList` (revm-inspectors' access-list
+//!   inspector), `eth_getProof` (EIP-1186, at any kept block).
 //! - **Snapshots**: `evm_snapshot` / `anvil_snapshot` and `evm_revert` / `anvil_revert`
 //!   (which drops that snapshot and every later one), over the states the chain keeps for its
 //!   last blocks (`prova node --history`).
@@ -504,6 +505,31 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
         to_json(trace)
     })?;
 
+    method(m, "eth_getProof", |n, p| {
+        let mut seq = p.sequence();
+        let address: Address = seq.next()?;
+        let slots: Vec<U256> = seq.next()?;
+        let block: Option<alloy_eips::BlockId> = seq.optional_next()?;
+        let chain = n.chain();
+        let at = convert::state_block(chain, block)?;
+        let slots: Vec<B256> = slots.into_iter().map(B256::from).collect();
+        let proof = chain
+            .proof(address, &slots, at)
+            .map_err(error::chain_error)?;
+        Ok(json!({
+            "address": proof.address,
+            "balance": proof.balance,
+            "codeHash": proof.code_hash,
+            "nonce": quantity(proof.nonce),
+            "storageHash": proof.storage_hash,
+            "accountProof": proof.account_proof,
+            "storageProof": proof
+                .storage_proof
+                .into_iter()
+                .map(|(key, value, proof)| json!({"key": key, "value": value, "proof": proof}))
+                .collect::<Vec<_>>(),
+        }))
+    })?;
     method(m, "eth_createAccessList", |n, p| {
         let mut seq = p.sequence();
         let req: TransactionRequest = seq.next()?;

@@ -452,3 +452,27 @@ fn access_lists_name_what_a_call_touches() {
     .unwrap();
     assert!(with_list > 21_000 + 2_400 + 1_900, "{with_list}");
 }
+
+#[test]
+fn eth_get_proof_answers_as_eip_1186_says() {
+    let n = Node::new();
+    let p = n.call(
+        "eth_getProof",
+        json!([alice(), [format!("0x{:064x}", 1)], "latest"]),
+    );
+    assert_eq!(
+        p["address"].as_str().unwrap().to_lowercase(),
+        alice().to_string().to_lowercase()
+    );
+    assert_eq!(p["nonce"], "0x0");
+    assert_eq!(
+        p["balance"],
+        n.call("eth_getBalance", json!([alice(), "latest"]))
+    );
+    assert!(!p["accountProof"].as_array().unwrap().is_empty());
+    assert_eq!(p["storageProof"][0]["value"], "0x0");
+    // The root node of the account proof hashes to the block's state root.
+    let first: Bytes = serde_json::from_value(p["accountProof"][0].clone()).unwrap();
+    let block = n.call("eth_getBlockByNumber", json!(["latest", false]));
+    assert_eq!(json!(keccak256(&first)), block["stateRoot"]);
+}
