@@ -359,6 +359,7 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
         let mut filters = n.filters();
         match filters.poll(id)? {
             Kind::Logs { filter, next } => {
+                *next = (*next).min(head.saturating_add(1));
                 let to = filter.to_block.unwrap_or(head).min(head);
                 if *next > to {
                     return Ok(json!([]));
@@ -375,6 +376,8 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
                 to_json(logs.into_iter().map(convert::log).collect::<Vec<_>>())
             }
             Kind::Blocks { next } => {
+                // After evm_revert the chain is shorter: the blocks that replace it are new.
+                *next = (*next).min(head.saturating_add(1));
                 let mut hashes = Vec::new();
                 while *next <= head && hashes.len() < prova_chain::MAX_LOG_RANGE as usize {
                     match chain.store().header(*next).map_err(error::chain_error)? {

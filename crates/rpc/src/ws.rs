@@ -51,6 +51,8 @@ pub(crate) async fn watch_heads(node: Arc<Node>, heads: broadcast::Sender<u64>) 
     loop {
         tick.tick().await;
         let head = node.chain().block_number();
+        // After evm_revert the chain is shorter: the blocks that replace it are new again.
+        announced = announced.min(head);
         while announced < head {
             announced += 1;
             // No subscriber is not an error.
@@ -74,7 +76,10 @@ fn topic(node: &Node, params: &Params<'_>) -> Result<Topic, jsonrpsee::types::Er
         "logs" => {
             let filter: Option<Filter> = seq.optional_next()?;
             let filter = filter.unwrap_or_default();
-            Ok(Topic::Logs(convert::log_filter(node.chain(), &filter)?))
+            // New logs only, as geth: a block range does not apply to a subscription.
+            let mut filter = convert::log_filter(node.chain(), &filter)?;
+            (filter.from_block, filter.to_block) = (None, None);
+            Ok(Topic::Logs(filter))
         }
         other => Err(error::invalid_params(format!(
             "unknown subscription {other:?}: newHeads, logs or newPendingTransactions"
@@ -99,11 +104,6 @@ fn messages(node: &Node, topic: &Topic, number: u64) -> Vec<Value> {
             .into_iter()
             .collect(),
         Topic::Logs(filter) => {
-            let outside = filter.from_block.is_some_and(|f| number < f)
-                || filter.to_block.is_some_and(|t| number > t);
-            if outside {
-                return Vec::new();
-            }
             let one = LogFilter {
                 from_block: Some(number),
                 to_block: Some(number),
