@@ -476,20 +476,3 @@ fn eth_get_proof_answers_as_eip_1186_says() {
     let block = n.call("eth_getBlockByNumber", json!(["latest", false]));
     assert_eq!(json!(keccak256(&first)), block["stateRoot"]);
 }
-
-#[test]
-fn filters_see_the_blocks_that_replace_reverted_ones() {
-    let n = Node::new();
-    let snap = n.call("evm_snapshot", json!([]));
-    n.call("anvil_mine", json!(["0x3"]));
-    let blocks = n.call("eth_newBlockFilter", json!([]));
-    assert_eq!(n.call("evm_revert", json!([snap])), json!(true));
-    // Polled after the revert, the filter follows the shorter chain.
-    assert_eq!(n.call("eth_getFilterChanges", json!([blocks])), json!([]));
-    n.call("evm_mine", json!([]));
-    let changes = n.call("eth_getFilterChanges", json!([blocks]));
-    assert_eq!(
-        changes,
-        json!([n.call("eth_getBlockByNumber", json!(["0x1", false]))["hash"]])
-    );
-}
