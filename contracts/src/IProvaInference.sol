@@ -30,9 +30,11 @@ interface IProvaInference {
         bytes data;
     }
 
-    /// @notice A tensor in fixed-point form: element k is `values[k] / 10**decimals` (row-major).
+    /// @notice A tensor in fixed-point form: element k is `elements[k] / 10**decimals` (row-major).
+    /// @dev The field is `elements`, not `values`: ethers v6 decodes structs into a `Result`, an
+    ///      Array whose built-in `values()` method would hide a field of that name.
     struct FixedTensor {
-        int256[] values;
+        int256[] elements;
         uint64[] shape;
         uint8 decimals;
     }
@@ -56,20 +58,20 @@ interface IProvaInference {
 
     /// @notice Runs a single-input model on fixed-point numbers.
     /// @dev Input conversion, by the dtype of the model's only input:
-    ///        - float input (f32, f64): element k is `values[k] / 10**decimals`;
-    ///        - integer or bool input: element k is `values[k]` as it is, and `decimals` must be 0
+    ///        - float input (f32, f64): element k is `elements[k] / 10**decimals`;
+    ///        - integer or bool input: element k is `elements[k]` as it is, and `decimals` must be 0
     ///          (otherwise `BadInput(0, ...)`); a value out of range for the dtype is `BadInput`.
     ///      Output conversion, per output:
-    ///        - float output: `values[k] = round_half_even(x * 10**decimals)`, with the same
+    ///        - float output: `elements[k] = round_half_even(x * 10**decimals)`, with the same
     ///          `decimals` as the input;
-    ///        - integer or bool output: `values[k] = x` unscaled, with `decimals` 0.
+    ///        - integer or bool output: `elements[k] = x` unscaled, with `decimals` 0.
     ///      Reverts with `BadInput(0, ...)` if the model has more than one input.
     /// @param modelId keccak256 of the model's ONNX bytes.
-    /// @param values The input elements, row-major; `values.length` must equal product(shape).
+    /// @param elements The input elements, row-major; `elements.length` must equal product(shape).
     /// @param shape The input shape.
-    /// @param decimals Number of decimal places of `values` (and of float outputs).
+    /// @param decimals Number of decimal places of `elements` (and of float outputs).
     /// @return outputs One fixed-point tensor per model output, in the model's output order.
-    function inferFixed(bytes32 modelId, int256[] calldata values, uint64[] calldata shape, uint8 decimals)
+    function inferFixed(bytes32 modelId, int256[] calldata elements, uint64[] calldata shape, uint8 decimals)
         external
         view
         returns (FixedTensor[] memory outputs);

@@ -118,10 +118,10 @@ library TensorLib {
         if (t.data.length != expected) revert DataLengthMismatch(expected, t.data.length);
     }
 
-    /// @notice Element count of `t`, after checking that `values` matches its shape.
+    /// @notice Element count of `t`, after checking that `elements` matches its shape.
     function elementCount(IProvaInference.FixedTensor memory t) internal pure returns (uint256 n) {
         n = numElements(t.shape);
-        if (t.values.length != n) revert DataLengthMismatch(n, t.values.length);
+        if (t.elements.length != n) revert DataLengthMismatch(n, t.elements.length);
     }
 
     /// @notice Reverts with `DtypeMismatch` unless `t.dtype == dtype`.
@@ -407,8 +407,8 @@ library TensorLib {
 
     /// @notice Value `i` (row-major) of a fixed-point tensor (scaled by 10**t.decimals).
     function valueAt(IProvaInference.FixedTensor memory t, uint256 i) internal pure returns (int256) {
-        if (i >= t.values.length) revert IndexOutOfBounds(i, t.values.length);
-        return t.values[i];
+        if (i >= t.elements.length) revert IndexOutOfBounds(i, t.elements.length);
+        return t.elements[i];
     }
 
     // ---------------------------------------------------------------------------------------
@@ -543,7 +543,7 @@ library TensorLib {
 
     /// @notice argmax over the values of a fixed-point tensor (row-major flat index).
     function argmax(IProvaInference.FixedTensor memory t) internal pure returns (uint256) {
-        return argmax(t.values);
+        return argmax(t.elements);
     }
 
     /// @notice argmax over int256 values.

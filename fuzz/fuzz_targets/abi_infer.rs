@@ -62,7 +62,7 @@ fn built(u: &mut Unstructured<'_>) -> libfuzzer_sys::arbitrary::Result<Vec<u8>> 
         }
         IProvaInference::inferFixedCall {
             modelId: id,
-            values,
+            elements: values,
             shape,
             decimals: u.arbitrary()?,
         }
@@ -98,7 +98,7 @@ fn check(data: &[u8]) {
             }
             IProvaInferenceCalls::inferFixed(c) => {
                 for dtype in DTYPES {
-                    if let Ok(t) = abi::fixed_input(dtype, &c.values, c.shape.clone(), c.decimals) {
+                    if let Ok(t) = abi::fixed_input(dtype, &c.elements, c.shape.clone(), c.decimals) {
                         assert_eq!(t.shape(), c.shape.as_slice());
                         assert_eq!(t.dtype(), dtype);
                         let _ = abi::fixed_output(&t, c.decimals);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end test of `prova node --dev` with real clients: Foundry's cast, viem and ethers (npm),
-# web3.py (PyPI).
+# End-to-end test of `prova node --dev` with real clients: Foundry's cast and forge, viem and
+# ethers (npm), web3.py (PyPI).
 # Installs them into tests/e2e/node_modules (pinned by package-lock.json), builds or uses
 # target/debug/prova, starts a node on a free loopback port and drives it as users do; then
 # restarts it on the same data dir and checks that everything persisted.
@@ -23,7 +23,7 @@ finish() {
   [[ $FAILED -eq 0 ]]
 }
 
-echo "==> npm ci (cast, viem, ethers)"
+echo "==> npm ci (cast, forge, solc-js, viem, ethers)"
 timeout 600 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 CAST="$HERE/node_modules/@foundry-rs/cast-linux-amd64/bin/cast"
 [[ -x "$CAST" ]] || { echo "error: cast not installed at $CAST" >&2; exit 1; }
@@ -170,6 +170,74 @@ for client in "node ethers.mjs" "$PY web3_check.py"; do
   FAILED=$((FAILED + $(grep -c '^not ok ' "$out" || true)))
   grep -q '^ok ' "$out" || not_ok "$client ran: $(tail -3 "$out")"
 done
+
+# prova-client (clients/python): the web3.py helpers against this node, then their offline tests.
+rc=0
+timeout 300 "$PY" "$ROOT/clients/python/tests/live_check.py" "$RPC" >"$WORK/prova_client.out" 2>&1 || rc=$?
+cat "$WORK/prova_client.out"
+PASSED=$((PASSED + $(grep -c '^ok ' "$WORK/prova_client.out" || true)))
+FAILED=$((FAILED + $(grep -c '^not ok ' "$WORK/prova_client.out" || true)))
+[[ $rc -eq 0 ]] || grep -q '^not ok ' "$WORK/prova_client.out" \
+  || not_ok "prova-client live_check.py exited $rc: $(tail -3 "$WORK/prova_client.out")"
+
+# @prova/client (clients/ts): build, type tests, live checks of the TypeScript helpers.
+rc=0
+PROVA="$PROVA" timeout 600 "$ROOT/clients/ts/check.sh" "$RPC" >"$WORK/client-ts.out" 2>"$WORK/client-ts.err" || rc=$?
+cat "$WORK/client-ts.out"
+PASSED=$((PASSED + $(grep -c '^ok ' "$WORK/client-ts.out" || true)))
+FAILED=$((FAILED + $(grep -c '^not ok ' "$WORK/client-ts.out" || true)))
+if [[ $rc -ne 0 ]] && ! grep -q '^not ok ' "$WORK/client-ts.out"; then
+  not_ok "clients/ts/check.sh exited $rc: $(tail -3 "$WORK/client-ts.err" | tr '\n' ' ')"
+fi
+
+# cast run replays a mined transaction in cast's own EVM (which has no INFER: see docs/foundry.md).
+rc=0
+timeout 120 "$CAST" run "$TRANSFER_TX" --rpc-url "$RPC" >"$WORK/cast-run.out" 2>&1 || rc=$?
+if [[ $rc -eq 0 ]] && grep -q "Transaction successfully executed" "$WORK/cast-run.out"; then
+  ok "cast run of a transfer"
+else
+  not_ok "cast run of a transfer: $(tail -3 "$WORK/cast-run.out")"
+fi
+
+# forge test: the example contract, unchanged, against ProvaTest's shim (prova shim via vm.ffi).
+# What the shim must answer is what this node answers: the raw bytes of an inferFixed call, and
+# its gas (estimate minus the intrinsic gas).
+FORGE="$HERE/node_modules/@foundry-rs/forge-linux-amd64/bin/forge"
+FORGE_DIR="$ROOT/tests/forge"
+export FOUNDRY_SOLC="$FORGE_DIR/solc" PROVA_BIN="$PROVA" PROVA_SHIM_CACHE="$WORK/shim-cache"
+FIXED_VALUES="$(node -e 'console.log("[" + JSON.parse(process.argv[1]).map((p) => p * 625).join(",") + "]")' "$PIXELS")"
+INFER_CALL="$("$CAST" calldata "inferFixed(bytes32,int256[],uint64[],uint8)" "$MLP_ID" "$FIXED_VALUES" "[1,64]" 4)"
+INFER_REQ="{\"to\":\"0x0000000000000000000000000000000000000F00\",\"data\":\"$INFER_CALL\"}"
+export PROVA_EXPECTED_INFER_FIXED="$(c rpc eth_call "$INFER_REQ" latest | tr -d '"')"
+export PROVA_EXPECTED_INFER_GAS="$(node -e '
+  const [est, data] = process.argv.slice(1);
+  const bytes = Buffer.from(data.slice(2), "hex");
+  let intrinsic = 21000;
+  for (const b of bytes) intrinsic += b === 0 ? 4 : 16;
+  console.log(Number(BigInt(JSON.parse(est))) - intrinsic);' "$(c rpc eth_estimateGas "$INFER_REQ")" "$INFER_CALL")"
+rc=0
+(cd "$FORGE_DIR" && timeout 600 "$FORGE" test) >"$WORK/forge-test.out" 2>&1 || rc=$?
+while read -r line; do
+  case "$line" in
+    "[PASS]"*) ok "forge test: ${line#\[PASS\] }" ;;
+    "[FAIL"*) not_ok "forge test: $line" ;;
+  esac
+done < <(grep -E '^\[(PASS|FAIL)' "$WORK/forge-test.out" | sort -u)
+grep -q '^\[PASS\]' "$WORK/forge-test.out" || not_ok "forge test ran: $(tail -5 "$WORK/forge-test.out")"
+check "forge test exit code" 0 "$rc"
+
+# forge script: simulated with the shim, broadcast to this node (--skip-simulation: forge's
+# second, on-chain simulation runs without the shim).
+rc=0
+(cd "$FORGE_DIR" && MODEL_ID="$MLP_ID" timeout 600 "$FORGE" script script/ClassifyOnChain.s.sol \
+  --rpc-url "$RPC" --broadcast --skip-simulation --private-key "$K1") \
+  >"$WORK/forge-script.out" 2>&1 || rc=$?
+check "forge script --broadcast exit code" 0 "$rc"
+BROADCAST="$FORGE_DIR/broadcast/ClassifyOnChain.s.sol/31337/run-latest.json"
+SCRIPT_CLASSIFIER="$(node -p 'require(process.argv[1]).receipts[0].contractAddress' "$BROADCAST" 2>/dev/null || true)"
+check "forge script: classification recorded on chain" "$DIGIT" \
+  "$(c call "$SCRIPT_CLASSIFIER" "lastPrediction(address)(uint8,uint64,bytes32)" 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 2>/dev/null | head -1)"
+rm -rf "$FORGE_DIR/broadcast" "$FORGE_DIR/cache/ClassifyOnChain.s.sol"
 
 # prova model deploy (idempotent for a preloaded model: same id).
 check "prova model deploy prints the model id" "$IRIS_ID" \

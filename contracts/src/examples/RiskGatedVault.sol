@@ -251,7 +251,7 @@ contract RiskGatedVault {
     function _extractScore(IProvaInference.FixedTensor[] memory outputs) internal view returns (int256 score) {
         if (scoreOutput >= outputs.length) revert MissingScore(scoreOutput, scoreIndex, outputs.length);
         IProvaInference.FixedTensor memory out = outputs[scoreOutput];
-        if (scoreIndex >= out.values.length) revert MissingScore(scoreOutput, scoreIndex, out.values.length);
+        if (scoreIndex >= out.elements.length) revert MissingScore(scoreOutput, scoreIndex, out.elements.length);
         score = out.valueAt(scoreIndex);
         // Float outputs come back with our decimals; integer outputs (e.g. a class label) with 0.
         if (out.decimals < decimals) score *= int256(10 ** uint256(decimals - out.decimals));

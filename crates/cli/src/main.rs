@@ -12,6 +12,7 @@ mod infer;
 mod model;
 mod node;
 mod replay_bench;
+mod shim;
 mod util;
 mod validate;
 
@@ -51,6 +52,9 @@ enum Command {
     Import(validate::ImportArgs),
     /// Follow a node over JSON-RPC, verify each block, and serve the verified chain.
     Validator(validate::ValidatorArgs),
+    /// Answer one call into INFER or MODEL_REGISTRY as the chain would (Foundry's vm.ffi shim,
+    /// contracts/src/test/ProvaTest.sol).
+    Shim(shim::ShimArgs),
 }
 
 /// glibc serves every allocation above 128 KiB (adaptively, up to 32 MiB) with `mmap` and
@@ -119,6 +123,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => validate::verify(args),
         Command::Import(args) => validate::import(args),
         Command::Validator(args) => validate::validator(args),
+        Command::Shim(args) => shim::run(args),
     });
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,

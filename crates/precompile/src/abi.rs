@@ -153,7 +153,7 @@ pub fn fixed_output(t: &Tensor, decimals: u8) -> Result<FixedTensor, TensorError
             .map(|x| I256::try_from(x.into()).map_err(|e| TensorError::Fixed(e.to_string())))
             .collect()
     }
-    let (values, decimals) = match t.dtype() {
+    let (elements, decimals) = match t.dtype() {
         DType::F32 => (
             t.to_vec::<f32>()?
                 .into_iter()
@@ -182,7 +182,7 @@ pub fn fixed_output(t: &Tensor, decimals: u8) -> Result<FixedTensor, TensorError
         ),
     };
     Ok(FixedTensor {
-        values,
+        elements,
         shape: t.shape().to_vec(),
         decimals,
     })
@@ -220,10 +220,10 @@ mod tests {
     fn float_outputs_scale_integer_outputs_do_not() {
         let t = Tensor::from_f32(vec![2], &[0.5, -1.25]).unwrap();
         let f = fixed_output(&t, 2).unwrap();
-        assert_eq!((f.values, f.decimals), (vec![i(50), i(-125)], 2));
+        assert_eq!((f.elements, f.decimals), (vec![i(50), i(-125)], 2));
         let t = Tensor::from_values(vec![1], &[7i64]).unwrap();
         let f = fixed_output(&t, 2).unwrap();
-        assert_eq!((f.values, f.decimals), (vec![i(7)], 0));
+        assert_eq!((f.elements, f.decimals), (vec![i(7)], 0));
         assert!(fixed_output(&Tensor::from_f32(vec![1], &[f32::NAN]).unwrap(), 0).is_err());
     }
 
@@ -247,7 +247,7 @@ mod tests {
             let fixed: Vec<I256> = values.iter().map(|&v| i(v)).collect();
             let t = fixed_input(DType::I64, &fixed, vec![values.len() as u64], 0).unwrap();
             prop_assert_eq!(t.to_vec::<i64>().unwrap(), values);
-            prop_assert_eq!(fixed_output(&t, 0).unwrap().values, fixed);
+            prop_assert_eq!(fixed_output(&t, 0).unwrap().elements, fixed);
         }
 
         #[test]

@@ -20,6 +20,9 @@ pub enum ProvaError {
         /// What the runtime said.
         source: RuntimeError,
     },
+    /// A standalone call addressed to neither INFER nor MODEL_REGISTRY.
+    #[error("{0} is not a Prova precompile")]
+    NotAPrecompile(revm::primitives::Address),
     /// The state database failed.
     #[error("state database error: {0}")]
     Database(String),

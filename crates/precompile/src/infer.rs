@@ -46,7 +46,7 @@ impl Paid {
 }
 
 /// Transient-storage key (at the INFER address) marking a model warm for the transaction.
-fn warm_key(id: &ModelId) -> U256 {
+pub(crate) fn warm_key(id: &ModelId) -> U256 {
     U256::from_be_bytes(id.0.0)
 }
 
@@ -101,7 +101,7 @@ fn dispatch<H: Host>(p: &Core, host: &mut H, call: &Call<'_>) -> Result<Exit, St
                     ));
                 }
             };
-            let input = abi::fixed_input(spec.dtype, &c.values, c.shape.clone(), c.decimals)
+            let input = abi::fixed_input(spec.dtype, &c.elements, c.shape.clone(), c.decimals)
                 .map_err(|r| paid.bad(0, r))?;
             let outputs = execute(p, host, call, &paid, vec![input])?;
             let fixed = outputs

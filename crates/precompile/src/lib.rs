@@ -88,6 +88,7 @@ mod models;
 mod provider;
 mod record;
 mod registry;
+mod standalone;
 
 pub use config::{INFER_ADDRESS, MODEL_REGISTRY_ADDRESS, ProvaConfig, RegistryGas};
 pub use error::ProvaError;
@@ -95,3 +96,4 @@ pub use models::ModelBytes;
 pub use provider::{ProvaPrecompiles, Reference};
 pub use record::{CallSite, InferenceRecord, hash_inputs};
 pub use registry::{REGISTERED, model_slot};
+pub use standalone::{Outcome, StandaloneCall, StandaloneState};

@@ -265,7 +265,7 @@ fn infer_fixed_converts_exactly() {
     let values: Vec<i64> = vec![51, 34, 15, 2]; // 5.1, 3.4, 1.5, 0.2
     let data = IProvaInference::inferFixedCall {
         modelId: id.0,
-        values: values.iter().map(|&v| v.try_into().unwrap()).collect(),
+        elements: values.iter().map(|&v| v.try_into().unwrap()).collect(),
         shape: vec![1, 4],
         decimals: 1,
     }
@@ -283,7 +283,7 @@ fn infer_fixed_converts_exactly() {
     assert_eq!(fixed.len(), 2);
     assert_eq!(fixed[0].decimals, 0);
     assert_eq!(
-        fixed[0].values,
+        fixed[0].elements,
         vec![direct[0].to_vec::<i64>().unwrap()[0].try_into().unwrap()]
     );
     assert_eq!(fixed[1].decimals, 1);
@@ -293,7 +293,7 @@ fn infer_fixed_converts_exactly() {
         .into_iter()
         .map(|x| prova_tensor::fixed::f32_to_fixed(x, 1).unwrap())
         .collect();
-    assert_eq!(fixed[1].values, probs);
+    assert_eq!(fixed[1].elements, probs);
     assert_eq!(fixed[1].shape, vec![1, 3]);
 }
 

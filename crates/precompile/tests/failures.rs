@@ -86,7 +86,7 @@ fn malformed_abi_is_bad_input_never_a_panic() {
             "fixed: wrong count",
             IProvaInference::inferFixedCall {
                 modelId: id.0,
-                values: vec![Default::default(); 3],
+                elements: vec![Default::default(); 3],
                 shape: vec![1, 4],
                 decimals: 0,
             }
@@ -97,7 +97,7 @@ fn malformed_abi_is_bad_input_never_a_panic() {
             "fixed: too many decimals",
             IProvaInference::inferFixedCall {
                 modelId: id.0,
-                values: vec![Default::default(); 4],
+                elements: vec![Default::default(); 4],
                 shape: vec![1, 4],
                 decimals: 200,
             }
@@ -127,7 +127,7 @@ fn inference_failed_reverts_and_is_recorded() {
     // zero features at 77 decimals: the prediction (~150) times 10^77 overflows int256
     let data = IProvaInference::inferFixedCall {
         modelId: id.0,
-        values: vec![I256::ZERO; 10],
+        elements: vec![I256::ZERO; 10],
         shape: vec![1, 10],
         decimals: 77,
     }
