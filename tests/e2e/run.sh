@@ -239,6 +239,21 @@ check "forge script: classification recorded on chain" "$DIGIT" \
   "$(c call "$SCRIPT_CLASSIFIER" "lastPrediction(address)(uint8,uint64,bytes32)" 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 2>/dev/null | head -1)"
 rm -rf "$FORGE_DIR/broadcast" "$FORGE_DIR/cache/ClassifyOnChain.s.sol"
 
+# anvil's state edits and impersonation: transactions of the dev chain's edit authority, so the
+# validator, replay and verify below re-execute them like any other block.
+WHALE=0x00000000000000000000000000000000000a11ce
+CAFE=0x000000000000000000000000000000000000cafe
+c rpc anvil_setBalance "$WHALE" 0x56bc75e2d63100000 >/dev/null
+check "anvil_setBalance" 100000000000000000000 "$(c balance "$WHALE")"
+MULTICALL3=0xcA11bde05977b3631167028862bE2a173976CA11
+c rpc anvil_setStorageAt "$MULTICALL3" 0x1234 0x000000000000000000000000000000000000000000000000000000000000002a >/dev/null
+check "anvil_setStorageAt" 42 "$(c storage "$MULTICALL3" 0x1234 | node -p 'BigInt(require("fs").readFileSync(0, "utf8").trim()).toString()')"
+c rpc anvil_impersonateAccount "$WHALE" >/dev/null
+c send --unlocked --from "$WHALE" "$CAFE" --value 1ether --json >"$WORK/impersonated.json"
+check "cast send --unlocked from an impersonated account" "0x1 $WHALE" \
+  "$(node -p 'const r = JSON.parse(require("fs").readFileSync(process.argv[1])); r.status + " " + r.from.toLowerCase()' "$WORK/impersonated.json")"
+check "impersonated transfer arrived" 1000000000000000000 "$(c balance "$CAFE")"
+
 # prova model deploy (idempotent for a preloaded model: same id).
 check "prova model deploy prints the model id" "$IRIS_ID" \
   "$(timeout 120 "$PROVA" model deploy "$ROOT/fixtures/models/iris_logreg.onnx" --rpc-url "$RPC" --private-key "$K1" 2>/dev/null)"

@@ -98,6 +98,8 @@ pub struct Chain {
     history: Mutex<VecDeque<Arc<Head>>>,
     history_limit: std::sync::atomic::AtomicUsize,
     writer: Mutex<()>,
+    /// Held while a dev edit is signed and mined, so that edits take their nonces in order.
+    edits: Mutex<()>,
     pool: Mutex<Pool>,
     clock: Mutex<Clock>,
     genesis_hash: B256,
@@ -199,6 +201,7 @@ impl Chain {
             history_limit: DEFAULT_HISTORY.into(),
             head: RwLock::new(head),
             writer: Mutex::new(()),
+            edits: Mutex::new(()),
             pool: Mutex::new(Pool {
                 txs: TxPool::new(PoolConfig::default()),
                 dropped: VecDeque::new(),
@@ -413,6 +416,144 @@ impl Chain {
         errors.sort_by_key(|(i, _)| *i);
         self.seal(&head, &block, state)?;
         Ok((block, errors))
+    }
+
+    /// Applies a dev edit (balance, nonce, code or storage; [`crate::dev_edits`]) at once: signs
+    /// it with [`DEV_EDITS_KEY`](crate::dev_edits::DEV_EDITS_KEY) and mines it in a block of
+    /// its own, whatever the mining mode, so that reads see it immediately and replays verify
+    /// it. Returns the edit transaction's hash and block number.
+    pub fn dev_edit(
+        &self,
+        edit: crate::dev_edits::IDevEdits::IDevEditsCalls,
+    ) -> Result<(B256, u64), ChainError> {
+        use crate::dev_edits::{
+            AUTHORITY_SLOT, DEV_EDITS_ADDRESS, DEV_EDITS_KEY, IDevEdits::IDevEditsCalls,
+        };
+        if matches!(edit, IDevEditsCalls::impersonate(_)) {
+            return Err(ChainError::DevEdit(
+                "an impersonated transaction goes through the pool: use impersonated_tx".into(),
+            ));
+        }
+        let _edits = lock(&self.edits);
+        let authority = self.dev_authority(AUTHORITY_SLOT, &DEV_EDITS_KEY)?;
+        let head = self.head();
+        if let IDevEditsCalls::setStorageAt(c) = &edit {
+            let empty = head.state.accounts.get(&c.account).is_none_or(|a| {
+                a.nonce == 0 && a.balance.is_zero() && a.code_hash == crate::code_hash(&[])
+            });
+            if empty {
+                return Err(ChainError::DevEdit(format!(
+                    "{} is an empty account (no code, nonce or balance): EIP-161 removes it with \
+                     its storage; give it code or a balance first",
+                    c.account
+                )));
+            }
+        }
+        let raw = self.sign_edit(
+            &DEV_EDITS_KEY,
+            head.state.nonce(&authority),
+            DEV_EDITS_ADDRESS,
+            &edit,
+        )?;
+        let (block, errors) = self.build_block(&[raw])?;
+        if let Some((_, e)) = errors.first() {
+            return Err(ChainError::DevEdit(e.to_string()));
+        }
+        let tx = block
+            .txs
+            .first()
+            .ok_or_else(|| ChainError::DevEdit("the edit was not mined".into()))?;
+        Ok((tx.tx.hash(), block.header.number))
+    }
+
+    /// A transaction from `call.from` that nobody signed (anvil_impersonateAccount): wrapped in
+    /// an impersonation edit signed by
+    /// [`DEV_IMPERSONATION_KEY`](crate::dev_edits::DEV_IMPERSONATION_KEY) at its next nonce,
+    /// encoded for [`Self::submit`] or [`Self::add_transaction`]. Its receipt has the
+    /// impersonated call's status, logs and contract address; `call.from` pays the call's gas.
+    pub fn impersonated_tx(
+        &self,
+        call: crate::dev_edits::IDevEdits::impersonateCall,
+    ) -> Result<Bytes, ChainError> {
+        use crate::dev_edits::{
+            DEV_EDITS_ADDRESS, DEV_IMPERSONATION_KEY, IDevEdits::IDevEditsCalls, IMPERSONATOR_SLOT,
+        };
+        let authority = self.dev_authority(IMPERSONATOR_SLOT, &DEV_IMPERSONATION_KEY)?;
+        let nonce = self.pending_nonce(&authority);
+        self.sign_edit(
+            &DEV_IMPERSONATION_KEY,
+            nonce,
+            DEV_EDITS_ADDRESS,
+            &IDevEditsCalls::impersonate(call),
+        )
+    }
+
+    /// The nonce `from`'s next impersonated transaction takes: after its mined and pooled
+    /// transactions, counting the impersonations of it waiting in the pool.
+    pub fn next_impersonated_nonce(&self, from: &Address) -> u64 {
+        let impersonator = self
+            .dev_authority(
+                crate::dev_edits::IMPERSONATOR_SLOT,
+                &crate::dev_edits::DEV_IMPERSONATION_KEY,
+            )
+            .ok();
+        let (pending, queued) = self.pool_content();
+        pending
+            .iter()
+            .chain(&queued)
+            .filter_map(|tx| crate::dev_edits::impersonation(tx, impersonator))
+            .filter(|c| c.from == *from)
+            .map(|c| c.nonce.saturating_add(1))
+            .fold(self.pending_nonce(from), u64::max)
+    }
+
+    /// The authority named in `slot` of the edits account, if it is `key`'s address.
+    fn dev_authority(&self, slot: U256, key: &B256) -> Result<Address, ChainError> {
+        let authority = crate::address_of_key(key).ok_or(ChainError::DevEditsDisabled)?;
+        let named = self
+            .head()
+            .state
+            .storage(&crate::dev_edits::DEV_EDITS_ADDRESS, slot);
+        if named != crate::dev_edits::authority_slot_value(authority) {
+            return Err(ChainError::DevEditsDisabled);
+        }
+        Ok(authority)
+    }
+
+    /// An edit transaction: EIP-1559, gas limit its intrinsic gas plus the impersonated call's
+    /// gas, fee cap twice the next base fee.
+    fn sign_edit(
+        &self,
+        key: &B256,
+        nonce: u64,
+        to: Address,
+        edit: &crate::dev_edits::IDevEdits::IDevEditsCalls,
+    ) -> Result<Bytes, ChainError> {
+        use alloy_consensus::TxEip1559;
+        use alloy_eips::eip2718::Encodable2718;
+        let input = crate::dev_edits::edit_calldata(edit);
+        let intrinsic: u64 = 21_000
+            + input
+                .iter()
+                .map(|b| if *b == 0 { 4u64 } else { 16 })
+                .sum::<u64>();
+        let inner = match edit {
+            crate::dev_edits::IDevEdits::IDevEditsCalls::impersonate(c) => c.gasLimit,
+            _ => 0,
+        };
+        let tx = TxEip1559 {
+            chain_id: self.chain_id(),
+            nonce,
+            gas_limit: intrinsic.saturating_add(inner),
+            max_fee_per_gas: u128::from(self.next_base_fee()).saturating_mul(2),
+            max_priority_fee_per_gas: 0,
+            to: alloy_primitives::TxKind::Call(to),
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input,
+        };
+        let signed = crate::sign_tx(tx, key)?;
+        Ok(signed.encoded_2718().into())
     }
 
     /// Imports a block made elsewhere: checks that `header` follows the head
@@ -766,21 +907,29 @@ impl Chain {
         let base_fee = block.header.base_fee_per_gas.unwrap_or_default();
         let mut out = Vec::with_capacity(receipts.len());
         let (mut previous, mut log_index) = (0u64, 0u64);
+        let impersonator = self
+            .dev_authority(
+                crate::dev_edits::IMPERSONATOR_SLOT,
+                &crate::dev_edits::DEV_IMPERSONATION_KEY,
+            )
+            .ok();
         for (i, (tx, receipt)) in block.transactions.iter().zip(receipts).enumerate() {
             let cumulative = receipt.cumulative_gas_used();
             let logs = receipt.logs().len() as u64;
+            // An impersonated transaction's receipt describes the call that ran.
+            let (from, to, created) = match crate::dev_edits::impersonation(tx, impersonator) {
+                Some(c) if c.create => (c.from, None, Some(c.from.create(c.nonce))),
+                Some(c) => (c.from, Some(c.to), None),
+                None => (tx.sender, tx.envelope.to(), tx.created_address()),
+            };
             out.push(TxReceiptInfo {
-                contract_address: if receipt.status() {
-                    tx.created_address()
-                } else {
-                    None
-                },
+                contract_address: if receipt.status() { created } else { None },
                 tx_hash: tx.hash(),
                 block_number: n,
                 block_hash: block.hash,
                 index: i as u64,
-                from: tx.sender,
-                to: tx.envelope.to(),
+                from,
+                to,
                 gas_used: cumulative - previous,
                 effective_gas_price: tx.effective_gas_price(base_fee),
                 first_log_index: log_index,

@@ -121,6 +121,12 @@ pub enum ChainError {
     /// The inference runtime could not start.
     #[error("runtime: {0}")]
     Runtime(#[from] prova_runtime::RuntimeError),
+    /// A dev edit on a chain whose genesis names no edit authority (not a dev chain).
+    #[error("dev edits are not enabled on this chain: its genesis names no edit authority")]
+    DevEditsDisabled,
+    /// A dev edit the chain refused or did not apply.
+    #[error("dev edit failed: {0}")]
+    DevEdit(String),
     /// A local fault aborted execution (never a consensus outcome).
     #[error("execution aborted: {0}")]
     Execution(String),

@@ -2,7 +2,8 @@
 //! receipts and the inference witness, applies the state changes and computes the header.
 
 use crate::{
-    SignedTx, StateDiff, TxError, WorldState, error::ChainError, witness::inferences_root,
+    SignedTx, StateDiff, TxError, WorldState, dev_edits, error::ChainError,
+    witness::inferences_root,
 };
 use alloy_consensus::{
     EMPTY_OMMER_ROOT_HASH, Eip658Value, Header, Receipt, ReceiptEnvelope, TxReceipt,
@@ -313,25 +314,64 @@ impl Executor {
                     break;
                 }
             };
-            let tx_index = executed.len() as u64;
-            for (i, mut r) in evm.precompiles.take_records().into_iter().enumerate() {
-                (r.tx_index, r.call_index) = (tx_index, i as u64);
-                records.push(r);
-            }
             evm.ctx
                 .journaled_state
                 .database
                 .commit(outcome.state.clone());
             changes.push(outcome.state);
-            let result = outcome.result;
-            let gas_used = result.tx_gas_used();
+            let mut result = outcome.result;
+            let mut gas_used = result.tx_gas_used();
+            let mut refused = false;
+            // A dev edit (dev chains only, see `dev_edits`): applied after its own execution.
+            let edit = if result.is_success() {
+                dev_edits::edit_of(&mut evm.ctx.journaled_state.database, &tx)
+            } else {
+                None
+            };
+            if let Some(edit) = edit {
+                let db = &mut evm.ctx.journaled_state.database;
+                if let Some(change) = dev_edits::state_change(db, &edit) {
+                    db.commit(change.clone());
+                    changes.push(change);
+                } else if let dev_edits::IDevEdits::IDevEditsCalls::impersonate(call) = &edit {
+                    let env = dev_edits::impersonated_env(&tx.tx_env(), call);
+                    let left = available - gas_used;
+                    let inner = if env.gas_limit > left {
+                        None
+                    } else {
+                        match evm.transact(env) {
+                            Ok(inner) => Some(inner),
+                            Err(EVMError::Transaction(_)) => None,
+                            Err(e) => {
+                                fault = Some(ChainError::Execution(e.to_string()));
+                                break;
+                            }
+                        }
+                    };
+                    match inner {
+                        Some(inner) => {
+                            evm.ctx.journaled_state.database.commit(inner.state.clone());
+                            changes.push(inner.state);
+                            gas_used += inner.result.tx_gas_used();
+                            result = inner.result;
+                        }
+                        // Refused (nonce, funds, gas): the edit is mined and did nothing.
+                        None => refused = true,
+                    }
+                }
+            }
+            let tx_index = executed.len() as u64;
+            for (i, mut r) in evm.precompiles.take_records().into_iter().enumerate() {
+                (r.tx_index, r.call_index) = (tx_index, i as u64);
+                records.push(r);
+            }
             cumulative += gas_used;
             let contract_address = match &result {
-                ExecutionResult::Success { .. } => result.created_address(),
+                ExecutionResult::Success { .. } if !refused => result.created_address(),
                 _ => None,
             };
             let receipt = Receipt {
-                status: Eip658Value::Eip658(result.is_success()),
+                status: Eip658Value::Eip658(result.is_success() && !refused),
                 cumulative_gas_used: cumulative,
                 logs: result.into_logs(),
             };

@@ -128,7 +128,7 @@ pub struct Genesis {
 impl Genesis {
     /// A dev chain: `chain_id`, the ten dev accounts with 10,000 ether each, the CREATE2
     /// deployer ([`CREATE2_DEPLOYER`]) and Multicall3 ([`MULTICALL3`]) predeployed, as anvil
-    /// has them; no models.
+    /// has them, and dev edits enabled ([`crate::dev_edits`]); no models.
     pub fn dev(chain_id: u64) -> Self {
         let ether = U256::from(10).pow(U256::from(18));
         let mut alloc: BTreeMap<Address, GenesisAccount> = DEV_ACCOUNTS
@@ -158,6 +158,34 @@ impl Genesis {
                 },
             );
         }
+        // Dev edits (anvil_setBalance & co.): the authorities are funded to pay for their
+        // transactions and named in slots 0 and 1 of the edits address ().
+        use crate::dev_edits::{
+            AUTHORITY_SLOT, DEV_EDITS_ADDRESS, DEV_EDITS_AUTHORITY, DEV_IMPERSONATION_AUTHORITY,
+            IMPERSONATOR_SLOT, authority_slot_value,
+        };
+        let mut storage = BTreeMap::new();
+        for (slot, authority) in [
+            (AUTHORITY_SLOT, DEV_EDITS_AUTHORITY),
+            (IMPERSONATOR_SLOT, DEV_IMPERSONATION_AUTHORITY),
+        ] {
+            storage.insert(slot, authority_slot_value(authority));
+            alloc.insert(
+                authority,
+                GenesisAccount {
+                    balance: ether * U256::from(1_000_000_000u64),
+                    ..Default::default()
+                },
+            );
+        }
+        alloc.insert(
+            DEV_EDITS_ADDRESS,
+            GenesisAccount {
+                nonce: 1,
+                storage,
+                ..Default::default()
+            },
+        );
         Self {
             chain_id,
             gas_limit: DEFAULT_GAS_LIMIT,

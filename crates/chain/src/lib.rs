@@ -64,6 +64,7 @@
 pub use alloy_rpc_types_trace::geth;
 
 mod chain;
+pub mod dev_edits;
 mod error;
 mod executor;
 mod genesis;

@@ -34,8 +34,10 @@ use alloy_primitives::{Address, B256, Bytes, TxKind, U256, eip191_hash_message, 
 use alloy_rpc_types_eth::{Filter, TransactionRequest};
 use jsonrpsee::{RpcModule, core::RegisterMethodError, types::Params};
 use prova_chain::{
-    Chain, DEV_ACCOUNTS, LogFilter, SignedTx, TxError, geth::GethDebugTracingOptions, sign_hash,
-    sign_tx,
+    Chain, DEV_ACCOUNTS, LogFilter, SignedTx, TxError,
+    dev_edits::IDevEdits::{self, IDevEditsCalls},
+    geth::GethDebugTracingOptions,
+    sign_hash, sign_tx,
 };
 use serde_json::{Map, Value, json};
 use std::{
@@ -133,6 +135,42 @@ fn message_bytes(v: &Value) -> RpcResult<Vec<u8>> {
             .map_err(|e| error::invalid_params(format!("message: {e}")))?,
         None => s.as_bytes().to_vec(),
     })
+}
+
+/// An impersonated account's transaction request, as an impersonation edit
+/// ([`prova_chain::dev_edits`]): the gas is estimated from `from` if not given; `from` pays it.
+fn impersonated_request(node: &Node, req: TransactionRequest) -> RpcResult<Bytes> {
+    let chain = node.chain();
+    let from = req.from.unwrap_or_default();
+    let gas = match req.gas {
+        Some(g) => g,
+        None => chain
+            .estimate_gas(&call_request(req.clone()), None)
+            .map_err(error::chain_error)?,
+    };
+    let to = req.to.unwrap_or(TxKind::Create);
+    let call = prova_chain::dev_edits::IDevEdits::impersonateCall {
+        from,
+        to: to.to().copied().unwrap_or_default(),
+        create: to.is_create(),
+        value: req.value.unwrap_or_default(),
+        data: req.input.input().cloned().unwrap_or_default(),
+        gasLimit: gas,
+        nonce: req
+            .nonce
+            .unwrap_or_else(|| chain.next_impersonated_nonce(&from)),
+    };
+    chain.impersonated_tx(call).map_err(error::chain_error)
+}
+
+/// Applies a state edit; answers `null`, as anvil does.
+fn dev_edit(node: &Node, edit: IDevEditsCalls) -> RpcResult<Value> {
+    node.chain().dev_edit(edit).map_err(error::chain_error)?;
+    Ok(Value::Null)
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Fills in and signs a dev account's transaction request, as anvil's `eth_sendTransaction`.
@@ -260,7 +298,12 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
     // Dev accounts sign.
     method(m, "eth_sendTransaction", |n, p| {
         let req: TransactionRequest = p.one()?;
-        let raw = sign_request(n, req)?;
+        let raw = match req.from {
+            Some(from) if n.is_impersonated(&from) && dev_key(&from).is_err() => {
+                impersonated_request(n, req)?
+            }
+            _ => sign_request(n, req)?,
+        };
         to_json(n.send_raw(&raw)?)
     })?;
     method(m, "eth_signTransaction", |n, p| {
@@ -445,6 +488,93 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
         }
         let interval = interval.as_ref().and_then(quantity_of).unwrap_or(0);
         mine(n, blocks, interval)?;
+        Ok(Value::Null)
+    })?;
+    // State edits (prova_chain::dev_edits): each is a transaction of the chain's edit
+    // authority, mined at once in a block of its own, so replays and validators verify it.
+    for [
+        set_balance,
+        set_nonce,
+        set_code,
+        set_storage,
+        impersonate,
+        stop,
+    ] in [
+        [
+            "anvil_setBalance",
+            "anvil_setNonce",
+            "anvil_setCode",
+            "anvil_setStorageAt",
+            "anvil_impersonateAccount",
+            "anvil_stopImpersonatingAccount",
+        ],
+        [
+            "hardhat_setBalance",
+            "hardhat_setNonce",
+            "hardhat_setCode",
+            "hardhat_setStorageAt",
+            "hardhat_impersonateAccount",
+            "hardhat_stopImpersonatingAccount",
+        ],
+    ] {
+        method(m, set_balance, |n, p| {
+            let mut seq = p.sequence();
+            let account: Address = seq.next()?;
+            let balance: U256 = seq.next()?;
+            dev_edit(
+                n,
+                IDevEditsCalls::setBalance(IDevEdits::setBalanceCall { account, balance }),
+            )
+        })?;
+        method(m, set_nonce, |n, p| {
+            let mut seq = p.sequence();
+            let account: Address = seq.next()?;
+            let nonce: Value = seq.next()?;
+            let nonce = quantity_of(&nonce)
+                .ok_or_else(|| error::invalid_params("nonce: expected a quantity"))?;
+            dev_edit(
+                n,
+                IDevEditsCalls::setNonce(IDevEdits::setNonceCall { account, nonce }),
+            )
+        })?;
+        method(m, set_code, |n, p| {
+            let mut seq = p.sequence();
+            let account: Address = seq.next()?;
+            let code: Bytes = seq.next()?;
+            dev_edit(
+                n,
+                IDevEditsCalls::setCode(IDevEdits::setCodeCall { account, code }),
+            )
+        })?;
+        method(m, set_storage, |n, p| {
+            let mut seq = p.sequence();
+            let account: Address = seq.next()?;
+            let slot: U256 = seq.next()?;
+            let value: U256 = seq.next()?;
+            dev_edit(
+                n,
+                IDevEditsCalls::setStorageAt(IDevEdits::setStorageAtCall {
+                    account,
+                    slot: slot.into(),
+                    value: value.into(),
+                }),
+            )
+        })?;
+        method(m, impersonate, |n, p| {
+            let account: Address = p.one()?;
+            lock(&n.impersonated).insert(account);
+            Ok(Value::Null)
+        })?;
+        method(m, stop, |n, p| {
+            let account: Address = p.one()?;
+            lock(&n.impersonated).remove(&account);
+            Ok(Value::Null)
+        })?;
+    }
+    method(m, "anvil_autoImpersonateAccount", |n, p| {
+        let on: bool = p.one()?;
+        n.auto_impersonate
+            .store(on, std::sync::atomic::Ordering::Relaxed);
         Ok(Value::Null)
     })?;
     for name in ["evm_setAutomine", "anvil_setAutomine"] {

@@ -70,9 +70,11 @@ pub fn chain_error(e: ChainError) -> ErrorObjectOwned {
         ChainError::Tx(e) => tx_error(&e),
         ChainError::Reverted { output } => reverted(&output),
         e @ ChainError::LogRange { .. } => invalid_params(e.to_string()),
-        e @ (ChainError::Halted(_) | ChainError::StateUnavailable(_) | ChainError::Rule(_)) => {
-            server(e.to_string())
-        }
+        e @ (ChainError::Halted(_)
+        | ChainError::StateUnavailable(_)
+        | ChainError::Rule(_)
+        | ChainError::DevEditsDisabled
+        | ChainError::DevEdit(_)) => server(e.to_string()),
         e => internal(e),
     }
 }

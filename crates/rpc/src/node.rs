@@ -25,6 +25,10 @@ pub struct Node {
     pub(crate) snapshots: Mutex<std::collections::BTreeMap<u64, (u64, B256)>>,
     /// Numbers of new blocks, for WebSocket subscriptions ([`crate::ws`]).
     pub(crate) heads: tokio::sync::broadcast::Sender<u64>,
+    /// Accounts `eth_sendTransaction` sends for without a key (`anvil_impersonateAccount`).
+    pub(crate) impersonated: Mutex<std::collections::BTreeSet<alloy_primitives::Address>>,
+    /// `anvil_autoImpersonateAccount`: every account is impersonated.
+    pub(crate) auto_impersonate: AtomicBool,
 }
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
@@ -39,6 +43,8 @@ impl Node {
             filters: Mutex::default(),
             snapshots: Mutex::default(),
             heads: tokio::sync::broadcast::channel(1024).0,
+            impersonated: Mutex::default(),
+            auto_impersonate: AtomicBool::new(false),
         }
     }
 
@@ -53,6 +59,16 @@ impl Node {
     /// Whether transactions are mined as they arrive.
     pub fn automine(&self) -> bool {
         self.automine.load(Ordering::Relaxed)
+    }
+
+    /// Whether `eth_sendTransaction` sends for `from` without its key.
+    pub(crate) fn is_impersonated(&self, from: &alloy_primitives::Address) -> bool {
+        self.auto_impersonate.load(Ordering::Relaxed)
+            || self
+                .impersonated
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains(from)
     }
 
     /// Turns automine on or off (a node started with [`Mining::Auto`] only).

@@ -476,3 +476,117 @@ fn eth_get_proof_answers_as_eip_1186_says() {
     let block = n.call("eth_getBlockByNumber", json!(["latest", false]));
     assert_eq!(json!(keccak256(&first)), block["stateRoot"]);
 }
+
+#[test]
+fn state_edits_and_impersonation_as_on_anvil_recorded_in_blocks() {
+    let n = Node::new();
+    let who = "0x00000000000000000000000000000000000a11ce";
+    let start = n.head();
+    // Balance, nonce, code and storage: visible at once, each in a block of its own.
+    assert_eq!(
+        n.call("anvil_setBalance", json!([who, "0xde0b6b3a7640000"])),
+        Value::Null
+    );
+    assert_eq!(
+        n.call("eth_getBalance", json!([who, "latest"])),
+        "0xde0b6b3a7640000"
+    );
+    n.call("hardhat_setNonce", json!([who, "0x5"]));
+    assert_eq!(
+        n.call("eth_getTransactionCount", json!([who, "latest"])),
+        "0x5"
+    );
+    let box_ = "0x0000000000000000000000000000000000000b0c";
+    // Returns slot 5: PUSH1 5 SLOAD PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN
+    n.call(
+        "anvil_setCode",
+        json!([box_, "0x600554600052602060 00f3".replace(' ', "")]),
+    );
+    n.call(
+        "anvil_setStorageAt",
+        json!([box_, "0x5", format!("0x{:064x}", 77)]),
+    );
+    assert_eq!(
+        n.call("eth_getStorageAt", json!([box_, "0x5", "latest"])),
+        format!("0x{:064x}", 77)
+    );
+    assert_eq!(
+        n.call("eth_call", json!([{"to": box_}, "latest"])),
+        format!("0x{:064x}", 77)
+    );
+    assert_eq!(n.head(), start + 4, "one block per edit");
+    // Edits also work with automine off, and mine only themselves.
+    n.call("evm_setAutomine", json!([false]));
+    let pending = n.call(
+        "eth_sendTransaction",
+        json!([{"from": alice(), "to": DEV_ACCOUNTS[1].0, "value": "0x1"}]),
+    );
+    n.call("anvil_setBalance", json!([who, "0xde0b6b3a7640001"]));
+    assert_eq!(
+        n.call("eth_getBalance", json!([who, "latest"])),
+        "0xde0b6b3a7640001"
+    );
+    assert_eq!(
+        n.receipt(&pending),
+        Value::Null,
+        "the pooled transaction still waits"
+    );
+    n.call("evm_setAutomine", json!([true]));
+    assert_eq!(n.receipt(&pending)["status"], "0x1");
+
+    // Not a dev account and not impersonated: refused. Impersonated: sent, from pays.
+    let err = n.error(
+        "eth_sendTransaction",
+        json!([{"from": who, "to": DEV_ACCOUNTS[1].0, "value": "0x7"}]),
+    );
+    assert!(err.contains("no signer"), "{err}");
+    n.call("anvil_impersonateAccount", json!([who]));
+    let hash = n.call(
+        "eth_sendTransaction",
+        json!([{"from": who, "to": DEV_ACCOUNTS[1].0, "value": "0x7"}]),
+    );
+    let r = n.receipt(&hash);
+    assert_eq!(r["status"], "0x1", "{r}");
+    assert_eq!(r["from"], who, "the receipt names the impersonated sender");
+    assert_eq!(
+        n.call("eth_getTransactionCount", json!([who, "latest"])),
+        "0x6"
+    );
+    // A creation from the impersonated account, with its address in the receipt.
+    let hash = n.call(
+        "eth_sendTransaction",
+        json!([{"from": who, "data": LOGGER}]),
+    );
+    let r = n.receipt(&hash);
+    let created: Address = serde_json::from_value(r["contractAddress"].clone()).unwrap();
+    assert_eq!(created, who.parse::<Address>().unwrap().create(6));
+    assert!(
+        n.call("eth_getCode", json!([created, "latest"]))
+            .as_str()
+            .unwrap()
+            .len()
+            > 2
+    );
+    n.call("anvil_stopImpersonatingAccount", json!([who]));
+    let err = n.error("eth_sendTransaction", json!([{"from": who, "to": created}]));
+    assert!(err.contains("no signer"), "{err}");
+    n.call("anvil_autoImpersonateAccount", json!([true]));
+    let r = n.receipt(&n.call("eth_sendTransaction", json!([{"from": who, "to": created}])));
+    assert_eq!(
+        (r["status"].as_str(), r["logs"].as_array().map(Vec::len)),
+        (Some("0x1"), Some(1))
+    );
+    // Storage of an empty account would vanish (EIP-161): refused, with the reason.
+    let err = n.error(
+        "anvil_setStorageAt",
+        json!([
+            "0x00000000000000000000000000000000000e0e0e",
+            "0x1",
+            format!("0x{:064x}", 1)
+        ]),
+    );
+    assert!(err.contains("empty account"), "{err}");
+    // Bad parameters are refused with -32602.
+    let err = n.error("anvil_setBalance", json!(["0x1234", "0x1"]));
+    assert!(err.contains("-32602"), "{err}");
+}
