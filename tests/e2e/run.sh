@@ -280,6 +280,9 @@ check "restart: prova_getModel" "[1,64]" \
   "$(c rpc prova_getModel "$MLP_ID" | node -p 'JSON.stringify(JSON.parse(require("fs").readFileSync(0)).inputs[0].shape)')"
 check "restart: prova_getInferences" 1 \
   "$(c rpc prova_getInferences "$CLASSIFY_TX" | node -p 'JSON.parse(require("fs").readFileSync(0)).length')"
+CLASSIFY_BLOCK_HASH="$(c receipt "$CLASSIFY_TX" blockHash)"
+check "prova_getInferences by block hash" "$CLASSIFY_TX" \
+  "$(c rpc prova_getInferences "$CLASSIFY_BLOCK_HASH" | node -p 'JSON.parse(require("fs").readFileSync(0))[0].txHash')"
 c send --private-key "$K0" "$DEAD" --value 1ether --json >/dev/null
 check "restart: new transfer" 2000000000000000000 "$(c balance "$DEAD")"
 

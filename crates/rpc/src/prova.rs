@@ -18,18 +18,22 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
         let chain = n.chain();
         let (number, only_tx) = match target.as_str() {
             Some(s) if s.len() == 66 => {
-                let hash: B256 = s
-                    .parse()
-                    .map_err(|e| error::invalid_params(format!("transaction hash: {e}")))?;
+                let hash: B256 = s.parse().map_err(|e| {
+                    error::invalid_params(format!("transaction or block hash: {e}"))
+                })?;
+                // A transaction hash, or else a block hash.
                 match chain.transaction(&hash).map_err(error::chain_error)? {
                     Some(info) => (info.block_number, Some(info.index)),
-                    None => return Ok(Value::Null),
+                    None => match chain.block_by_hash(&hash).map_err(error::chain_error)? {
+                        Some(block) => (block.header.number, None),
+                        None => return Ok(Value::Null),
+                    },
                 }
             }
             _ => {
                 let tag: BlockNumberOrTag = serde_json::from_value(target).map_err(|e| {
                     error::invalid_params(format!(
-                        "expected a block number, tag or transaction hash: {e}"
+                        "expected a block number, tag, block hash or transaction hash: {e}"
                     ))
                 })?;
                 (convert::tag_number(chain, tag), None)
