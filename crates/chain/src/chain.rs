@@ -20,7 +20,7 @@ use crate::{
     rules::{self, RuleError},
 };
 use alloy_consensus::{Header, Transaction};
-use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, TxKind, U256};
 use prova_model::{ModelId, ModelInfo, ModelStore};
 use prova_precompile::{ModelBytes, ProvaPrecompiles};
 use prova_runtime::{Profile, Runtime};
@@ -427,7 +427,7 @@ impl Chain {
         edit: crate::dev_edits::IDevEdits::IDevEditsCalls,
     ) -> Result<(B256, u64), ChainError> {
         use crate::dev_edits::{
-            AUTHORITY_SLOT, DEV_EDITS_ADDRESS, DEV_EDITS_KEY, IDevEdits::IDevEditsCalls,
+            AUTHORITY_SLOT, DEV_EDITS_AUTHORITY, DEV_EDITS_KEY, IDevEdits::IDevEditsCalls,
         };
         if matches!(edit, IDevEditsCalls::impersonate(_)) {
             return Err(ChainError::DevEdit(
@@ -435,11 +435,13 @@ impl Chain {
             ));
         }
         let _edits = lock(&self.edits);
-        let authority = self.dev_authority(AUTHORITY_SLOT, &DEV_EDITS_KEY)?;
+        let authority = self
+            .dev_authority(AUTHORITY_SLOT, DEV_EDITS_AUTHORITY)
+            .ok_or(ChainError::DevEditsDisabled)?;
         let head = self.head();
         if let IDevEditsCalls::setStorageAt(c) = &edit {
             let empty = head.state.accounts.get(&c.account).is_none_or(|a| {
-                a.nonce == 0 && a.balance.is_zero() && a.code_hash == crate::code_hash(&[])
+                a.nonce == 0 && a.balance.is_zero() && a.code_hash == KECCAK256_EMPTY
             });
             if empty {
                 return Err(ChainError::DevEdit(format!(
@@ -449,12 +451,7 @@ impl Chain {
                 )));
             }
         }
-        let raw = self.sign_edit(
-            &DEV_EDITS_KEY,
-            head.state.nonce(&authority),
-            DEV_EDITS_ADDRESS,
-            &edit,
-        )?;
+        let raw = self.sign_edit(&DEV_EDITS_KEY, head.state.nonce(&authority), &edit)?;
         let (block, errors) = self.build_block(&[raw])?;
         if let Some((_, e)) = errors.first() {
             return Err(ChainError::DevEdit(e.to_string()));
@@ -475,15 +472,12 @@ impl Chain {
         &self,
         call: crate::dev_edits::IDevEdits::impersonateCall,
     ) -> Result<Bytes, ChainError> {
-        use crate::dev_edits::{
-            DEV_EDITS_ADDRESS, DEV_IMPERSONATION_KEY, IDevEdits::IDevEditsCalls, IMPERSONATOR_SLOT,
-        };
-        let authority = self.dev_authority(IMPERSONATOR_SLOT, &DEV_IMPERSONATION_KEY)?;
+        use crate::dev_edits::{DEV_IMPERSONATION_KEY, IDevEdits::IDevEditsCalls};
+        let authority = self.impersonator().ok_or(ChainError::DevEditsDisabled)?;
         let nonce = self.pending_nonce(&authority);
         self.sign_edit(
             &DEV_IMPERSONATION_KEY,
             nonce,
-            DEV_EDITS_ADDRESS,
             &IDevEditsCalls::impersonate(call),
         )
     }
@@ -491,12 +485,7 @@ impl Chain {
     /// The nonce `from`'s next impersonated transaction takes: after its mined and pooled
     /// transactions, counting the impersonations of it waiting in the pool.
     pub fn next_impersonated_nonce(&self, from: &Address) -> u64 {
-        let impersonator = self
-            .dev_authority(
-                crate::dev_edits::IMPERSONATOR_SLOT,
-                &crate::dev_edits::DEV_IMPERSONATION_KEY,
-            )
-            .ok();
+        let impersonator = self.impersonator();
         let (pending, queued) = self.pool_content();
         pending
             .iter()
@@ -507,26 +496,29 @@ impl Chain {
             .fold(self.pending_nonce(from), u64::max)
     }
 
-    /// The authority named in `slot` of the edits account, if it is `key`'s address.
-    fn dev_authority(&self, slot: U256, key: &B256) -> Result<Address, ChainError> {
-        let authority = crate::address_of_key(key).ok_or(ChainError::DevEditsDisabled)?;
+    /// `authority`, if the head state names it in `slot` of the edits account.
+    fn dev_authority(&self, slot: U256, authority: Address) -> Option<Address> {
         let named = self
             .head()
             .state
             .storage(&crate::dev_edits::DEV_EDITS_ADDRESS, slot);
-        if named != crate::dev_edits::authority_slot_value(authority) {
-            return Err(ChainError::DevEditsDisabled);
-        }
-        Ok(authority)
+        (named == crate::dev_edits::authority_slot_value(authority)).then_some(authority)
     }
 
-    /// An edit transaction: EIP-1559, gas limit its intrinsic gas plus the impersonated call's
-    /// gas, fee cap twice the next base fee.
+    /// The impersonation authority, if this chain has one.
+    fn impersonator(&self) -> Option<Address> {
+        self.dev_authority(
+            crate::dev_edits::IMPERSONATOR_SLOT,
+            crate::dev_edits::DEV_IMPERSONATION_AUTHORITY,
+        )
+    }
+
+    /// An edit transaction to the edits address: EIP-1559, gas limit its intrinsic gas plus
+    /// the impersonated call's gas, fee cap twice the next base fee.
     fn sign_edit(
         &self,
         key: &B256,
         nonce: u64,
-        to: Address,
         edit: &crate::dev_edits::IDevEdits::IDevEditsCalls,
     ) -> Result<Bytes, ChainError> {
         use alloy_consensus::TxEip1559;
@@ -547,7 +539,7 @@ impl Chain {
             gas_limit: intrinsic.saturating_add(inner),
             max_fee_per_gas: u128::from(self.next_base_fee()).saturating_mul(2),
             max_priority_fee_per_gas: 0,
-            to: alloy_primitives::TxKind::Call(to),
+            to: TxKind::Call(crate::dev_edits::DEV_EDITS_ADDRESS),
             value: U256::ZERO,
             access_list: Default::default(),
             input,
@@ -907,12 +899,7 @@ impl Chain {
         let base_fee = block.header.base_fee_per_gas.unwrap_or_default();
         let mut out = Vec::with_capacity(receipts.len());
         let (mut previous, mut log_index) = (0u64, 0u64);
-        let impersonator = self
-            .dev_authority(
-                crate::dev_edits::IMPERSONATOR_SLOT,
-                &crate::dev_edits::DEV_IMPERSONATION_KEY,
-            )
-            .ok();
+        let impersonator = self.impersonator();
         for (i, (tx, receipt)) in block.transactions.iter().zip(receipts).enumerate() {
             let cumulative = receipt.cumulative_gas_used();
             let logs = receipt.logs().len() as u64;

@@ -169,10 +169,6 @@ fn dev_edit(node: &Node, edit: IDevEditsCalls) -> RpcResult<Value> {
     Ok(Value::Null)
 }
 
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Fills in and signs a dev account's transaction request, as anvil's `eth_sendTransaction`.
 fn sign_request(node: &Node, req: TransactionRequest) -> RpcResult<Bytes> {
     let chain = node.chain();
@@ -561,20 +557,16 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
             )
         })?;
         method(m, impersonate, |n, p| {
-            let account: Address = p.one()?;
-            lock(&n.impersonated).insert(account);
+            n.impersonate(p.one()?, true);
             Ok(Value::Null)
         })?;
         method(m, stop, |n, p| {
-            let account: Address = p.one()?;
-            lock(&n.impersonated).remove(&account);
+            n.impersonate(p.one()?, false);
             Ok(Value::Null)
         })?;
     }
     method(m, "anvil_autoImpersonateAccount", |n, p| {
-        let on: bool = p.one()?;
-        n.auto_impersonate
-            .store(on, std::sync::atomic::Ordering::Relaxed);
+        n.set_auto_impersonate(p.one()?);
         Ok(Value::Null)
     })?;
     for name in ["evm_setAutomine", "anvil_setAutomine"] {
@@ -680,7 +672,7 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
         method(m, name, |n, _| {
             n.produces()?;
             let head = n.chain().head();
-            let mut snapshots = n.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+            let mut snapshots = crate::node::lock(&n.snapshots);
             let id = snapshots.last_key_value().map_or(0, |(k, _)| k + 1);
             snapshots.insert(id, (head.header.number, head.hash));
             Ok(quantity(id))
@@ -692,7 +684,7 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
             let id: Value = p.one()?;
             let id = quantity_of(&id)
                 .ok_or_else(|| error::invalid_params("snapshot id: expected a number"))?;
-            let mut snapshots = n.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+            let mut snapshots = crate::node::lock(&n.snapshots);
             let Some((number, hash)) = snapshots.get(&id).copied() else {
                 return Ok(json!(false));
             };

@@ -26,12 +26,18 @@ pub struct Node {
     /// Numbers of new blocks, for WebSocket subscriptions ([`crate::ws`]).
     pub(crate) heads: tokio::sync::broadcast::Sender<u64>,
     /// Accounts `eth_sendTransaction` sends for without a key (`anvil_impersonateAccount`).
-    pub(crate) impersonated: Mutex<std::collections::BTreeSet<alloy_primitives::Address>>,
+    impersonated: Mutex<std::collections::BTreeSet<alloy_primitives::Address>>,
     /// `anvil_autoImpersonateAccount`: every account is impersonated.
-    pub(crate) auto_impersonate: AtomicBool,
+    auto_impersonate: AtomicBool,
 }
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
+
+/// Takes a lock whether or not a request panicked while holding it: what the node's locks
+/// guard is replaced whole.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 impl Node {
     /// A node serving `chain`, producing blocks as `mining` says.
@@ -51,9 +57,7 @@ impl Node {
     /// The installed filters (taken whether or not a request panicked while holding them: a
     /// filter's cursor is replaced whole).
     pub(crate) fn filters(&self) -> std::sync::MutexGuard<'_, crate::dev::Filters> {
-        self.filters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.filters)
     }
 
     /// Whether transactions are mined as they arrive.
@@ -63,12 +67,22 @@ impl Node {
 
     /// Whether `eth_sendTransaction` sends for `from` without its key.
     pub(crate) fn is_impersonated(&self, from: &alloy_primitives::Address) -> bool {
-        self.auto_impersonate.load(Ordering::Relaxed)
-            || self
-                .impersonated
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .contains(from)
+        self.auto_impersonate.load(Ordering::Relaxed) || lock(&self.impersonated).contains(from)
+    }
+
+    /// `anvil_impersonateAccount` (`on`) and `anvil_stopImpersonatingAccount`.
+    pub(crate) fn impersonate(&self, account: alloy_primitives::Address, on: bool) {
+        let mut set = lock(&self.impersonated);
+        if on {
+            set.insert(account);
+        } else {
+            set.remove(&account);
+        }
+    }
+
+    /// `anvil_autoImpersonateAccount`.
+    pub(crate) fn set_auto_impersonate(&self, on: bool) {
+        self.auto_impersonate.store(on, Ordering::Relaxed);
     }
 
     /// Turns automine on or off (a node started with [`Mining::Auto`] only).
