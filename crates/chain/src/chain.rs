@@ -105,6 +105,19 @@ pub struct Chain {
     genesis_hash: B256,
 }
 
+/// The head after `block`, executed to `state`: the state learns the block's hash (BLOCKHASH).
+fn child_head(block: &ExecutedBlock, mut state: WorldState) -> Arc<Head> {
+    state.block_hashes.insert(block.header.number, block.hash);
+    if let Some(old) = block.header.number.checked_sub(256) {
+        state.block_hashes.remove(&old);
+    }
+    Arc::new(Head {
+        header: block.header.clone(),
+        hash: block.hash,
+        state: Arc::new(state),
+    })
+}
+
 /// Takes a lock whether or not an earlier holder panicked: every value behind the chain's
 /// locks is replaced whole, so a panic cannot leave it half-changed.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -577,6 +590,71 @@ impl Chain {
         }
         self.seal(&head, &block, state)?;
         Ok(Ok(block))
+    }
+
+    /// Executes a block on `parent` (the chain's head or any block a consensus engine holds
+    /// in memory, not yet committed) without committing anything: checks that `header` follows
+    /// `parent` ([`rules::validate_child`]), runs `txs` as `header` says (with `claimed`, INFER
+    /// takes its outputs from that witness) and returns the executed block with the state after
+    /// it, as a [`Head`] a further child can be executed on.
+    pub fn execute_child(
+        &self,
+        parent: &Head,
+        header: &Header,
+        txs: Vec<SignedTx>,
+        claimed: Option<&[InferenceRecord]>,
+    ) -> Result<(ExecutedBlock, Arc<Head>), ChainError> {
+        rules::validate_child(&parent.header, parent.hash, header)?;
+        let input = BlockInput::of(header);
+        let mut state = WorldState::clone(&parent.state);
+        let block = match claimed {
+            Some(claimed) => self
+                .executor
+                .execute_with_witness(&mut state, &input, txs, claimed)?,
+            None => self.executor.execute(&mut state, &input, txs)?,
+        };
+        let head = child_head(&block, state);
+        Ok((block, head))
+    }
+
+    /// Builds a block on `parent` from the pool's best transactions (as they stand against
+    /// `parent`'s state), with `timestamp` (raised to the parent's + 1) and `beneficiary`,
+    /// without committing it: what a consensus proposer offers. Transactions the block refuses
+    /// stay in the pool (another parent may take them).
+    pub fn build_child(
+        &self,
+        parent: &Head,
+        timestamp: u64,
+        beneficiary: Address,
+    ) -> Result<(ExecutedBlock, Arc<Head>), ChainError> {
+        let mut input = rules::child_input(&parent.header, parent.hash, timestamp)?;
+        input.beneficiary = beneficiary;
+        let txs = lock(&self.pool)
+            .txs
+            .best(&parent.state, input.base_fee, input.gas_limit);
+        let mut state = WorldState::clone(&parent.state);
+        let block = self.executor.execute(&mut state, &input, txs)?;
+        let head = child_head(&block, state);
+        Ok((block, head))
+    }
+
+    /// Commits a block executed by [`Self::execute_child`] or [`Self::build_child`] (`head`
+    /// is what they returned with it) when it is the child of the chain's head; committing the
+    /// head itself again is a no-op (a consensus engine may deliver a finalized block twice
+    /// across a restart). Anything else is refused with the chain untouched.
+    pub fn commit_child(&self, block: &ExecutedBlock, head: &Head) -> Result<(), ChainError> {
+        let _writer = lock(&self.writer);
+        let current = self.head();
+        if current.hash == block.hash {
+            return Ok(());
+        }
+        if block.header.parent_hash != current.hash {
+            return Err(ChainError::Execution(format!(
+                "block {} ({}) does not extend the head {} ({})",
+                block.header.number, block.hash, current.header.number, current.hash
+            )));
+        }
+        self.seal(&current, block, WorldState::clone(&head.state))
     }
 
     /// A handle that runs models exactly as INFER does, from any thread.

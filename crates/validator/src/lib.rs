@@ -25,4 +25,4 @@ pub use divergence::{Divergence, DivergenceKind, InferenceDivergence, first_diff
 pub use follow::{FollowEnd, FollowEvent, fetch_genesis, follow};
 pub use run::{Mode, Progress, RunError, Summary, check_claim, run};
 pub use source::{DataDir, Jsonl, export};
-pub use verify::{BlockStats, Check, OutputClaim, Position, VerifyError, import};
+pub use verify::{BlockStats, Check, OutputClaim, Position, VerifyError, import, verify_child};

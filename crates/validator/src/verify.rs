@@ -20,9 +20,12 @@
 use crate::divergence::{Divergence, DivergenceKind, InferenceDivergence, first_difference};
 use alloy_consensus::{Header, proofs::calculate_transaction_root};
 use alloy_primitives::{B256, Bytes};
-use prova_chain::{BlockWithWitness, Chain, ChainError, ExecutedBlock, InferenceRecord, SignedTx};
+use prova_chain::{
+    BlockWithWitness, Chain, ChainError, ExecutedBlock, Head, InferenceRecord, SignedTx,
+};
 use prova_precompile::{MODEL_REGISTRY_ADDRESS, REGISTERED, model_slot};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// How much of a block the validator checks by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +124,86 @@ pub fn import(
     Importer { chain }.import(block, check)
 }
 
+/// Checks `block` against `parent` (any block held in memory, not only the chain's head) as
+/// the module docs say, without committing anything: what a consensus validator does before it
+/// votes. Returns the executed block and the state after it (to commit once finalized, with
+/// [`Chain::commit_child`], or to verify a child on), and with [`Check::DeferOutputs`] the output
+/// claims still to check ([`crate::check_claim`]).
+pub fn verify_child(
+    chain: &Chain,
+    parent: &Head,
+    block: &BlockWithWitness,
+    check: Check,
+) -> Result<(ExecutedBlock, Arc<Head>, Vec<OutputClaim>), VerifyError> {
+    let diverged = |kind| {
+        VerifyError::Diverged(Box::new(Divergence {
+            block: block.header.number,
+            block_hash: block.hash,
+            kind,
+        }))
+    };
+    let header = &block.header;
+    let computed = header.hash_slow();
+    if computed != block.hash {
+        return Err(diverged(header_field("hash", computed, block.hash)));
+    }
+    prova_chain::validate_child(&parent.header, parent.hash, header).map_err(|e| {
+        diverged(DivergenceKind::Header {
+            field: e.field().into(),
+            expected: e.expected(),
+            actual: e.actual(),
+        })
+    })?;
+    let txs = transactions(chain, block).map_err(diverged)?;
+    let hashes: Vec<B256> = txs.iter().map(SignedTx::hash).collect();
+    let claimed = (check == Check::DeferOutputs).then_some(block.witness.as_slice());
+    let (executed, head) = chain.execute_child(parent, header, txs, claimed)?;
+    compare(block, &executed, &hashes).map_err(diverged)?;
+    let claims = match check {
+        Check::Full => Vec::new(),
+        Check::DeferOutputs => claims(block, &executed, &hashes),
+    };
+    Ok((executed, head, claims))
+}
+
+/// The records whose outputs came from the witness, as claims to check.
+fn claims(block: &BlockWithWitness, executed: &ExecutedBlock, hashes: &[B256]) -> Vec<OutputClaim> {
+    executed
+        .witness
+        .iter()
+        .enumerate()
+        // Records not fed ran the model here already (the claim did not match and the
+        // record was compared in full).
+        .filter(|(_, r)| r.fed)
+        .map(|(position, record)| OutputClaim {
+            at: Position {
+                block: block.header.number,
+                block_hash: block.hash,
+                position,
+                tx_index: record.tx_index,
+                tx_hash: hashes.get(record.tx_index as usize).copied(),
+                call_index: record.call_index,
+            },
+            record: record.clone(),
+        })
+        .collect()
+}
+
+/// Decodes the block's transactions and checks the transactions root covers them.
+fn transactions(chain: &Chain, block: &BlockWithWitness) -> Result<Vec<SignedTx>, DivergenceKind> {
+    let txs = decode_txs(&block.transactions, chain.chain_id())?;
+    let envelopes: Vec<_> = txs.iter().map(|t| t.envelope.clone()).collect();
+    let root = calculate_transaction_root(&envelopes);
+    if root != block.header.transactions_root {
+        return Err(header_field(
+            "transactionsRoot",
+            root,
+            block.header.transactions_root,
+        ));
+    }
+    Ok(txs)
+}
+
 struct Importer<'a> {
     chain: &'a Chain,
 }
@@ -160,25 +243,7 @@ impl Importer<'_> {
         };
         let claims = match check {
             Check::Full => Vec::new(),
-            Check::DeferOutputs => executed
-                .witness
-                .into_iter()
-                .enumerate()
-                // Records not fed ran the model here already (the claim did not match and the
-                // record was compared in full).
-                .filter(|(_, r)| r.fed)
-                .map(|(position, record)| OutputClaim {
-                    at: Position {
-                        block: block.header.number,
-                        block_hash: block.hash,
-                        position,
-                        tx_index: record.tx_index,
-                        tx_hash: hashes.get(record.tx_index as usize).copied(),
-                        call_index: record.call_index,
-                    },
-                    record,
-                })
-                .collect(),
+            Check::DeferOutputs => claims(block, &executed, &hashes),
         };
         Ok((stats, claims))
     }
@@ -197,18 +262,7 @@ impl Importer<'_> {
                 expected: e.expected(),
                 actual: e.actual(),
             })?;
-        let chain_id = self.chain.chain_id();
-        let txs = decode_txs(&block.transactions, chain_id)?;
-        let envelopes: Vec<_> = txs.iter().map(|t| t.envelope.clone()).collect();
-        let root = calculate_transaction_root(&envelopes);
-        if root != header.transactions_root {
-            return Err(header_field(
-                "transactionsRoot",
-                root,
-                header.transactions_root,
-            ));
-        }
-        Ok(txs)
+        transactions(self.chain, block)
     }
 
     /// Adds what the head state tells about an extra record's model.

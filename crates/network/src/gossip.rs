@@ -1,0 +1,82 @@
+//! Transaction gossip: a transaction sent to any validator reaches every validator's pool, so
+//! whichever validator leads the next view includes it.
+//!
+//! [`TxRelay::submit`] admits a raw transaction to the local pool (with the pool's checks:
+//! signature, chain id, nonce, balance, fee) and queues it for the gossip task, which sends it
+//! to every peer on the transactions channel. A received transaction is admitted to the local
+//! pool and not forwarded again (every validator is connected to every other). Transactions a
+//! pool refuses are dropped silently on receipt (a peer's pool may be ahead or behind).
+
+use alloy_primitives::Bytes;
+use commonware_p2p::{Receiver, Recipients, Sender};
+use commonware_runtime::{Handle, IoBuf, Spawner};
+use futures::{StreamExt, channel::mpsc};
+use prova_chain::{Chain, ChainError, Submitted};
+use std::sync::Arc;
+use tracing::{debug, warn};
+
+/// Largest transaction relayed (a model deploy of the largest admitted size fits).
+pub const MAX_TX_BYTES: usize = 16 * 1024 * 1024;
+
+/// Admits transactions locally and relays them to the other validators (cheap to clone).
+#[derive(Clone, Debug)]
+pub struct TxRelay {
+    chain: Arc<Chain>,
+    outgoing: mpsc::UnboundedSender<Bytes>,
+}
+
+impl TxRelay {
+    /// Admits `raw` to the local pool and queues it for every peer.
+    pub fn submit(&self, raw: &[u8]) -> Result<Submitted, ChainError> {
+        let submitted = self.chain.add_transaction(raw)?;
+        // The gossip task ends only with the node.
+        let _ = self.outgoing.unbounded_send(Bytes::copy_from_slice(raw));
+        Ok(submitted)
+    }
+
+    /// The chain whose pool this relay feeds.
+    pub fn chain(&self) -> &Arc<Chain> {
+        &self.chain
+    }
+}
+
+/// Starts relaying transactions over `channel`; returns the relay to submit through.
+pub fn start<E, S, R>(context: E, chain: Arc<Chain>, channel: (S, R)) -> (TxRelay, Handle<()>)
+where
+    E: Spawner,
+    S: Sender,
+    R: Receiver,
+{
+    let (outgoing, mut queue) = mpsc::unbounded::<Bytes>();
+    let relay = TxRelay {
+        chain: chain.clone(),
+        outgoing,
+    };
+    let (mut sender, mut receiver) = channel;
+    let handle = context.spawn(move |_| async move {
+        loop {
+            futures::select! {
+                raw = queue.next() => {
+                    let Some(raw) = raw else { return };
+                    if let Err(e) = sender
+                        .send(Recipients::All, IoBuf::from(raw.to_vec()), false)
+                        .await
+                    {
+                        warn!("cannot relay a transaction: {e:?}");
+                    }
+                }
+                message = futures::FutureExt::fuse(receiver.recv()) => {
+                    let Ok((_peer, raw)) = message else { return };
+                    let raw = raw.as_ref();
+                    if raw.len() > MAX_TX_BYTES {
+                        continue;
+                    }
+                    if let Err(e) = chain.add_transaction(raw) {
+                        debug!("relayed transaction not pooled: {e}");
+                    }
+                }
+            }
+        }
+    });
+    (relay, handle)
+}
