@@ -10,6 +10,7 @@ mod deploy;
 mod gas_bench;
 mod infer;
 mod model;
+mod network;
 mod node;
 mod replay_bench;
 mod shim;
@@ -40,8 +41,13 @@ enum Command {
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
-    /// Run a local dev chain with the fixture models, served over JSON-RPC.
+    /// Run a local dev chain with the fixture models (--dev), or a validator of a network
+    /// (--validator), served over JSON-RPC.
     Node(node::NodeArgs),
+    /// Make a validator key (ed25519) for `prova node --validator`.
+    Keygen(network::KeygenArgs),
+    /// Start a network of validators on loopback (one process each), until Ctrl-C.
+    Devnet(network::DevnetArgs),
     /// Re-execute a node's chain from genesis and verify every block and inference.
     Replay(validate::ReplayArgs),
     /// Write a node's chain (genesis, blocks, witnesses) to a JSON-lines file.
@@ -118,6 +124,8 @@ fn main() -> ExitCode {
         Command::Model(cmd) => model::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Node(args) => node::run(args),
+        Command::Keygen(args) => network::keygen(args),
+        Command::Devnet(args) => network::devnet(args),
         Command::Replay(args) => validate::replay(args),
         Command::Export(args) => validate::export(args),
         Command::Verify(args) => validate::verify(args),

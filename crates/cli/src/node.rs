@@ -53,27 +53,44 @@ pub const FIXTURE_MODELS: [(&str, &[u8]); 10] = [
 
 #[derive(Args)]
 pub struct NodeArgs {
-    /// Dev mode: prefunded test accounts, fixture models, automine (required for now).
-    #[arg(long)]
+    /// Dev mode: prefunded test accounts, fixture models, automine.
+    #[arg(long, conflicts_with = "validator")]
     dev: bool,
+    /// A validator of a network (docs/network.md): blocks by BFT consensus with the validators
+    /// of --peers; needs --key, --peers and --datadir.
+    #[arg(long)]
+    pub(crate) validator: bool,
+    /// The validator's key file (`prova keygen --out FILE`).
+    #[arg(long, value_name = "FILE", requires = "validator")]
+    pub(crate) key: Option<PathBuf>,
+    /// The peers file: every validator's public key and p2p address.
+    #[arg(long, value_name = "FILE", requires = "validator")]
+    pub(crate) peers: Option<PathBuf>,
+    /// The network's genesis (JSON, as `prova_getGenesis` returns it); default: the dev
+    /// genesis (dev accounts, fixture models) for --chain-id.
+    #[arg(long, value_name = "FILE", requires = "validator")]
+    pub(crate) genesis: Option<PathBuf>,
+    /// With --validator: print one JSON object on stdout once serving.
+    #[arg(long, requires = "validator")]
+    pub(crate) json: bool,
     /// Data directory (default: $XDG_DATA_HOME/prova/dev or ~/.local/share/prova/dev).
     #[arg(long, conflicts_with = "tmp")]
-    datadir: Option<PathBuf>,
+    pub(crate) datadir: Option<PathBuf>,
     /// Use a fresh temporary data directory, deleted on exit.
     #[arg(long)]
     tmp: bool,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
-    host: std::net::IpAddr,
+    pub(crate) host: std::net::IpAddr,
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8545)]
-    port: u16,
+    pub(crate) port: u16,
     /// Mine a block every SECS seconds from pending transactions instead of one per transaction.
     #[arg(long, value_name = "SECS")]
     block_time: Option<u64>,
     /// Chain id.
     #[arg(long, default_value_t = prova_chain::DEV_CHAIN_ID)]
-    chain_id: u64,
+    pub(crate) chain_id: u64,
     /// Keep the states of the last N blocks in memory, for calls and reads at a past block and
     /// evm_revert (each costs a copy of the state).
     #[arg(long, value_name = "N", default_value_t = prova_chain::DEFAULT_HISTORY)]
@@ -91,8 +108,14 @@ fn default_datadir() -> Result<PathBuf> {
 }
 
 pub fn run(args: NodeArgs) -> Result<()> {
+    if args.validator {
+        return crate::network::validator_node(&args);
+    }
     if !args.dev {
-        bail!("only dev mode exists for now: run `prova node --dev`");
+        bail!(
+            "choose a mode: `prova node --dev` (a local dev chain) or `prova node --validator` \
+             (a validator of a network; `prova devnet` starts one on loopback)"
+        );
     }
     // Mined blocks and dropped transactions are logged on stderr (`RUST_LOG` filters).
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -135,8 +158,15 @@ pub fn run(args: NodeArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let server =
-            prova_rpc::start(std::sync::Arc::new(chain), RpcConfig { addr, mining }).await?;
+        let server = prova_rpc::start(
+            std::sync::Arc::new(chain),
+            RpcConfig {
+                addr,
+                mining,
+                relay: None,
+            },
+        )
+        .await?;
         println!("prova dev node (chain id {chain_id}, head block {head})");
         println!("data dir   {}", datadir.display());
         println!();
@@ -158,7 +188,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
         match mining {
             Mining::Auto => println!("Mining     automine (a block per transaction)"),
             Mining::Interval(d) => println!("Mining     a block every {}s", d.as_secs()),
-            Mining::ReadOnly => println!("Mining     none (read-only)"),
+            Mining::ReadOnly | Mining::Consensus => println!("Mining     none (read-only)"),
         }
         println!("Listening on {}", server.url());
         wait_for_signal().await?;

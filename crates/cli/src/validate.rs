@@ -357,6 +357,7 @@ pub fn validator(args: ValidatorArgs) -> Result<()> {
         let config = prova_rpc::RpcConfig {
             addr,
             mining: prova_rpc::Mining::ReadOnly,
+            relay: None,
         };
         let server = prova_rpc::start(chain.clone(), config).await?;
         say(

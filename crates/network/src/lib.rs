@@ -18,6 +18,7 @@ mod application;
 mod block;
 mod engine;
 pub mod gossip;
+pub mod node;
 
 pub use application::{Application, Fault, Finalized, PublicKey, Scheme};
 pub use block::{Block, MAX_BLOCK_BYTES, digest_of, hash_of};

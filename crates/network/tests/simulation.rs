@@ -2,7 +2,7 @@
 //! commonware's reference chain alto tests itself): real Prova chains (redb, revm, tract in the
 //! exact profile) under real simplex + marshal, with simulated links and time. Each run is
 //! reproducible from its seed.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::needless_range_loop)]
 
 use alloy_consensus::TxEip1559;
 use alloy_eips::Encodable2718;

@@ -140,6 +140,7 @@ fn message_bytes(v: &Value) -> RpcResult<Vec<u8>> {
 /// An impersonated account's transaction request, as an impersonation edit
 /// ([`prova_chain::dev_edits`]): the gas is estimated from `from` if not given; `from` pays it.
 fn impersonated_request(node: &Node, req: TransactionRequest) -> RpcResult<Bytes> {
+    node.produces()?;
     let chain = node.chain();
     let from = req.from.unwrap_or_default();
     let gas = match req.gas {
@@ -165,6 +166,7 @@ fn impersonated_request(node: &Node, req: TransactionRequest) -> RpcResult<Bytes
 
 /// Applies a state edit; answers `null`, as anvil does.
 fn dev_edit(node: &Node, edit: IDevEditsCalls) -> RpcResult<Value> {
+    node.produces()?;
     node.chain().dev_edit(edit).map_err(error::chain_error)?;
     Ok(Value::Null)
 }
@@ -464,6 +466,7 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
             Some(v) => (quantity_of(v), 1),
             None => (None, 1),
         };
+        n.produces()?;
         if let Some(t) = timestamp {
             n.chain()
                 .set_next_timestamp(t)
@@ -588,6 +591,7 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
             let secs: Value = p.one()?;
             let secs = quantity_of(&secs)
                 .ok_or_else(|| error::invalid_params("seconds: expected a number"))?;
+            n.produces()?;
             Ok(quantity(n.chain().increase_time(secs)))
         })?;
     }
@@ -596,6 +600,7 @@ pub(crate) fn register(m: &mut RpcModule<Node>) -> Result<(), RegisterMethodErro
             let t: Value = p.one()?;
             let t = quantity_of(&t)
                 .ok_or_else(|| error::invalid_params("timestamp: expected a number"))?;
+            n.produces()?;
             n.chain()
                 .set_next_timestamp(t)
                 .map_err(error::chain_error)?;

@@ -138,6 +138,23 @@ pub enum Mining {
     /// No block production and no transactions accepted: a validator serving the chain it
     /// imports.
     ReadOnly,
+    /// Blocks come from the validator network's consensus; transactions are handed to
+    /// [`RpcConfig::relay`] (the local pool and every other validator's). Dev controls that
+    /// would change the chain outside consensus (mining, state edits, clock, snapshots) are
+    /// refused.
+    Consensus,
+}
+
+/// Where a [`Mining::Consensus`] node sends the raw transactions it accepts.
+#[derive(Clone)]
+pub struct Relay(
+    pub Arc<dyn Fn(&[u8]) -> Result<prova_chain::Submitted, prova_chain::ChainError> + Send + Sync>,
+);
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Relay")
+    }
 }
 
 /// Server settings.
@@ -147,6 +164,8 @@ pub struct RpcConfig {
     pub addr: SocketAddr,
     /// Block production.
     pub mining: Mining,
+    /// With [`Mining::Consensus`]: where accepted transactions go.
+    pub relay: Option<Relay>,
 }
 
 impl Default for RpcConfig {
@@ -154,6 +173,7 @@ impl Default for RpcConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8545)),
             mining: Mining::Auto,
+            relay: None,
         }
     }
 }
@@ -201,7 +221,7 @@ impl RpcServer {
 /// Starts serving `chain` as `config` says. The chain stays shared: a validator imports blocks
 /// into it while the server reads it.
 pub async fn start(chain: Arc<Chain>, config: RpcConfig) -> Result<RpcServer, RpcError> {
-    let node = Arc::new(Node::new(chain, config.mining));
+    let node = Arc::new(Node::new(chain, config.mining).with_relay(config.relay));
     let mut module = jsonrpsee::RpcModule::from_arc(node.clone());
     eth::register(&mut module)?;
     prova::register(&mut module)?;
@@ -226,7 +246,7 @@ pub async fn start(chain: Arc<Chain>, config: RpcConfig) -> Result<RpcServer, Rp
     let handle = server.start(module);
     let watcher = tokio::spawn(ws::watch_heads(node.clone(), node.heads.clone()));
     let miner = match config.mining {
-        Mining::Auto | Mining::ReadOnly => None,
+        Mining::Auto | Mining::ReadOnly | Mining::Consensus => None,
         Mining::Interval(every) => {
             let node = node.clone();
             Some(tokio::spawn(async move {

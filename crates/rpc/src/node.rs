@@ -29,6 +29,8 @@ pub struct Node {
     impersonated: Mutex<std::collections::BTreeSet<alloy_primitives::Address>>,
     /// `anvil_autoImpersonateAccount`: every account is impersonated.
     auto_impersonate: AtomicBool,
+    /// With [`Mining::Consensus`]: where accepted transactions go.
+    relay: Option<crate::Relay>,
 }
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
@@ -51,7 +53,14 @@ impl Node {
             heads: tokio::sync::broadcast::channel(1024).0,
             impersonated: Mutex::default(),
             auto_impersonate: AtomicBool::new(false),
+            relay: None,
         }
+    }
+
+    /// Hands accepted transactions to `relay` (a [`Mining::Consensus`] node).
+    pub fn with_relay(mut self, relay: Option<crate::Relay>) -> Self {
+        self.relay = relay;
+        self
     }
 
     /// The installed filters (taken whether or not a request panicked while holding them: a
@@ -102,6 +111,11 @@ impl Node {
             Mining::ReadOnly => Err(error::server(
                 "this node is a read-only validator: it makes no blocks",
             )),
+            Mining::Consensus => Err(error::server(
+                "this node is a network validator: blocks, state and time are decided by \
+                 consensus, so dev controls (mining, state edits, impersonation, clock, \
+                 snapshots) are not available",
+            )),
             _ => Ok(()),
         }
     }
@@ -118,6 +132,17 @@ impl Node {
             Mining::ReadOnly => Err(error::server(
                 "this node is a read-only validator: send transactions to the block producer",
             )),
+            Mining::Consensus => {
+                let relay = self
+                    .relay
+                    .as_ref()
+                    .ok_or_else(|| error::server("this validator relays no transactions"))?;
+                let s = (relay.0)(raw).map_err(error::chain_error)?;
+                if s.status == PoolStatus::Queued {
+                    tracing::info!("transaction {} queued (nonce gap)", s.hash);
+                }
+                Ok(s.hash)
+            }
             Mining::Auto if self.automine() => {
                 let (hash, block) = self.chain.submit(raw).map_err(error::chain_error)?;
                 match block {

@@ -285,6 +285,7 @@ fn interval_mining_pools_transactions() {
     let config = RpcConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         mining: prova_rpc::Mining::Interval(Duration::from_millis(300)),
+        relay: None,
     };
     let server = rt
         .block_on(prova_rpc::start(std::sync::Arc::new(chain), config))

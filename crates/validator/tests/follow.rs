@@ -21,6 +21,7 @@ fn serve(rt: &tokio::runtime::Runtime, chain: Chain, mining: Mining) -> RpcServe
     let config = RpcConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         mining,
+        relay: None,
     };
     rt.block_on(prova_rpc::start(std::sync::Arc::new(chain), config))
         .unwrap()

@@ -1,0 +1,333 @@
+//! The validator network on the command line: `prova keygen`, `prova node --validator` and
+//! `prova devnet` (docs/network.md).
+
+use crate::node::{FIXTURE_MODELS, NodeArgs, wait_for_signal};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use prova_chain::Genesis;
+use prova_network::node::{self as vnode, KeyFile, NodeConfig, PeerEntry, PeersFile, Ready};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+#[derive(Args)]
+pub struct KeygenArgs {
+    /// Write the key file here (mode 0600; an existing file is never overwritten). Without it,
+    /// the key file is printed.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Print `{"publicKey": …, "keyFile": …}` as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn keygen(args: KeygenArgs) -> Result<()> {
+    let key = vnode::keygen();
+    match &args.out {
+        Some(path) => {
+            key.write(path).map_err(anyhow::Error::msg)?;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"publicKey": key.public_key, "keyFile": path})
+                );
+            } else {
+                println!("public key {}", key.public_key);
+                println!("key file   {}", path.display());
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&key)?),
+    }
+    Ok(())
+}
+
+/// The genesis every validator of a network built with these arguments shares: `--genesis
+/// FILE`, or the dev genesis (dev accounts and fixture models) for `--chain-id`.
+fn genesis(file: Option<&Path>, chain_id: u64) -> Result<Genesis> {
+    match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the genesis file {}", path.display()))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("genesis file {}", path.display()))?;
+            Genesis::from_json(&v)
+                .map_err(|e| anyhow::anyhow!("genesis file {}: {e}", path.display()))
+        }
+        None => {
+            let mut genesis = Genesis::dev(chain_id);
+            for (_, bytes) in FIXTURE_MODELS {
+                genesis = genesis.with_model(bytes.to_vec());
+            }
+            Ok(genesis)
+        }
+    }
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// `prova node --validator`.
+pub fn validator_node(args: &NodeArgs) -> Result<()> {
+    let key_path = args
+        .key
+        .as_deref()
+        .context("--validator needs --key FILE")?;
+    let peers_path = args
+        .peers
+        .as_deref()
+        .context("--validator needs --peers FILE")?;
+    let key = KeyFile::read(key_path).map_err(anyhow::Error::msg)?;
+    let peers = PeersFile::read(peers_path).map_err(anyhow::Error::msg)?;
+    let datadir = match &args.datadir {
+        Some(d) => d.clone(),
+        None => bail!("--validator needs --datadir DIR"),
+    };
+    init_logs();
+    let cfg = NodeConfig {
+        key,
+        peers,
+        datadir: datadir.clone(),
+        genesis: genesis(args.genesis.as_deref(), args.chain_id)?,
+        rpc: SocketAddr::new(args.host, args.port),
+        worker_threads: 4,
+        fault: None,
+    };
+    let json = args.json;
+    vnode::run(
+        cfg,
+        move |r: &Ready| print_ready(r, &datadir, json),
+        || async {
+            let _ = wait_for_signal().await;
+            eprintln!("shutting down");
+        },
+    )
+    .map_err(anyhow::Error::msg)
+}
+
+fn print_ready(r: &Ready, datadir: &Path, json: bool) {
+    use commonware_codec::Encode;
+    let key = alloy_primitives::hex::encode_prefixed(r.public_key.encode());
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "publicKey": key,
+                "p2p": r.p2p.to_string(),
+                "rpc": r.rpc_url,
+                "head": r.head,
+                "chainId": r.chain_id,
+                "datadir": datadir,
+            })
+        );
+    } else {
+        println!("prova validator {key}");
+        println!("chain id   {} (head block {})", r.chain_id, r.head);
+        println!("data dir   {}", datadir.display());
+        println!("p2p        {}", r.p2p);
+        println!("Listening on {}", r.rpc_url);
+    }
+}
+
+#[derive(Args)]
+pub struct DevnetArgs {
+    /// Number of validators (4 tolerates one faulty: 3f+1).
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// Data dir of the network (keys, peers file, one data dir per validator); an existing one
+    /// is restarted with its keys and chains. Default: a fresh temporary dir, deleted on exit.
+    #[arg(long)]
+    datadir: Option<PathBuf>,
+    /// JSON-RPC port of the first validator; the others take the next ones.
+    #[arg(long, default_value_t = 8545)]
+    port: u16,
+    /// p2p port of the first validator; the others take the next ones.
+    #[arg(long, default_value_t = 30300)]
+    p2p_port: u16,
+    /// Chain id.
+    #[arg(long, default_value_t = prova_chain::DEV_CHAIN_ID)]
+    chain_id: u64,
+    /// Print one JSON object per validator when it is up, then `{"ready": true}`.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `prova devnet`: a network of validator processes on loopback (this binary, `node
+/// --validator`), until Ctrl-C.
+pub fn devnet(args: DevnetArgs) -> Result<()> {
+    if args.validators == 0 || args.validators > 100 {
+        bail!("--validators must be between 1 and 100");
+    }
+    let tmp;
+    let root = match &args.datadir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::Builder::new()
+                .prefix("prova-devnet-")
+                .tempdir()
+                .context("cannot create a temporary data dir")?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let peers_path = layout(&root, args.validators, args.p2p_port)?;
+    let exe = std::env::current_exe().context("cannot find the prova binary")?;
+    let mut children: Vec<Child> = Vec::new();
+    let result = (|| -> Result<()> {
+        for i in 0..args.validators {
+            let port = args
+                .port
+                .checked_add(i as u16)
+                .context("RPC port out of range")?;
+            let child = Command::new(&exe)
+                .args(["node", "--validator", "--json", "--chain-id"])
+                .arg(args.chain_id.to_string())
+                .arg("--key")
+                .arg(root.join(format!("validator-{i}/key.json")))
+                .arg("--peers")
+                .arg(&peers_path)
+                .arg("--datadir")
+                .arg(root.join(format!("validator-{i}")))
+                .arg("--port")
+                .arg(port.to_string())
+                .stdout(Stdio::piped())
+                .stderr(
+                    std::fs::File::create(root.join(format!("validator-{i}/node.log")))
+                        .context("cannot create the validator's log")?,
+                )
+                .spawn()
+                .context("cannot start a validator")?;
+            children.push(child);
+        }
+        let mut urls = Vec::new();
+        for (i, child) in children.iter_mut().enumerate() {
+            let line = first_line(child, Duration::from_secs(60))
+                .with_context(|| format!("validator {i} did not start (see its node.log)"))?;
+            let v: serde_json::Value = serde_json::from_str(&line)
+                .with_context(|| format!("validator {i} said: {line}"))?;
+            urls.push(v["rpc"].as_str().unwrap_or_default().to_string());
+            if args.json {
+                println!("{line}");
+            } else {
+                println!(
+                    "validator {i}  rpc {}  p2p {}  key {}",
+                    v["rpc"].as_str().unwrap_or_default(),
+                    v["p2p"].as_str().unwrap_or_default(),
+                    v["publicKey"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        if args.json {
+            println!("{}", serde_json::json!({"ready": true, "datadir": root}));
+        } else {
+            println!();
+            println!(
+                "prova devnet: {} validators, chain id {}, data dir {}",
+                args.validators,
+                args.chain_id,
+                root.display()
+            );
+            println!("Logs in {}/validator-N/node.log", root.display());
+            println!(
+                "Send transactions to any validator, e.g. {}; the dev accounts of \
+                 `prova node --dev` are funded. Ctrl-C stops the network.",
+                urls.first().map_or("", String::as_str)
+            );
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(wait_for_signal())?;
+        Ok(())
+    })();
+    for child in &mut children {
+        terminate(child);
+    }
+    result
+}
+
+/// Creates (or reuses) the keys and the peers file of a devnet in `root`; returns the peers
+/// file's path.
+fn layout(root: &Path, n: usize, p2p_port: u16) -> Result<PathBuf> {
+    let peers_path = root.join("peers.json");
+    let mut validators = Vec::new();
+    for i in 0..n {
+        let dir = root.join(format!("validator-{i}"));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let key_path = dir.join("key.json");
+        if !key_path.exists() {
+            vnode::keygen()
+                .write(&key_path)
+                .map_err(anyhow::Error::msg)?;
+        }
+        let key = KeyFile::read(&key_path).map_err(anyhow::Error::msg)?;
+        use commonware_codec::Encode;
+        use commonware_cryptography::Signer;
+        let port = p2p_port
+            .checked_add(i as u16)
+            .context("p2p port out of range")?;
+        validators.push(PeerEntry {
+            public_key: alloy_primitives::hex::encode_prefixed(key.public_key().encode()),
+            address: SocketAddr::new(IpAddr::from([127, 0, 0, 1]), port),
+        });
+    }
+    let file = PeersFile { validators };
+    std::fs::write(&peers_path, serde_json::to_string_pretty(&file)?)
+        .with_context(|| format!("cannot write {}", peers_path.display()))?;
+    Ok(peers_path)
+}
+
+/// The first line a child prints on stdout, within `timeout`.
+fn first_line(child: &mut Child, timeout: Duration) -> Result<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = tx.send(line);
+        // Keep draining so the child never blocks on a full pipe.
+        let mut sink = String::new();
+        while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    });
+    let start = Instant::now();
+    let line = rx
+        .recv_timeout(timeout.saturating_sub(start.elapsed()))
+        .context("timed out")?;
+    if line.trim().is_empty() {
+        bail!("it exited");
+    }
+    Ok(line.trim().to_string())
+}
+
+/// Stops a child with SIGTERM (it shuts down cleanly), then SIGKILL after 10 s.
+fn terminate(child: &mut Child) {
+    #[cfg(unix)]
+    {
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
