@@ -20,6 +20,9 @@ pub enum BenchCommand {
     /// Read-only calls with inference answered while blocks are made: the chain shared from
     /// every thread vs one global lock (the design it replaced), in one run.
     Calls(crate::calls_bench::BenchCallsArgs),
+    /// Finalization latency and finalized inference transactions per second of a validator
+    /// network on loopback, against a dev node with the same block time, in one run.
+    Network(crate::network_bench::BenchNetworkArgs),
 }
 
 #[derive(Args)]
@@ -47,6 +50,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Replay(args) => crate::replay_bench::run(args),
         BenchCommand::Admit(args) => crate::admit_bench::run(args),
         BenchCommand::Calls(args) => crate::calls_bench::run(args),
+        BenchCommand::Network(args) => crate::network_bench::run(args),
     }
 }
 

@@ -11,6 +11,7 @@ mod gas_bench;
 mod infer;
 mod model;
 mod network;
+mod network_bench;
 mod node;
 mod replay_bench;
 mod shim;

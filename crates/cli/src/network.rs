@@ -4,8 +4,15 @@
 use crate::node::{FIXTURE_MODELS, NodeArgs, wait_for_signal};
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use commonware_cryptography::{Signer, ed25519};
+use commonware_runtime::{Metrics, Runner as _, tokio as cw_tokio};
+use prova_chain::Chain;
 use prova_chain::Genesis;
-use prova_network::node::{self as vnode, KeyFile, NodeConfig, PeerEntry, PeersFile, Ready};
+use prova_network::{
+    Application, Engine, EngineConfig, PublicKey, gossip,
+    node::{self as vnode, KeyFile, PeerEntry, PeersFile},
+};
+use std::sync::Arc;
 use std::{
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
@@ -98,19 +105,101 @@ pub fn validator_node(args: &NodeArgs) -> Result<()> {
         datadir: datadir.clone(),
         genesis: genesis(args.genesis.as_deref(), args.chain_id)?,
         rpc: SocketAddr::new(args.host, args.port),
-        worker_threads: 4,
-        fault: None,
     };
     let json = args.json;
-    vnode::run(
-        cfg,
-        move |r: &Ready| print_ready(r, &datadir, json),
-        || async {
-            let _ = wait_for_signal().await;
-            eprintln!("shutting down");
-        },
-    )
-    .map_err(anyhow::Error::msg)
+    run_validator(cfg, move |r: &Ready| print_ready(r, &datadir, json))
+}
+
+/// How to run one validator process.
+struct NodeConfig {
+    key: ed25519::PrivateKey,
+    peers: Vec<(PublicKey, SocketAddr)>,
+    datadir: PathBuf,
+    genesis: Genesis,
+    rpc: SocketAddr,
+}
+
+/// What a started validator tells.
+struct Ready {
+    public_key: PublicKey,
+    p2p: SocketAddr,
+    rpc_url: String,
+    head: u64,
+    chain_id: u64,
+}
+
+/// Runs a validator (docs/network.md) on commonware's tokio runtime until SIGINT/SIGTERM or
+/// until the engine fails; calls `ready` once it serves JSON-RPC.
+fn run_validator(cfg: NodeConfig, ready: impl FnOnce(&Ready) + Send + 'static) -> Result<()> {
+    use commonware_codec::Encode;
+    let me = cfg.key.public_key();
+    let p2p = cfg
+        .peers
+        .iter()
+        .find(|(k, _)| *k == me)
+        .map(|(_, a)| *a)
+        .with_context(|| {
+            format!(
+                "this validator's key {} is not in the peers file",
+                alloy_primitives::hex::encode_prefixed(me.encode())
+            )
+        })?;
+    std::fs::create_dir_all(&cfg.datadir)
+        .with_context(|| format!("cannot create {}", cfg.datadir.display()))?;
+    let chain_dir = cfg.datadir.join("chain");
+    let chain = Chain::open(&chain_dir, cfg.genesis.clone())
+        .with_context(|| format!("cannot open the chain in {}", chain_dir.display()))?;
+    let chain = Arc::new(chain);
+    let runtime = cw_tokio::Config::new()
+        .with_worker_threads(4)
+        .with_tcp_nodelay(Some(true))
+        .with_storage_directory(cfg.datadir.join("consensus"))
+        .with_catch_panics(false);
+    cw_tokio::Runner::new(runtime).start(|context| async move {
+        let (channels, txs, oracle, p2p_handle) =
+            vnode::channels(&context, &cfg.key, &cfg.peers, p2p).await;
+        let app = Application::new(chain.clone(), vnode::beneficiary(&me))?;
+        let validators = cfg.peers.iter().map(|(k, _)| k.clone()).collect();
+        let engine_cfg = EngineConfig::new(
+            cfg.key.clone(),
+            validators,
+            oracle.clone(),
+            oracle,
+            "prova".into(),
+        );
+        let engine = Engine::new(context.with_label("engine"), app, engine_cfg).await?;
+        let engine_handle = engine.start(channels);
+        let (relay, gossip_handle) =
+            gossip::start(context.with_label("gossip"), chain.clone(), txs);
+        let relay = prova_rpc::Relay(Arc::new(move |raw: &[u8]| relay.submit(raw)));
+        let server = prova_rpc::start(
+            chain.clone(),
+            prova_rpc::RpcConfig {
+                addr: cfg.rpc,
+                mining: prova_rpc::Mining::Consensus,
+                relay: Some(relay),
+            },
+        )
+        .await
+        .with_context(|| format!("cannot serve JSON-RPC on {}", cfg.rpc))?;
+        ready(&Ready {
+            public_key: me.clone(),
+            p2p,
+            rpc_url: server.url(),
+            head: chain.block_number(),
+            chain_id: chain.chain_id(),
+        });
+        use futures::FutureExt;
+        let result = futures::select! {
+            r = wait_for_signal().fuse() => r,
+            r = engine_handle.fuse() => Err(anyhow::anyhow!("the consensus engine stopped: {r:?}")),
+            r = p2p_handle.fuse() => Err(anyhow::anyhow!("the p2p network stopped: {r:?}")),
+            r = gossip_handle.fuse() => Err(anyhow::anyhow!("transaction gossip stopped: {r:?}")),
+        };
+        eprintln!("shutting down");
+        server.stop().await;
+        result
+    })
 }
 
 fn print_ready(r: &Ready, datadir: &Path, json: bool) {
@@ -186,24 +275,7 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
                 .port
                 .checked_add(i as u16)
                 .context("RPC port out of range")?;
-            let child = Command::new(&exe)
-                .args(["node", "--validator", "--json", "--chain-id"])
-                .arg(args.chain_id.to_string())
-                .arg("--key")
-                .arg(root.join(format!("validator-{i}/key.json")))
-                .arg("--peers")
-                .arg(&peers_path)
-                .arg("--datadir")
-                .arg(root.join(format!("validator-{i}")))
-                .arg("--port")
-                .arg(port.to_string())
-                .stdout(Stdio::piped())
-                .stderr(
-                    std::fs::File::create(root.join(format!("validator-{i}/node.log")))
-                        .context("cannot create the validator's log")?,
-                )
-                .spawn()
-                .context("cannot start a validator")?;
+            let child = spawn_validator(&exe, &root, i, &peers_path, args.chain_id, port)?;
             children.push(child);
         }
         let mut urls = Vec::new();
@@ -253,9 +325,43 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
     result
 }
 
+/// Starts validator `i` of the network laid out in `root` (`node --validator --json`, its log
+/// in `validator-i/node.log`).
+pub(crate) fn spawn_validator(
+    exe: &Path,
+    root: &Path,
+    i: usize,
+    peers: &Path,
+    chain_id: u64,
+    rpc_port: u16,
+) -> Result<Child> {
+    let dir = root.join(format!("validator-{i}"));
+    Command::new(exe)
+        .args(["node", "--validator", "--json", "--chain-id"])
+        .arg(chain_id.to_string())
+        .arg("--key")
+        .arg(dir.join("key.json"))
+        .arg("--peers")
+        .arg(peers)
+        .arg("--datadir")
+        .arg(&dir)
+        .arg("--port")
+        .arg(rpc_port.to_string())
+        .stdout(Stdio::piped())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("node.log"))
+                .context("cannot create the validator's log")?,
+        )
+        .spawn()
+        .context("cannot start a validator")
+}
+
 /// Creates (or reuses) the keys and the peers file of a devnet in `root`; returns the peers
 /// file's path.
-fn layout(root: &Path, n: usize, p2p_port: u16) -> Result<PathBuf> {
+pub(crate) fn layout(root: &Path, n: usize, p2p_port: u16) -> Result<PathBuf> {
     let peers_path = root.join("peers.json");
     let mut validators = Vec::new();
     for i in 0..n {
@@ -286,7 +392,7 @@ fn layout(root: &Path, n: usize, p2p_port: u16) -> Result<PathBuf> {
 }
 
 /// The first line a child prints on stdout, within `timeout`.
-fn first_line(child: &mut Child, timeout: Duration) -> Result<String> {
+pub(crate) fn first_line(child: &mut Child, timeout: Duration) -> Result<String> {
     use std::io::BufRead;
     let stdout = child.stdout.take().context("no stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
@@ -312,7 +418,7 @@ fn first_line(child: &mut Child, timeout: Duration) -> Result<String> {
 }
 
 /// Stops a child with SIGTERM (it shuts down cleanly), then SIGKILL after 10 s.
-fn terminate(child: &mut Child) {
+pub(crate) fn terminate(child: &mut Child) {
     #[cfg(unix)]
     {
         let pid = child.id() as libc::pid_t;

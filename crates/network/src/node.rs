@@ -1,35 +1,27 @@
-//! A validator process (`prova node --validator`): the [`Engine`] on commonware's tokio runtime
-//! over authenticated p2p (commonware's `lookup` network: every validator's key and address
-//! are known from the peers file, connections are encrypted and authenticated with the
-//! validators' ed25519 keys, and only validators of the set may connect), the chain in redb,
-//! transaction gossip, and JSON-RPC on top.
+//! A validator's files and p2p wiring (`prova node --validator` runs them on commonware's tokio
+//! runtime, with JSON-RPC on top):
 //!
-//! Files:
+//! - [`channels`]: commonware's authenticated `lookup` network: every validator's key and
+//!   address are known from the peers file, connections are encrypted and authenticated with the
+//!   validators' ed25519 keys, and only validators of the set may connect;
 //! - **key file** (`prova keygen`): `{"publicKey": "0x…", "privateKey": "0x…"}` (ed25519,
 //!   written with mode 0600);
 //! - **peers file**: `{"validators": [{"publicKey": "0x…", "address": "127.0.0.1:30300"}, …]}`,
 //!   the same on every validator: the validator set and where each listens for p2p.
 //!
+//!
 //! Data dir: `chain/` (the chain's redb store and model files) and `consensus/` (commonware's
 //! journals and archives: votes, certificates, finalized blocks).
 
-use crate::{
-    Application, Channels, Engine, EngineConfig, Fault, PublicKey, channel, engine::NAMESPACE,
-    gossip,
-};
+use crate::{Channels, PublicKey, channel, engine::NAMESPACE};
 use alloy_primitives::{Address, hex, keccak256};
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::{Signer, ed25519};
 use commonware_p2p::{Address as PeerAddress, AddressableManager, authenticated::lookup};
-use commonware_runtime::{Metrics, Quota, Runner as _, tokio as cw_tokio};
+use commonware_runtime::{Handle, Metrics, Quota, tokio as cw_tokio};
 use commonware_utils::{NZU32, ordered::Map};
-use prova_chain::{Chain, Genesis};
 use serde::{Deserialize, Serialize};
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::{net::SocketAddr, path::Path};
 
 /// Largest p2p message: a block of the largest encoded size, with room for framing.
 const MAX_MESSAGE: u32 = (crate::MAX_BLOCK_BYTES + 1024 * 1024) as u32;
@@ -169,144 +161,48 @@ pub fn beneficiary(key: &PublicKey) -> Address {
     Address::from_slice(&keccak256(key.encode())[12..])
 }
 
-/// How to run one validator process.
-#[derive(Debug, Clone)]
-pub struct NodeConfig {
-    /// This validator's key.
-    pub key: ed25519::PrivateKey,
-    /// The validator set with p2p addresses (this validator's entry gives its listen port).
-    pub peers: Vec<(PublicKey, SocketAddr)>,
-    /// The data dir.
-    pub datadir: PathBuf,
-    /// The genesis (the same on every validator).
-    pub genesis: Genesis,
-    /// Where JSON-RPC listens.
-    pub rpc: SocketAddr,
-    /// Async worker threads.
-    pub worker_threads: usize,
-    /// A lie this validator tells when it proposes (a Byzantine validator, for tests).
-    pub fault: Option<Fault>,
-}
+type Sender = lookup::Sender<PublicKey, cw_tokio::Context>;
+type Receiver = lookup::Receiver<PublicKey>;
 
-/// What a started validator tells its caller.
-#[derive(Debug, Clone)]
-pub struct Ready {
-    /// Its public key.
-    pub public_key: PublicKey,
-    /// Its p2p address.
-    pub p2p: SocketAddr,
-    /// Its JSON-RPC URL.
-    pub rpc_url: String,
-    /// Its chain's head at start.
-    pub head: u64,
-    /// The chain id.
-    pub chain_id: u64,
-}
-
-/// Runs a validator until `stop` resolves (or the engine fails), calling `ready` once it
-/// serves JSON-RPC.
-pub fn run<F>(
-    cfg: NodeConfig,
-    ready: impl FnOnce(&Ready) + Send + 'static,
-    stop: impl FnOnce() -> F + Send + 'static,
-) -> Result<(), String>
-where
-    F: std::future::Future<Output = ()> + Send,
-{
-    let me = cfg.key.public_key();
-    let p2p = cfg
-        .peers
-        .iter()
-        .find(|(k, _)| *k == me)
-        .map(|(_, a)| *a)
-        .ok_or_else(|| {
-            format!(
-                "this validator's key {} is not in the peers file",
-                hex::encode_prefixed(me.encode())
-            )
-        })?;
-    std::fs::create_dir_all(&cfg.datadir)
-        .map_err(|e| format!("cannot create {}: {e}", cfg.datadir.display()))?;
-    let chain_dir = cfg.datadir.join("chain");
-    let chain = Chain::open(&chain_dir, cfg.genesis.clone())
-        .map_err(|e| format!("cannot open the chain in {}: {e}", chain_dir.display()))?;
-    let chain = Arc::new(chain);
-    let runtime = cw_tokio::Config::new()
-        .with_worker_threads(cfg.worker_threads.max(2))
-        .with_tcp_nodelay(Some(true))
-        .with_storage_directory(cfg.datadir.join("consensus"))
-        .with_catch_panics(false);
-    let runner = cw_tokio::Runner::new(runtime);
-    runner.start(|context| async move {
-        let mut p2p_cfg = lookup::Config::local(
-            cfg.key.clone(),
-            &[NAMESPACE, b"_P2P"].concat(),
-            SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), p2p.port()),
-            MAX_MESSAGE,
-        );
-        p2p_cfg.mailbox_size = 1024;
-        let (mut network, mut oracle) = lookup::Network::new(context.with_label("p2p"), p2p_cfg);
-        let peers: Map<PublicKey, PeerAddress> = Map::from_iter_dedup(
-            cfg.peers
-                .iter()
-                .map(|(k, a)| (k.clone(), PeerAddress::Symmetric(*a))),
-        );
-        oracle.track(0, peers).await;
-        let quota = Quota::per_second(NZU32!(1024));
-        let mut reg = |ch| network.register(ch, quota, 1024);
-        let channels = Channels {
-            votes: reg(channel::VOTES),
-            certificates: reg(channel::CERTIFICATES),
-            resolver: reg(channel::RESOLVER),
-            broadcast: reg(channel::BROADCAST),
-            backfill: reg(channel::BACKFILL),
-        };
-        let txs = reg(channel::TRANSACTIONS);
-        let p2p_handle = network.start();
-
-        let app = match Application::new(chain.clone(), beneficiary(&me)) {
-            Ok(app) => app.with_fault(cfg.fault),
-            Err(e) => return Err(format!("cannot start the application: {e}")),
-        };
-        let validators = cfg.peers.iter().map(|(k, _)| k.clone()).collect();
-        let engine_cfg = EngineConfig::new(
-            cfg.key.clone(),
-            validators,
-            oracle.clone(),
-            oracle.clone(),
-            "prova".into(),
-        );
-        let engine = Engine::new(context.with_label("engine"), app, engine_cfg)
-            .await
-            .map_err(|e| e.to_string())?;
-        let engine_handle = engine.start(channels);
-        let (relay, gossip_handle) = gossip::start(context.with_label("gossip"), chain.clone(), txs);
-        let relay = prova_rpc::Relay(Arc::new(move |raw: &[u8]| relay.submit(raw)));
-        let server = prova_rpc::start(
-            chain.clone(),
-            prova_rpc::RpcConfig {
-                addr: cfg.rpc,
-                mining: prova_rpc::Mining::Consensus,
-                relay: Some(relay),
-            },
-        )
-        .await
-        .map_err(|e| format!("cannot serve JSON-RPC on {}: {e}", cfg.rpc))?;
-        ready(&Ready {
-            public_key: me.clone(),
-            p2p,
-            rpc_url: server.url(),
-            head: chain.block_number(),
-            chain_id: chain.chain_id(),
-        });
-        let stopped = stop();
-        let result = futures::select! {
-            () = futures::FutureExt::fuse(stopped) => Ok(()),
-            r = futures::FutureExt::fuse(engine_handle) => Err(format!("the consensus engine stopped: {r:?}")),
-            r = futures::FutureExt::fuse(p2p_handle) => Err(format!("the p2p network stopped: {r:?}")),
-            r = futures::FutureExt::fuse(gossip_handle) => Err(format!("transaction gossip stopped: {r:?}")),
-        };
-        server.stop().await;
-        result
-    })
+/// A validator's p2p network on loopback or beyond: listens on `listen`'s port (all
+/// interfaces), connects to the validators of `peers` only, and registers the engine's channels
+/// and the transactions channel. Returns the channels, the transactions channel, the oracle (to
+/// give the engine as blocker and peer provider) and the network's handle.
+#[allow(clippy::type_complexity)]
+pub async fn channels(
+    context: &cw_tokio::Context,
+    key: &ed25519::PrivateKey,
+    peers: &[(PublicKey, SocketAddr)],
+    listen: SocketAddr,
+) -> (
+    Channels<Sender, Receiver>,
+    (Sender, Receiver),
+    lookup::Oracle<PublicKey>,
+    Handle<()>,
+) {
+    let mut cfg = lookup::Config::local(
+        key.clone(),
+        &[NAMESPACE, b"_P2P"].concat(),
+        SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), listen.port()),
+        MAX_MESSAGE,
+    );
+    cfg.mailbox_size = 1024;
+    let (mut network, mut oracle) = lookup::Network::new(context.with_label("p2p"), cfg);
+    let set: Map<PublicKey, PeerAddress> = Map::from_iter_dedup(
+        peers
+            .iter()
+            .map(|(k, a)| (k.clone(), PeerAddress::Symmetric(*a))),
+    );
+    oracle.track(0, set).await;
+    let quota = Quota::per_second(NZU32!(1024));
+    let mut reg = |ch| network.register(ch, quota, 1024);
+    let channels = Channels {
+        votes: reg(channel::VOTES),
+        certificates: reg(channel::CERTIFICATES),
+        resolver: reg(channel::RESOLVER),
+        broadcast: reg(channel::BROADCAST),
+        backfill: reg(channel::BACKFILL),
+    };
+    let txs = reg(channel::TRANSACTIONS);
+    (channels, txs, oracle, network.start())
 }

@@ -145,11 +145,13 @@ pub enum Mining {
     Consensus,
 }
 
+/// What a [`Relay`] does with a raw transaction: admit it to the local pool and pass it on.
+pub type RelayFn =
+    dyn Fn(&[u8]) -> Result<prova_chain::Submitted, prova_chain::ChainError> + Send + Sync;
+
 /// Where a [`Mining::Consensus`] node sends the raw transactions it accepts.
 #[derive(Clone)]
-pub struct Relay(
-    pub Arc<dyn Fn(&[u8]) -> Result<prova_chain::Submitted, prova_chain::ChainError> + Send + Sync>,
-);
+pub struct Relay(pub Arc<RelayFn>);
 
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

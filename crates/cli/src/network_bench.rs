@@ -1,0 +1,241 @@
+//! `prova bench network`: finalization latency and finalized inference transactions per
+//! second of a validator network on loopback (N `prova node --validator` processes), against a
+//! single dev node making a block every second from its pool (`prova node --dev --block-time 1`:
+//! the same block cadence without consensus), measured in the same run under the same load.
+
+use crate::network::{first_line, layout, spawn_validator, terminate};
+use alloy_consensus::TxEip1559;
+use alloy_eips::Encodable2718;
+use alloy_primitives::{Bytes, TxKind, U256};
+use alloy_sol_types::SolCall;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use prova_chain::{DEV_ACCOUNTS, DEV_CHAIN_ID, sign_tx};
+use prova_precompile::{INFER_ADDRESS, abi::IProvaInference};
+use prova_validator::client;
+use serde_json::{Value, json};
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+#[derive(Args)]
+pub struct BenchNetworkArgs {
+    /// Validators.
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// Inference transactions (digits_mlp, a 64-pixel image each), sent as fast as the nodes
+    /// accept them, to every validator in turn.
+    #[arg(long, default_value_t = 300)]
+    txs: u64,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Inference transaction `j`: dev account `j % 10`, nonce `j / 10`.
+fn infer_tx(j: u64) -> Result<Bytes> {
+    let model = crate::node::FIXTURE_MODELS
+        .iter()
+        .find(|(n, _)| *n == "digits_mlp")
+        .context("digits_mlp is a fixture")?
+        .1;
+    let pixels: Vec<f32> = (0..64)
+        .map(|i| ((i * 7 + j as usize * 13) % 17) as f32 / 16.0)
+        .collect();
+    let input = prova_tensor::Tensor::from_f32(vec![1, 64], &pixels)?;
+    let data = IProvaInference::inferCall {
+        modelId: prova_model::ModelId::of(model).0,
+        inputs: vec![prova_precompile::abi::to_abi(&input)],
+    }
+    .abi_encode();
+    let tx = TxEip1559 {
+        chain_id: DEV_CHAIN_ID,
+        nonce: j / 10,
+        gas_limit: 2_000_000,
+        max_fee_per_gas: 50_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(INFER_ADDRESS),
+        value: U256::ZERO,
+        input: data.into(),
+        ..Default::default()
+    };
+    Ok(sign_tx(tx, &DEV_ACCOUNTS[(j % 10) as usize].1)?
+        .encoded_2718()
+        .into())
+}
+
+/// What one load run measured.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    /// Finalized (or mined) transactions per second, first send to last receipt.
+    tps: f64,
+    /// Send-to-receipt latency percentiles, seconds.
+    p50: f64,
+    p90: f64,
+    /// Blocks the transactions took.
+    blocks: u64,
+}
+
+fn quantity(v: &Value) -> u64 {
+    v.as_str()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or_default()
+}
+
+/// Sends `txs` inference transactions to `urls` in turn, then waits for every receipt (polled
+/// at the node each was sent to).
+fn load(urls: &[String], txs: u64, label: &str) -> Result<Load> {
+    let raws: Vec<Bytes> = (0..txs).map(infer_tx).collect::<Result<_>>()?;
+    let start = Instant::now();
+    let mut pending: Vec<(String, String, Instant)> = Vec::new();
+    for (j, raw) in raws.iter().enumerate() {
+        let url = &urls[j % urls.len()];
+        let hash = client::call(url, "eth_sendRawTransaction", json!([raw]))
+            .with_context(|| format!("{label}: sending transaction {j}"))?;
+        pending.push((
+            url.clone(),
+            hash.as_str().unwrap_or_default().to_string(),
+            Instant::now(),
+        ));
+    }
+    let mut latencies = Vec::new();
+    let mut blocks = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !pending.is_empty() {
+        if Instant::now() > deadline {
+            bail!(
+                "{label}: {} transactions not finalized in 10 minutes",
+                pending.len()
+            );
+        }
+        let mut still = Vec::new();
+        for (url, hash, sent) in pending {
+            let r = client::call(&url, "eth_getTransactionReceipt", json!([hash]))?;
+            if r.is_null() {
+                still.push((url, hash, sent));
+            } else {
+                if r["status"] != "0x1" {
+                    bail!("{label}: transaction {hash} failed");
+                }
+                latencies.push(sent.elapsed().as_secs_f64());
+                blocks.insert(quantity(&r["blockNumber"]));
+            }
+        }
+        pending = still;
+        eprint!("\r{label}: {}/{} finalized", latencies.len(), txs);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!();
+    let elapsed = start.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    Ok(Load {
+        tps: txs as f64 / elapsed,
+        p50: at(0.5),
+        p90: at(0.9),
+        blocks: blocks.len() as u64,
+    })
+}
+
+struct Children(Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            terminate(c);
+        }
+    }
+}
+
+pub fn run(args: BenchNetworkArgs) -> Result<()> {
+    if args.validators == 0 || args.txs == 0 {
+        bail!("--validators and --txs must be at least 1");
+    }
+    let exe = std::env::current_exe().context("cannot find the prova binary")?;
+    let root = tempfile::Builder::new()
+        .prefix("prova-bench-net-")
+        .tempdir()?;
+
+    // Baseline: one dev node, a block a second, no consensus.
+    let dev_port = free_port()?;
+    let mut dev = Children(vec![
+        Command::new(&exe)
+            .args(["node", "--dev", "--block-time", "1", "--tmp", "--port"])
+            .arg(dev_port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start the dev node")?,
+    ]);
+    let dev_url = format!("http://127.0.0.1:{dev_port}");
+    first_line(&mut dev.0[0], Duration::from_secs(60)).context("the dev node did not start")?;
+    let baseline = load(&[dev_url], args.txs, "dev node (baseline)")?;
+    drop(dev);
+
+    let p2p = free_port()?;
+    let peers = layout(root.path(), args.validators, p2p)?;
+    let mut nodes = Children(Vec::new());
+    let mut urls = Vec::new();
+    for i in 0..args.validators {
+        let port = free_port()?;
+        nodes.0.push(spawn_validator(
+            &exe,
+            root.path(),
+            i,
+            &peers,
+            DEV_CHAIN_ID,
+            port,
+        )?);
+        urls.push(format!("http://127.0.0.1:{port}"));
+    }
+    for (i, child) in nodes.0.iter_mut().enumerate() {
+        first_line(child, Duration::from_secs(60))
+            .with_context(|| format!("validator {i} did not start"))?;
+    }
+    let network = load(&urls, args.txs, "network")?;
+    drop(nodes);
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if args.json {
+        let j = |l: &Load| json!({"txsPerSec": l.tps, "latencyP50": l.p50, "latencyP90": l.p90, "blocks": l.blocks});
+        println!(
+            "{}",
+            json!({
+                "validators": args.validators,
+                "txs": args.txs,
+                "cores": cores,
+                "devNode": j(&baseline),
+                "network": j(&network),
+                "latencyRatio": network.p50 / baseline.p50,
+                "throughputRatio": network.tps / baseline.tps,
+            })
+        );
+    } else {
+        println!(
+            "{} inference transactions (digits_mlp), {} validators on loopback, {cores} cores",
+            args.txs, args.validators
+        );
+        println!("                       txs/s   latency p50   p90    blocks");
+        for (name, l) in [
+            ("dev node (1 s blocks)", &baseline),
+            ("network (finalized)", &network),
+        ] {
+            println!(
+                "{name:<22} {:>6.1}   {:>8.2} s  {:>5.2} s  {:>5}",
+                l.tps, l.p50, l.p90, l.blocks
+            );
+        }
+        println!(
+            "network / dev node: latency x{:.2}, throughput x{:.2}",
+            network.p50 / baseline.p50,
+            network.tps / baseline.tps
+        );
+    }
+    Ok(())
+}
