@@ -383,7 +383,7 @@ impl Chain {
             self.drop_rejected(&mut lock(&self.pool), &block.rejected);
             return Ok(None);
         }
-        self.seal(&head, &block, state)?;
+        self.seal(&head, &block, child_head(&block, state))?;
         Ok(Some(Mined { block, dropped }))
     }
 
@@ -427,7 +427,7 @@ impl Chain {
             }
         }
         errors.sort_by_key(|(i, _)| *i);
-        self.seal(&head, &block, state)?;
+        self.seal(&head, &block, child_head(&block, state))?;
         Ok((block, errors))
     }
 
@@ -576,19 +576,11 @@ impl Chain {
     ) -> Result<Result<ExecutedBlock, E>, ChainError> {
         let _writer = lock(&self.writer);
         let head = self.head();
-        rules::validate_child(&head.header, head.hash, header)?;
-        let input = BlockInput::of(header);
-        let mut state = WorldState::clone(&head.state);
-        let block = match claimed {
-            Some(claimed) => self
-                .executor
-                .execute_with_witness(&mut state, &input, txs, claimed)?,
-            None => self.executor.execute(&mut state, &input, txs)?,
-        };
+        let (block, child) = self.execute_child(&head, header, txs, claimed)?;
         if let Err(e) = check(&block) {
             return Ok(Err(e));
         }
-        self.seal(&head, &block, state)?;
+        self.seal(&head, &block, child)?;
         Ok(Ok(block))
     }
 
@@ -642,7 +634,13 @@ impl Chain {
     /// is what they returned with it) when it is the child of the chain's head; committing the
     /// head itself again is a no-op (a consensus engine may deliver a finalized block twice
     /// across a restart). Anything else is refused with the chain untouched.
-    pub fn commit_child(&self, block: &ExecutedBlock, head: &Head) -> Result<(), ChainError> {
+    pub fn commit_child(&self, block: &ExecutedBlock, head: &Arc<Head>) -> Result<(), ChainError> {
+        if head.hash != block.hash {
+            return Err(ChainError::Execution(format!(
+                "the state given for block {} is block {}'s",
+                block.hash, head.hash
+            )));
+        }
         let _writer = lock(&self.writer);
         let current = self.head();
         if current.hash == block.hash {
@@ -654,7 +652,7 @@ impl Chain {
                 block.header.number, block.hash, current.header.number, current.hash
             )));
         }
-        self.seal(&current, block, WorldState::clone(&head.state))
+        self.seal(&current, block, head.clone())
     }
 
     /// A handle that runs models exactly as INFER does, from any thread.
@@ -662,14 +660,14 @@ impl Chain {
         self.executor.reference()
     }
 
-    /// Commits `block` (executed on `parent`, leaving `state`) and makes it the head: the one
-    /// place every block passes through, so every committed header follows the rules. Called
-    /// with the writer lock held.
+    /// Commits `block` (executed on `parent`; `head` is the head after it, from
+    /// [`child_head`]) and makes it the head: the one place every block passes through, so every
+    /// committed header follows the rules. Called with the writer lock held.
     fn seal(
         &self,
         parent: &Head,
         block: &ExecutedBlock,
-        mut state: WorldState,
+        head: Arc<Head>,
     ) -> Result<(), ChainError> {
         rules::validate_child(&parent.header, parent.hash, &block.header)?;
         // Nothing is written unless all of it is (one redb transaction).
@@ -680,15 +678,6 @@ impl Chain {
             clock.next = None;
         }
         drop(clock);
-        state.block_hashes.insert(block.header.number, block.hash);
-        if let Some(old) = block.header.number.checked_sub(256) {
-            state.block_hashes.remove(&old);
-        }
-        let head = Arc::new(Head {
-            header: block.header.clone(),
-            hash: block.hash,
-            state: Arc::new(state),
-        });
         let mut pool = lock(&self.pool);
         *self.head.write().unwrap_or_else(PoisonError::into_inner) = head.clone();
         let mut history = lock(&self.history);

@@ -73,15 +73,6 @@ fn genesis(file: Option<&Path>, chain_id: u64) -> Result<Genesis> {
     }
 }
 
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 /// `prova node --validator`.
 pub fn validator_node(args: &NodeArgs) -> Result<()> {
     let key_path = args
@@ -98,7 +89,7 @@ pub fn validator_node(args: &NodeArgs) -> Result<()> {
         Some(d) => d.clone(),
         None => bail!("--validator needs --datadir DIR"),
     };
-    init_logs();
+    crate::util::init_logs();
     let cfg = NodeConfig {
         key,
         peers,

@@ -118,12 +118,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
         );
     }
     // Mined blocks and dropped transactions are logged on stderr (`RUST_LOG` filters).
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    crate::util::init_logs();
     let mining = match args.block_time {
         None => Mining::Auto,
         Some(0) => bail!("--block-time must be at least 1 second"),

@@ -85,3 +85,13 @@ pub fn preview(t: &Tensor, max: usize) -> String {
     };
     format!("[{}{}]", shown.join(", "), more)
 }
+
+/// Logs on stderr, `info` and up unless `RUST_LOG` says otherwise.
+pub fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
