@@ -49,7 +49,12 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/prova-e2e.XXXXXX")"
 DATADIR="$WORK/data"
 NODE_PID=""
 VAL_PID=""
+NET_PID=""
 cleanup() {
+  if [[ -n "$NET_PID" ]] && kill -0 "$NET_PID" 2>/dev/null; then
+    kill -TERM "$NET_PID" 2>/dev/null || true
+    wait "$NET_PID" 2>/dev/null || true
+  fi
   if [[ -n "$VAL_PID" ]] && kill -0 "$VAL_PID" 2>/dev/null; then
     kill -TERM "$VAL_PID" 2>/dev/null || true
     wait "$VAL_PID" 2>/dev/null || true
@@ -324,5 +329,42 @@ rc=0
 "$PROVA" export --datadir "$DATADIR" --out "$WORK/chain.jsonl" >/dev/null || rc=$?
 "$PROVA" verify --input "$WORK/chain.jsonl" --sequential >"$WORK/verify.out" || rc=$?
 check "prova export + verify: exit code" 0 "$rc"
+
+# A validator network on loopback: four processes, BFT consensus, JSON-RPC on each.
+echo "==> devnet"
+DPORT="$(free_port)"
+PPORT=$((20000 + RANDOM % 20000))
+"$PROVA" devnet --validators 4 --datadir "$WORK/devnet" --port "$DPORT" --p2p-port "$PPORT" --json \
+  >"$WORK/devnet.out" 2>"$WORK/devnet.err" &
+NET_PID=$!
+for _ in $(seq 1 600); do
+  grep -q '"ready":true' "$WORK/devnet.out" 2>/dev/null && break
+  kill -0 "$NET_PID" 2>/dev/null || break
+  sleep 0.1
+done
+grep -q '"ready":true' "$WORK/devnet.out" && ok "devnet: four validators up" \
+  || not_ok "devnet: four validators up: $(cat "$WORK/devnet.out" "$WORK/devnet.err")"
+d() { local i="$1"; shift; timeout 60 "$CAST" "$1" --rpc-url "http://127.0.0.1:$((DPORT + i))" "${@:2}"; }
+for _ in $(seq 1 300); do [[ "$(d 3 block-number 2>/dev/null || echo 0)" -ge 2 ]] && break; sleep 0.1; done
+check "devnet: validator 3 finalizes blocks" true "$([[ "$(d 3 block-number)" -ge 2 ]] && echo true || echo false)"
+TX="$(d 1 send --private-key "$K0" 0x0000000000000000000000000000000000000F00 "$INFER_CALL" --json 2>/dev/null | node -p 'JSON.parse(require("fs").readFileSync(0)).transactionHash' 2>/dev/null)"
+check "devnet: an inference sent to validator 1 succeeds" 1 "$(d 1 receipt "$TX" status 2>/dev/null)"
+for _ in $(seq 1 100); do [[ -n "$(d 3 receipt "$TX" blockHash 2>/dev/null)" ]] && break; sleep 0.1; done
+check "devnet: validator 3 has the same receipt" "$(d 1 receipt "$TX" blockHash)" "$(d 3 receipt "$TX" blockHash 2>/dev/null)"
+check "devnet: eth_call of INFER on validator 2 equals the dev node's" "$PROVA_EXPECTED_INFER_FIXED" \
+  "$(d 2 rpc eth_call "$INFER_REQ" latest | tr -d '"')"
+check "devnet: the inference is on record at validator 0" 1 \
+  "$(d 0 rpc prova_getInferences "$TX" | node -p 'JSON.parse(require("fs").readFileSync(0)).length')"
+if d 0 rpc anvil_setBalance "$DEAD" 0x1 >/dev/null 2>"$WORK/devnet-edit.err"; then
+  not_ok "devnet: anvil_setBalance refused on a validator"
+else
+  grep -q "decided by consensus" "$WORK/devnet-edit.err" && ok "devnet: anvil_setBalance refused on a validator" \
+    || not_ok "devnet: anvil_setBalance refused on a validator: $(cat "$WORK/devnet-edit.err")"
+fi
+kill -TERM "$NET_PID"
+ncode=0
+wait "$NET_PID" || ncode=$?
+NET_PID=""
+check "devnet exits 0 on SIGTERM" 0 "$ncode"
 
 finish

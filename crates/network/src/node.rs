@@ -206,3 +206,61 @@ pub async fn channels(
     let txs = reg(channel::TRANSACTIONS);
     (channels, txs, oracle, network.start())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_key_file_round_trips_and_a_mismatched_public_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.json");
+        let file = keygen();
+        file.write(&path).unwrap();
+        let key = KeyFile::read(&path).unwrap();
+        assert_eq!(key_file(&key).public_key, file.public_key);
+        assert!(file.write(&path).unwrap_err().contains("cannot create"));
+        let other = keygen();
+        let lying = KeyFile {
+            public_key: other.public_key,
+            private_key: file.private_key,
+        };
+        let path2 = dir.path().join("lying.json");
+        lying.write(&path2).unwrap();
+        assert!(
+            KeyFile::read(&path2)
+                .unwrap_err()
+                .contains("not the private key's")
+        );
+    }
+
+    #[test]
+    fn a_peers_file_lists_each_key_and_address_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        let a = keygen().public_key;
+        let b = keygen().public_key;
+        let write = |v: serde_json::Value| std::fs::write(&path, v.to_string()).unwrap();
+        write(serde_json::json!({"validators": [
+            {"publicKey": a, "address": "127.0.0.1:1"},
+            {"publicKey": b, "address": "127.0.0.1:2"}]}));
+        assert_eq!(PeersFile::read(&path).unwrap().len(), 2);
+        write(serde_json::json!({"validators": [
+            {"publicKey": a, "address": "127.0.0.1:1"},
+            {"publicKey": a, "address": "127.0.0.1:2"}]}));
+        assert!(PeersFile::read(&path).unwrap_err().contains("listed twice"));
+        write(serde_json::json!({"validators": [
+            {"publicKey": a, "address": "127.0.0.1:1"},
+            {"publicKey": b, "address": "127.0.0.1:1"}]}));
+        assert!(PeersFile::read(&path).unwrap_err().contains("listed twice"));
+        write(
+            serde_json::json!({"validators": [{"publicKey": "0x1234", "address": "127.0.0.1:1"}]}),
+        );
+        assert!(
+            PeersFile::read(&path)
+                .unwrap_err()
+                .contains("not an ed25519")
+        );
+    }
+}
