@@ -29,6 +29,10 @@ pub struct BenchNetworkArgs {
     /// accept them, to every validator in turn.
     #[arg(long, default_value_t = 300)]
     txs: u64,
+    /// Keep the network's data dirs and logs (`validator-N/node.log`) here instead of a
+    /// temporary dir.
+    #[arg(long)]
+    datadir: Option<std::path::PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -158,9 +162,11 @@ pub fn run(args: BenchNetworkArgs) -> Result<()> {
         bail!("--validators and --txs must be at least 1");
     }
     let exe = std::env::current_exe().context("cannot find the prova binary")?;
-    let root = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix("prova-bench-net-")
         .tempdir()?;
+    let root = args.datadir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let root = root.as_path();
 
     // Baseline: one dev node, a block a second, no consensus.
     let dev_port = free_port()?;
@@ -179,14 +185,14 @@ pub fn run(args: BenchNetworkArgs) -> Result<()> {
     drop(dev);
 
     let p2p = free_port()?;
-    let peers = layout(root.path(), args.validators, p2p)?;
+    let peers = layout(root, args.validators, p2p)?;
     let mut nodes = Children(Vec::new());
     let mut urls = Vec::new();
     for i in 0..args.validators {
         let port = free_port()?;
         nodes.0.push(spawn_validator(
             &exe,
-            root.path(),
+            root,
             i,
             &peers,
             DEV_CHAIN_ID,
@@ -197,6 +203,16 @@ pub fn run(args: BenchNetworkArgs) -> Result<()> {
     for (i, child) in nodes.0.iter_mut().enumerate() {
         first_line(child, Duration::from_secs(60))
             .with_context(|| format!("validator {i} did not start"))?;
+    }
+    // Measured once the validators are connected and finalizing.
+    let start = Instant::now();
+    while !urls.iter().all(|u| {
+        client::call(u, "eth_blockNumber", json!([])).is_ok_and(|b| quantity(&b) >= 2)
+    }) {
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!("the network did not finalize two blocks in a minute");
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
     let network = load(&urls, args.txs, "network")?;
     drop(nodes);

@@ -6,14 +6,23 @@
 //! to every peer on the transactions channel. A received transaction is admitted to the local
 //! pool and not forwarded again (every validator is connected to every other). Transactions a
 //! pool refuses are dropped silently on receipt (a peer's pool may be ahead or behind).
+//!
+//! p2p drops a message to a peer that is not connected (starting, restarting, behind a lossy
+//! link), so the validator a transaction was submitted to sends it again every
+//! [`RESEND_EVERY`] while it is still in its pool (not yet in a finalized block).
 
 use alloy_primitives::Bytes;
 use commonware_p2p::{Receiver, Recipients, Sender};
-use commonware_runtime::{Handle, IoBuf, Spawner};
+use commonware_runtime::{Clock, Handle, IoBuf, Spawner};
 use futures::{StreamExt, channel::mpsc};
 use prova_chain::{Chain, ChainError, Submitted};
-use std::sync::Arc;
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 use tracing::{debug, warn};
+
+/// How often a validator sends again the transactions submitted to it that are still pooled.
+pub const RESEND_EVERY: Duration = Duration::from_secs(2);
+/// Most transactions sent again per round (the oldest first).
+const RESEND_MAX: usize = 4096;
 
 /// Largest transaction relayed (a model deploy of the largest admitted size fits).
 pub const MAX_TX_BYTES: usize = 16 * 1024 * 1024;
@@ -43,7 +52,7 @@ impl TxRelay {
 /// Starts relaying transactions over `channel`; returns the relay to submit through.
 pub fn start<E, S, R>(context: E, chain: Arc<Chain>, channel: (S, R)) -> (TxRelay, Handle<()>)
 where
-    E: Spawner,
+    E: Spawner + Clock,
     S: Sender,
     R: Receiver,
 {
@@ -53,17 +62,16 @@ where
         outgoing,
     };
     let (mut sender, mut receiver) = channel;
-    let handle = context.spawn(move |_| async move {
+    let handle = context.spawn(move |context| async move {
+        // Submitted here and still pooled, oldest first.
+        let mut own: VecDeque<(alloy_primitives::B256, Bytes)> = VecDeque::new();
+        let mut resend = Box::pin(futures::FutureExt::fuse(context.sleep(RESEND_EVERY)));
         loop {
             futures::select! {
                 raw = queue.next() => {
                     let Some(raw) = raw else { return };
-                    if let Err(e) = sender
-                        .send(Recipients::All, IoBuf::from(raw.to_vec()), false)
-                        .await
-                    {
-                        warn!("cannot relay a transaction: {e:?}");
-                    }
+                    send(&mut sender, &raw).await;
+                    own.push_back((alloy_primitives::keccak256(&raw), raw));
                 }
                 message = futures::FutureExt::fuse(receiver.recv()) => {
                     let Ok((_peer, raw)) = message else { return };
@@ -75,8 +83,24 @@ where
                         debug!("relayed transaction not pooled: {e}");
                     }
                 }
+                () = resend => {
+                    own.retain(|(hash, _)| chain.pooled(hash).is_some());
+                    for (_, raw) in own.iter().take(RESEND_MAX) {
+                        send(&mut sender, raw).await;
+                    }
+                    resend = Box::pin(futures::FutureExt::fuse(context.sleep(RESEND_EVERY)));
+                }
             }
         }
     });
     (relay, handle)
+}
+
+async fn send<S: Sender>(sender: &mut S, raw: &Bytes) {
+    if let Err(e) = sender
+        .send(Recipients::All, IoBuf::from(raw.to_vec()), false)
+        .await
+    {
+        warn!("cannot relay a transaction: {e:?}");
+    }
 }
