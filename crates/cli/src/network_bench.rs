@@ -61,7 +61,7 @@ fn infer_tx(j: u64) -> Result<Bytes> {
     let tx = TxEip1559 {
         chain_id: DEV_CHAIN_ID,
         nonce: j / 10,
-        gas_limit: 2_000_000,
+        gas_limit: 150_000,
         max_fee_per_gas: 50_000_000_000,
         max_priority_fee_per_gas: 1_000_000_000,
         to: TxKind::Call(INFER_ADDRESS),
@@ -72,6 +72,21 @@ fn infer_tx(j: u64) -> Result<Bytes> {
     Ok(sign_tx(tx, &DEV_ACCOUNTS[(j % 10) as usize].1)?
         .encoded_2718()
         .into())
+}
+
+/// Single-transaction latency: `n` transactions from `from` on, each sent once the previous
+/// one's receipt is in; (median, p90) seconds.
+fn probe(urls: &[String], from: u64, n: u64, label: &str) -> Result<(f64, f64)> {
+    let mut samples = Vec::new();
+    for k in 0..n {
+        let one = &urls[(k as usize) % urls.len()..][..1];
+        samples.push(load(one, from + k..from + k + 1, label)?.p50);
+        eprint!("\r{label}: {}/{n} probes", k + 1);
+    }
+    eprintln!();
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    Ok((at(0.5), at(0.9)))
 }
 
 /// What one load run measured.
@@ -92,21 +107,46 @@ fn quantity(v: &Value) -> u64 {
         .unwrap_or_default()
 }
 
-/// Sends `txs` inference transactions to `urls` in turn, then waits for every receipt (polled
-/// at the node each was sent to).
-fn load(urls: &[String], txs: u64, label: &str) -> Result<Load> {
-    let raws: Vec<Bytes> = (0..txs).map(infer_tx).collect::<Result<_>>()?;
+/// Sends inference transactions `range` to `urls` in turn, from four client threads, then
+/// waits for every receipt (polled at the node each was sent to).
+fn load(urls: &[String], range: std::ops::Range<u64>, label: &str) -> Result<Load> {
+    const CLIENTS: u64 = 4;
+    let txs = range.end - range.start;
+    let raws: Vec<(u64, Bytes)> = range
+        .map(|j| Ok((j, infer_tx(j)?)))
+        .collect::<Result<_>>()?;
     let start = Instant::now();
-    let mut pending: Vec<(String, String, Instant)> = Vec::new();
-    for (j, raw) in raws.iter().enumerate() {
-        let url = &urls[j % urls.len()];
-        let hash = client::call(url, "eth_sendRawTransaction", json!([raw]))
-            .with_context(|| format!("{label}: sending transaction {j}"))?;
-        pending.push((
-            url.clone(),
-            hash.as_str().unwrap_or_default().to_string(),
-            Instant::now(),
-        ));
+    let sent: Vec<Result<Vec<(String, String, Instant)>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                let raws = &raws;
+                s.spawn(move || -> Result<Vec<(String, String, Instant)>> {
+                    let mut out = Vec::new();
+                    for (j, raw) in raws.iter().filter(|(j, _)| j % CLIENTS == c) {
+                        let url = &urls[(*j as usize) % urls.len()];
+                        let hash = client::call(url, "eth_sendRawTransaction", json!([raw]))
+                            .with_context(|| format!("{label}: sending transaction {j}"))?;
+                        out.push((
+                            url.clone(),
+                            hash.as_str().unwrap_or_default().to_string(),
+                            Instant::now(),
+                        ));
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| bail!("a client thread panicked"))
+            })
+            .collect()
+    });
+    let mut pending = Vec::new();
+    for part in sent {
+        pending.extend(part?);
     }
     let mut latencies = Vec::new();
     let mut blocks = std::collections::BTreeSet::new();
@@ -132,10 +172,14 @@ fn load(urls: &[String], txs: u64, label: &str) -> Result<Load> {
             }
         }
         pending = still;
-        eprint!("\r{label}: {}/{} finalized", latencies.len(), txs);
+        if txs > 1 {
+            eprint!("\r{label}: {}/{} finalized", latencies.len(), txs);
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    eprintln!();
+    if txs > 1 {
+        eprintln!();
+    }
     let elapsed = start.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
@@ -157,6 +201,9 @@ impl Drop for Children {
     }
 }
 
+/// Single-transaction latency samples.
+const PROBES: u64 = 10;
+
 pub fn run(args: BenchNetworkArgs) -> Result<()> {
     if args.validators == 0 || args.txs == 0 {
         bail!("--validators and --txs must be at least 1");
@@ -165,7 +212,10 @@ pub fn run(args: BenchNetworkArgs) -> Result<()> {
     let tmp = tempfile::Builder::new()
         .prefix("prova-bench-net-")
         .tempdir()?;
-    let root = args.datadir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let root = args
+        .datadir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
     let root = root.as_path();
 
     // Baseline: one dev node, a block a second, no consensus.
@@ -181,7 +231,9 @@ pub fn run(args: BenchNetworkArgs) -> Result<()> {
     ]);
     let dev_url = format!("http://127.0.0.1:{dev_port}");
     first_line(&mut dev.0[0], Duration::from_secs(60)).context("the dev node did not start")?;
-    let baseline = load(&[dev_url], args.txs, "dev node (baseline)")?;
+    let dev_urls = [dev_url];
+    let base_idle = probe(&dev_urls, 0, PROBES, "dev node (baseline)")?;
+    let baseline = load(&dev_urls, PROBES..PROBES + args.txs, "dev node (baseline)")?;
     drop(dev);
 
     let p2p = free_port()?;
@@ -190,14 +242,9 @@ pub fn run(args: BenchNetworkArgs) -> Result<()> {
     let mut urls = Vec::new();
     for i in 0..args.validators {
         let port = free_port()?;
-        nodes.0.push(spawn_validator(
-            &exe,
-            root,
-            i,
-            &peers,
-            DEV_CHAIN_ID,
-            port,
-        )?);
+        nodes
+            .0
+            .push(spawn_validator(&exe, root, i, &peers, DEV_CHAIN_ID, port)?);
         urls.push(format!("http://127.0.0.1:{port}"));
     }
     for (i, child) in nodes.0.iter_mut().enumerate() {
@@ -206,50 +253,64 @@ pub fn run(args: BenchNetworkArgs) -> Result<()> {
     }
     // Measured once the validators are connected and finalizing.
     let start = Instant::now();
-    while !urls.iter().all(|u| {
-        client::call(u, "eth_blockNumber", json!([])).is_ok_and(|b| quantity(&b) >= 2)
-    }) {
+    while !urls
+        .iter()
+        .all(|u| client::call(u, "eth_blockNumber", json!([])).is_ok_and(|b| quantity(&b) >= 2))
+    {
         if start.elapsed() > Duration::from_secs(60) {
             bail!("the network did not finalize two blocks in a minute");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let network = load(&urls, args.txs, "network")?;
+    let net_idle = probe(&urls, 0, PROBES, "network")?;
+    let network = load(&urls, PROBES..PROBES + args.txs, "network")?;
     drop(nodes);
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if args.json {
-        let j = |l: &Load| json!({"txsPerSec": l.tps, "latencyP50": l.p50, "latencyP90": l.p90, "blocks": l.blocks});
+        let j = |l: &Load, idle: (f64, f64)| {
+            json!({
+                "txsPerSec": l.tps,
+                "loadedLatencyP50": l.p50,
+                "loadedLatencyP90": l.p90,
+                "blocks": l.blocks,
+                "latencyP50": idle.0,
+                "latencyP90": idle.1,
+            })
+        };
         println!(
             "{}",
             json!({
                 "validators": args.validators,
                 "txs": args.txs,
                 "cores": cores,
-                "devNode": j(&baseline),
-                "network": j(&network),
-                "latencyRatio": network.p50 / baseline.p50,
+                "devNode": j(&baseline, base_idle),
+                "network": j(&network, net_idle),
+                "latencyRatio": net_idle.0 / base_idle.0,
                 "throughputRatio": network.tps / baseline.tps,
             })
         );
     } else {
         println!(
-            "{} inference transactions (digits_mlp), {} validators on loopback, {cores} cores",
-            args.txs, args.validators
+            "digits_mlp inference transactions, {} validators on loopback, {cores} cores",
+            args.validators
         );
-        println!("                       txs/s   latency p50   p90    blocks");
-        for (name, l) in [
-            ("dev node (1 s blocks)", &baseline),
-            ("network (finalized)", &network),
+        println!(
+            "                        one tx: latency p50   p90 | {} txs: txs/s  latency p50   p90  blocks",
+            args.txs
+        );
+        for (name, l, idle) in [
+            ("dev node (1 s blocks)", &baseline, base_idle),
+            ("network (finalized)", &network, net_idle),
         ] {
             println!(
-                "{name:<22} {:>6.1}   {:>8.2} s  {:>5.2} s  {:>5}",
-                l.tps, l.p50, l.p90, l.blocks
+                "{name:<23} {:>14.2} s {:>5.2} s | {:>12.1} {:>10.2} s {:>5.2} s {:>6}",
+                idle.0, idle.1, l.tps, l.p50, l.p90, l.blocks
             );
         }
         println!(
             "network / dev node: latency x{:.2}, throughput x{:.2}",
-            network.p50 / baseline.p50,
+            net_idle.0 / base_idle.0,
             network.tps / baseline.tps
         );
     }
