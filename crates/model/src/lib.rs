@@ -26,6 +26,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod allowlist;
+mod attributes;
 mod cost;
 mod error;
 pub mod gas;
@@ -181,7 +182,13 @@ pub fn contain_tract<T>(f: impl FnOnce() -> TractResult<T>) -> Result<T, String>
 
 /// [`contain_tract`] for admission: the message becomes a typing error about `what`.
 fn contained<T>(what: &str, f: impl FnOnce() -> TractResult<T>) -> Result<T, AdmissionError> {
-    contain_tract(f).map_err(|m| AdmissionError::Typing(format!("{what}: {m}")))
+    contain_tract(f).map_err(|m| {
+        let m = match m.strip_prefix("tract panicked: ") {
+            Some(check) => format!("the inference engine failed its check \"{check}\""),
+            None => m,
+        };
+        AdmissionError::Typing(format!("{what}: {m}"))
+    })
 }
 
 /// Nodes of the ONNX graph in `bytes` (subgraphs included), from the protobuf alone: a cheap
@@ -234,11 +241,12 @@ pub fn admit(bytes: &[u8], limits: &Limits) -> Result<AdmittedModel, AdmissionEr
     let bounded = |f: &mut dyn FnMut() -> Result<(), AdmissionError>| {
         containing(f).unwrap_or_else(|_| {
             Err(AdmissionError::Typing(
-                "type analysis: tract panicked".into(),
+                "type analysis: the inference engine failed an internal check".into(),
             ))
         })
     };
-    bounded(&mut || limits_graph::analyse(&mut model, limits))?;
+    let onnx_nodes = limits_graph::onnx_nodes(&proto);
+    bounded(&mut || limits_graph::analyse(&mut model, limits, &onnx_nodes))?;
     let typed = contained("building the graph", || model.into_typed())?;
     bounded(&mut || limits_graph::check_typed(&typed, limits).map(drop))?;
     let typed = contained("building the graph", || typed.into_decluttered())?;

@@ -225,7 +225,53 @@ fn refs(v: &[InferenceFact]) -> TVec<&InferenceFact> {
 
 /// Runs tract's type analysis on `model` with every size bounded before anything is
 /// allocated (see the module documentation).
-pub(crate) fn analyse(model: &mut InferenceModel, limits: &Limits) -> Result<(), AdmissionError> {
+/// The main graph's ONNX nodes by the name tract gives the node it builds from each (the
+/// node's name, or its first output's when it has none).
+pub(crate) fn onnx_nodes(
+    proto: &tract_onnx::pb::ModelProto,
+) -> HashMap<String, &tract_onnx::pb::NodeProto> {
+    let mut out = HashMap::new();
+    for n in proto.graph.iter().flat_map(|g| &g.node) {
+        let name = if !n.name.is_empty() {
+            n.name.clone()
+        } else if let Some(o) = n.output.first().filter(|o| !o.is_empty()) {
+            o.clone()
+        } else {
+            continue;
+        };
+        out.insert(name, n);
+    }
+    out
+}
+
+/// tract's work on node `name` (`op` in the model), its refusal or panic said in the model's
+/// terms: the node, its operator and its input shapes.
+fn at_node<T>(
+    name: &str,
+    op: &str,
+    inputs: &[InferenceFact],
+    f: impl FnOnce() -> TractResult<T>,
+) -> Result<T, AdmissionError> {
+    crate::contain_tract(f).map_err(|m| {
+        let shapes: Vec<String> = inputs.iter().map(crate::attributes::shape_text).collect();
+        let reason = match m.strip_prefix("tract panicked: ") {
+            Some(check) => {
+                format!("the inference engine cannot type it (its check \"{check}\" failed)")
+            }
+            None => m,
+        };
+        AdmissionError::Typing(format!(
+            "node {name:?} ({op}) with inputs of shapes {}: {reason}",
+            shapes.join(", ")
+        ))
+    })
+}
+
+pub(crate) fn analyse(
+    model: &mut InferenceModel,
+    limits: &Limits,
+    onnx: &HashMap<String, &tract_onnx::pb::NodeProto>,
+) -> Result<(), AdmissionError> {
     let typing = |e: TractError| AdmissionError::Typing(format!("{e:#}"));
     let count = model.nodes().len();
     let mut observers: HashMap<OutletId, Vec<usize>> = HashMap::new();
@@ -262,8 +308,16 @@ pub(crate) fn analyse(model: &mut InferenceModel, limits: &Limits) -> Result<(),
 
         check_shape_arguments(&model.node(id).op.name(), &inputs, &name, limits)?;
         check_empty_inputs(&model.node(id).op.name(), &inputs, &name)?;
+        let onnx_node = onnx.get(&name);
+        if let Some(n) = onnx_node {
+            crate::attributes::check(n, &name, &inputs)?;
+        }
+        let op_type = onnx_node.map_or_else(
+            || model.node(id).op.name().to_string(),
+            |n| n.op_type.clone(),
+        );
         // The facts this step would produce, computed without evaluating the node.
-        let (pre_inputs, pre_outputs, _) = crate::contained(&format!("node {name:?}"), || {
+        let (pre_inputs, pre_outputs, _) = at_node(&name, &op_type, &inputs, || {
             model
                 .node_mut(id)
                 .op
@@ -302,13 +356,12 @@ pub(crate) fn analyse(model: &mut InferenceModel, limits: &Limits) -> Result<(),
         }
 
         // The step itself, as tract's analyser takes it.
-        let (new_inputs, new_outputs, new_observed) =
-            crate::contained(&format!("node {name:?}"), || {
-                model
-                    .node_mut(id)
-                    .op
-                    .infer(refs(&inputs), refs(&outputs), refs(&observed))
-            })?;
+        let (new_inputs, new_outputs, new_observed) = at_node(&name, &op_type, &inputs, || {
+            model
+                .node_mut(id)
+                .op
+                .infer(refs(&inputs), refs(&outputs), refs(&observed))
+        })?;
         check_outputs(&new_outputs, &name, limits)?;
         let node = model.node(id);
         let mut changed: Vec<(OutletId, InferenceFact)> = Vec::new();

@@ -7,6 +7,8 @@ use prova_model::{AdmissionError, Limits, ModelId, ModelStore, StoreError, admit
 use std::path::PathBuf;
 use tract_onnx::pb::{self, tensor_shape_proto::dimension::Value};
 
+mod common;
+
 fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -290,4 +292,58 @@ fn tree_ensembles_are_priced_by_depth_and_cycles_are_refused() {
     });
     let e = admit(&cyclic, &Limits::DEFAULT).unwrap_err();
     assert!(e.to_string().contains("has a cycle"), "{e}");
+}
+
+/// Refusals in the model's own terms (issue 17): the node, the operator, the attribute and
+/// the shapes, never "tract panicked".
+#[test]
+fn attribute_refusals_name_the_node_the_attribute_and_the_shapes() {
+    let axes = |v: &[i64]| pb::TensorProto {
+        name: "axes".into(),
+        data_type: 7,
+        dims: vec![v.len() as i64],
+        int64_data: v.to_vec(),
+        ..Default::default()
+    };
+    let squeeze = |v: &[i64]| {
+        common::graph(
+            &[1, 4],
+            vec![common::node("Squeeze", "squeeze", &["x", "axes"], "y")],
+            vec![axes(v)],
+        )
+    };
+    let err = prova_model::admit(&squeeze(&[2]), &prova_model::Limits::DEFAULT)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("node \"squeeze\" (Squeeze): axes [2] out of range for input 0 of shape [1,4] (rank 2): each axis must be in [-2, 1]"),
+        "{err}"
+    );
+    let err = prova_model::admit(&squeeze(&[1]), &prova_model::Limits::DEFAULT)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("axis 1 of input 0 of shape [1,4] (rank 2) has size 4"),
+        "{err}"
+    );
+    assert!(prova_model::admit(&squeeze(&[0]), &prova_model::Limits::DEFAULT).is_ok());
+
+    let mut softmax = common::node("Softmax", "probs", &["x"], "y");
+    softmax.attribute.push(pb::AttributeProto {
+        name: "axis".into(),
+        i: 5,
+        r#type: 2,
+        ..Default::default()
+    });
+    let err = prova_model::admit(
+        &common::graph(&[1, 4], vec![softmax], vec![]),
+        &prova_model::Limits::DEFAULT,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("node \"probs\" (Softmax): axis [5] out of range"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
 }
