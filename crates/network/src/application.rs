@@ -94,6 +94,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Runs `f` (EVM and inference work) where the runtime keeps blocking work, so consensus' and
+/// p2p's tasks keep being polled while a block executes.
+async fn off_the_executor<E: Spawner, T: Send + 'static>(
+    runtime: &E,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    runtime
+        .clone()
+        .shared(true)
+        .spawn(move |_| async move { f() })
+        .await
+        .ok()
+}
+
 fn seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -392,17 +406,18 @@ where
                 .await;
         }
         let timestamp = seconds(runtime.current()).max(earliest);
-        let (executed, head) =
-            match self
-                .chain
-                .build_child(&parent_head, timestamp, self.beneficiary)
-            {
-                Ok(built) => built,
-                Err(e) => {
-                    error!(parent = %parent.hash(), "cannot build a block: {e}");
-                    return None;
-                }
-            };
+        let (chain, beneficiary) = (self.chain.clone(), self.beneficiary);
+        let built = off_the_executor(&runtime, move || {
+            chain.build_child(&parent_head, timestamp, beneficiary)
+        })
+        .await?;
+        let (executed, head) = match built {
+            Ok(built) => built,
+            Err(e) => {
+                error!(parent = %parent.hash(), "cannot build a block: {e}");
+                return None;
+            }
+        };
         let inner = BlockWithWitness::new(
             executed.header.clone(),
             executed.txs.iter().map(|t| t.tx.raw()).collect(),
@@ -452,7 +467,12 @@ where
         if self.head_of(block.hash(), block.number()).is_some() {
             return true;
         }
-        self.verify_on(&parent_head, &block).is_some()
+        let app = self.clone();
+        off_the_executor(&runtime, move || {
+            app.verify_on(&parent_head, &block).is_some()
+        })
+        .await
+        .unwrap_or(false)
     }
 }
 
