@@ -66,10 +66,10 @@ fn int_attribute(node: &pb::NodeProto, name: &str) -> Option<i64> {
     node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
 }
 
-/// The integers of a constant input, if it is one.
-fn const_ints(fact: &InferenceFact) -> Option<Vec<i64>> {
+/// The integers of a constant integer input of at most `max_len` elements, if it is one.
+pub(crate) fn const_ints(fact: &InferenceFact, max_len: usize) -> Option<Vec<i64>> {
     let t = fact.value.concretize()?;
-    if !t.datum_type().is_integer() || t.volume() > 64 {
+    if !t.datum_type().is_integer() || t.volume() > max_len {
         return None;
     }
     let t = t.cast_to::<i64>().ok()?;
@@ -77,10 +77,13 @@ fn const_ints(fact: &InferenceFact) -> Option<Vec<i64>> {
     view.as_slice::<i64>().ok().map(<[i64]>::to_vec)
 }
 
+/// Most axes read from a constant input (more than any rank admission allows).
+const MAX_AXES: usize = 64;
+
 /// The axes of a node: its `axes` attribute, or its constant input `input`.
 fn axes(node: &pb::NodeProto, inputs: &[InferenceFact], input: usize) -> Option<Vec<i64>> {
     ints_attribute(node, "axes")
-        .or_else(|| inputs.get(input).and_then(const_ints))
+        .or_else(|| inputs.get(input).and_then(|f| const_ints(f, MAX_AXES)))
         .filter(|a| !a.is_empty())
 }
 
@@ -269,7 +272,7 @@ pub(crate) fn check(
             }
         }
         "Slice" => {
-            if let Some(values) = inputs.get(3).and_then(const_ints) {
+            if let Some(values) = inputs.get(3).and_then(|f| const_ints(f, MAX_AXES)) {
                 ctx.axes_within("axes", &values, rank, rank)?;
             }
         }
@@ -386,6 +389,17 @@ mod tests {
             "Squeeze",
             vec![ints("axes", &[9])],
             &[InferenceFact::default()],
+        );
+    }
+
+    #[test]
+    fn a_node_short_of_inputs_is_refused() {
+        let e = check(&node("MatMul", vec![]), "n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("(MatMul): takes at least 2 inputs, the model gives it 0"),
+            "{e}"
         );
     }
 }

@@ -182,13 +182,16 @@ pub fn contain_tract<T>(f: impl FnOnce() -> TractResult<T>) -> Result<T, String>
 
 /// [`contain_tract`] for admission: the message becomes a typing error about `what`.
 fn contained<T>(what: &str, f: impl FnOnce() -> TractResult<T>) -> Result<T, AdmissionError> {
-    contain_tract(f).map_err(|m| {
-        let m = match m.strip_prefix("tract panicked: ") {
-            Some(check) => format!("the inference engine failed its check \"{check}\""),
-            None => m,
-        };
-        AdmissionError::Typing(format!("{what}: {m}"))
-    })
+    contain_tract(f).map_err(|m| AdmissionError::Typing(format!("{what}: {}", engine_failure(m))))
+}
+
+/// A [`contain_tract`] message as admission says it: a contained panic is the inference
+/// engine's failed check, quoted.
+fn engine_failure(m: String) -> String {
+    match m.strip_prefix("tract panicked: ") {
+        Some(check) => format!("the inference engine failed its check \"{check}\""),
+        None => m,
+    }
 }
 
 /// Nodes of the ONNX graph in `bytes` (subgraphs included), from the protobuf alone: a cheap

@@ -124,23 +124,12 @@ fn check_shape_arguments(
     let Some(from) = shape_arguments_from(op) else {
         return Ok(());
     };
+    let max_len = usize::try_from(limits.max_rank.max(64)).unwrap_or(usize::MAX);
     for fact in inputs.iter().skip(from) {
-        let Some(t) = fact.value.concretize() else {
+        let Some(values) = crate::attributes::const_ints(fact, max_len) else {
             continue;
         };
-        if !t.datum_type().is_integer() || t.volume() as u64 > limits.max_rank.max(64) {
-            continue;
-        }
-        let Ok(values) = t.cast_to::<i64>() else {
-            continue;
-        };
-        let Ok(view) = values.try_as_plain_ram() else {
-            continue;
-        };
-        let Ok(values) = view.as_slice::<i64>() else {
-            continue;
-        };
-        for v in values {
+        for v in &values {
             limit(
                 format!("shape argument of node {node:?} ({op})"),
                 v.unsigned_abs(),
@@ -223,8 +212,6 @@ fn refs(v: &[InferenceFact]) -> TVec<&InferenceFact> {
     v.iter().collect()
 }
 
-/// Runs tract's type analysis on `model` with every size bounded before anything is
-/// allocated (see the module documentation).
 /// The main graph's ONNX nodes by the name tract gives the node it builds from each (the
 /// node's name, or its first output's when it has none).
 pub(crate) fn onnx_nodes(
@@ -254,19 +241,17 @@ fn at_node<T>(
 ) -> Result<T, AdmissionError> {
     crate::contain_tract(f).map_err(|m| {
         let shapes: Vec<String> = inputs.iter().map(crate::attributes::shape_text).collect();
-        let reason = match m.strip_prefix("tract panicked: ") {
-            Some(check) => {
-                format!("the inference engine cannot type it (its check \"{check}\" failed)")
-            }
-            None => m,
-        };
         AdmissionError::Typing(format!(
-            "node {name:?} ({op}) with inputs of shapes {}: {reason}",
-            shapes.join(", ")
+            "node {name:?} ({op}) with inputs of shapes {}: {}",
+            shapes.join(", "),
+            crate::engine_failure(m)
         ))
     })
 }
 
+/// Runs tract's type analysis on `model` with every size bounded before anything is
+/// allocated (see the module documentation), and each ONNX node of `onnx` checked in the
+/// model's terms first ([`crate::attributes::check`]).
 pub(crate) fn analyse(
     model: &mut InferenceModel,
     limits: &Limits,
@@ -306,16 +291,14 @@ pub(crate) fn analyse(
             .collect::<TractResult<_>>()
             .map_err(typing)?;
 
-        check_shape_arguments(&model.node(id).op.name(), &inputs, &name, limits)?;
-        check_empty_inputs(&model.node(id).op.name(), &inputs, &name)?;
+        let tract_op = model.node(id).op.name().to_string();
+        check_shape_arguments(&tract_op, &inputs, &name, limits)?;
+        check_empty_inputs(&tract_op, &inputs, &name)?;
         let onnx_node = onnx.get(&name);
         if let Some(n) = onnx_node {
             crate::attributes::check(n, &name, &inputs)?;
         }
-        let op_type = onnx_node.map_or_else(
-            || model.node(id).op.name().to_string(),
-            |n| n.op_type.clone(),
-        );
+        let op_type = onnx_node.map_or(tract_op, |n| n.op_type.clone());
         // The facts this step would produce, computed without evaluating the node.
         let (pre_inputs, pre_outputs, _) = at_node(&name, &op_type, &inputs, || {
             model
