@@ -135,29 +135,11 @@ pub fn verify_child(
     block: &BlockWithWitness,
     check: Check,
 ) -> Result<(ExecutedBlock, Arc<Head>, Vec<OutputClaim>), VerifyError> {
-    let diverged = |kind| {
-        VerifyError::Diverged(Box::new(Divergence {
-            block: block.header.number,
-            block_hash: block.hash,
-            kind,
-        }))
-    };
-    let header = &block.header;
-    let computed = header.hash_slow();
-    if computed != block.hash {
-        return Err(diverged(header_field("hash", computed, block.hash)));
-    }
-    prova_chain::validate_child(&parent.header, parent.hash, header).map_err(|e| {
-        diverged(DivergenceKind::Header {
-            field: e.field().into(),
-            expected: e.expected(),
-            actual: e.actual(),
-        })
-    })?;
-    let txs = transactions(chain, block).map_err(diverged)?;
+    let diverged = |kind| diverged(block, kind);
+    let txs = pre_execution(chain, parent, block).map_err(diverged)?;
     let hashes: Vec<B256> = txs.iter().map(SignedTx::hash).collect();
     let claimed = (check == Check::DeferOutputs).then_some(block.witness.as_slice());
-    let (executed, head) = chain.execute_child(parent, header, txs, claimed)?;
+    let (executed, head) = chain.execute_child(parent, &block.header, txs, claimed)?;
     compare(block, &executed, &hashes).map_err(diverged)?;
     let claims = match check {
         Check::Full => Vec::new(),
@@ -189,8 +171,34 @@ fn claims(block: &BlockWithWitness, executed: &ExecutedBlock, hashes: &[B256]) -
         .collect()
 }
 
-/// Decodes the block's transactions and checks the transactions root covers them.
-fn transactions(chain: &Chain, block: &BlockWithWitness) -> Result<Vec<SignedTx>, DivergenceKind> {
+/// `block`'s divergence of kind `kind`.
+fn diverged(block: &BlockWithWitness, kind: DivergenceKind) -> VerifyError {
+    VerifyError::Diverged(Box::new(Divergence {
+        block: block.header.number,
+        block_hash: block.hash,
+        kind,
+    }))
+}
+
+/// Stage 1: hash, header linkage to `parent`, transactions (decoded, and covered by the
+/// transactions root).
+fn pre_execution(
+    chain: &Chain,
+    parent: &Head,
+    block: &BlockWithWitness,
+) -> Result<Vec<SignedTx>, DivergenceKind> {
+    let header = &block.header;
+    let computed = header.hash_slow();
+    if computed != block.hash {
+        return Err(header_field("hash", computed, block.hash));
+    }
+    prova_chain::validate_child(&parent.header, parent.hash, header).map_err(|e| {
+        DivergenceKind::Header {
+            field: e.field().into(),
+            expected: e.expected(),
+            actual: e.actual(),
+        }
+    })?;
     let txs = decode_txs(&block.transactions, chain.chain_id())?;
     let envelopes: Vec<_> = txs.iter().map(|t| t.envelope.clone()).collect();
     let root = calculate_transaction_root(&envelopes);
@@ -214,14 +222,8 @@ impl Importer<'_> {
         block: &BlockWithWitness,
         check: Check,
     ) -> Result<(BlockStats, Vec<OutputClaim>), VerifyError> {
-        let diverged = |kind| {
-            VerifyError::Diverged(Box::new(Divergence {
-                block: block.header.number,
-                block_hash: block.hash,
-                kind,
-            }))
-        };
-        let txs = self.pre_execution(block).map_err(diverged)?;
+        let diverged = |kind| diverged(block, kind);
+        let txs = pre_execution(self.chain, &self.chain.head(), block).map_err(diverged)?;
         let hashes: Vec<B256> = txs.iter().map(SignedTx::hash).collect();
         let claimed = (check == Check::DeferOutputs).then_some(block.witness.as_slice());
         let imported = self
@@ -246,23 +248,6 @@ impl Importer<'_> {
             Check::DeferOutputs => claims(block, &executed, &hashes),
         };
         Ok((stats, claims))
-    }
-
-    /// Stage 1: hash, header linkage, transactions.
-    fn pre_execution(&self, block: &BlockWithWitness) -> Result<Vec<SignedTx>, DivergenceKind> {
-        let header = &block.header;
-        let computed = header.hash_slow();
-        if computed != block.hash {
-            return Err(header_field("hash", computed, block.hash));
-        }
-        self.chain
-            .validate_child(header)
-            .map_err(|e| DivergenceKind::Header {
-                field: e.field().into(),
-                expected: e.expected(),
-                actual: e.actual(),
-            })?;
-        transactions(self.chain, block)
     }
 
     /// Adds what the head state tells about an extra record's model.
