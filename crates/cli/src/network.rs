@@ -1,7 +1,7 @@
 //! The validator network on the command line: `prova keygen`, `prova node --validator` and
 //! `prova devnet` (docs/network.md).
 
-use crate::node::{FIXTURE_MODELS, NodeArgs, wait_for_signal};
+use crate::node::{NodeArgs, wait_for_signal};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use commonware_cryptography::{Signer, ed25519};
@@ -63,13 +63,7 @@ fn genesis(file: Option<&Path>, chain_id: u64) -> Result<Genesis> {
             Genesis::from_json(&v)
                 .map_err(|e| anyhow::anyhow!("genesis file {}: {e}", path.display()))
         }
-        None => {
-            let mut genesis = Genesis::dev(chain_id);
-            for (_, bytes) in FIXTURE_MODELS {
-                genesis = genesis.with_model(bytes.to_vec());
-            }
-            Ok(genesis)
-        }
+        None => Ok(crate::node::dev_genesis(chain_id)),
     }
 }
 
@@ -246,17 +240,7 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
     if args.validators == 0 || args.validators > 100 {
         bail!("--validators must be between 1 and 100");
     }
-    let tmp;
-    let root = match &args.datadir {
-        Some(d) => d.clone(),
-        None => {
-            tmp = tempfile::Builder::new()
-                .prefix("prova-devnet-")
-                .tempdir()
-                .context("cannot create a temporary data dir")?;
-            tmp.path().to_path_buf()
-        }
-    };
+    let (root, _tmp) = crate::util::dir_or_temp(args.datadir.clone(), "prova-devnet-")?;
     let peers_path = layout(&root, args.validators, args.p2p_port)?;
     let exe = std::env::current_exe().context("cannot find the prova binary")?;
     let mut children: Vec<Child> = Vec::new();

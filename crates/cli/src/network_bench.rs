@@ -209,13 +209,7 @@ pub fn run(args: BenchNetworkArgs) -> Result<()> {
         bail!("--validators and --txs must be at least 1");
     }
     let exe = std::env::current_exe().context("cannot find the prova binary")?;
-    let tmp = tempfile::Builder::new()
-        .prefix("prova-bench-net-")
-        .tempdir()?;
-    let root = args
-        .datadir
-        .clone()
-        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let (root, _tmp) = crate::util::dir_or_temp(args.datadir.clone(), "prova-bench-net-")?;
     let root = root.as_path();
 
     // Baseline: one dev node, a block a second, no consensus.

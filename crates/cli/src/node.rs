@@ -51,6 +51,15 @@ pub const FIXTURE_MODELS: [(&str, &[u8]); 10] = [
     ),
 ];
 
+/// The dev chain's genesis for `chain_id`: the dev accounts and the fixture models.
+pub(crate) fn dev_genesis(chain_id: u64) -> Genesis {
+    FIXTURE_MODELS
+        .iter()
+        .fold(Genesis::dev(chain_id), |g, (_, bytes)| {
+            g.with_model(bytes.to_vec())
+        })
+}
+
 #[derive(Args)]
 pub struct NodeArgs {
     /// Dev mode: prefunded test accounts, fixture models, automine.
@@ -137,11 +146,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
             None => default_datadir()?,
         }
     };
-    let mut genesis = Genesis::dev(args.chain_id);
-    for (_, bytes) in FIXTURE_MODELS {
-        genesis = genesis.with_model(bytes.to_vec());
-    }
-    let chain = Chain::open(&datadir, genesis)
+    let chain = Chain::open(&datadir, dev_genesis(args.chain_id))
         .with_context(|| format!("cannot open the chain in {}", datadir.display()))?;
     chain.set_history(args.history);
     let head = chain.block_number();

@@ -91,11 +91,7 @@ pub struct BenchReplayArgs {
 }
 
 fn genesis(extra: &[u8]) -> Genesis {
-    let g = FIXTURE_MODELS
-        .iter()
-        .fold(Genesis::dev(prova_chain::DEV_CHAIN_ID), |g, (_, bytes)| {
-            g.with_model(bytes.to_vec())
-        });
+    let g = crate::node::dev_genesis(prova_chain::DEV_CHAIN_ID);
     if g.models.iter().any(|m| m.as_ref() == extra) {
         g
     } else {

@@ -95,3 +95,21 @@ pub fn init_logs() {
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+/// `given`, or a fresh temporary dir named `prefix…` (deleted when the returned guard drops).
+pub fn dir_or_temp(
+    given: Option<std::path::PathBuf>,
+    prefix: &str,
+) -> anyhow::Result<(std::path::PathBuf, Option<tempfile::TempDir>)> {
+    use anyhow::Context;
+    match given {
+        Some(d) => Ok((d, None)),
+        None => {
+            let tmp = tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir()
+                .context("cannot create a temporary data dir")?;
+            Ok((tmp.path().to_path_buf(), Some(tmp)))
+        }
+    }
+}

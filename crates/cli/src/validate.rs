@@ -326,17 +326,7 @@ pub fn import(args: ImportArgs) -> Result<()> {
 pub fn validator(args: ValidatorArgs) -> Result<()> {
     let genesis = prova_validator::fetch_genesis(&args.follow)
         .map_err(|e| anyhow::anyhow!("cannot get the genesis from {}: {e}", args.follow))?;
-    let tmp;
-    let datadir = match args.datadir {
-        Some(d) => d,
-        None => {
-            tmp = tempfile::Builder::new()
-                .prefix("prova-validator-")
-                .tempdir()
-                .context("cannot create a temporary data dir")?;
-            tmp.path().to_path_buf()
-        }
-    };
+    let (datadir, _tmp) = crate::util::dir_or_temp(args.datadir, "prova-validator-")?;
     let chain = Chain::open_with_runtime(&datadir, genesis, exact_runtime()?)
         .with_context(|| format!("cannot open the chain in {}", datadir.display()))?;
     let chain = Arc::new(chain);
