@@ -150,9 +150,14 @@ type Marshaled<E> = Inline<E, Scheme, Application, Block, FixedEpocher>;
 type Archive<E, V> = immutable::Archive<E, Digest, V>;
 type Finalization = simplex::types::Finalization<Scheme, Digest>;
 
-/// One validator's consensus engine (see the module docs).
-pub struct Engine<E, B, P>
-where
+/// What the engine needs of a commonware runtime (tokio's and the deterministic one both give
+/// it): buffers, time, randomness, tasks, storage and metrics.
+pub trait EngineRuntime:
+    BufferPooler + Clock + governor::clock::Clock + Rng + CryptoRng + Spawner + Storage + Metrics
+{
+}
+
+impl<E> EngineRuntime for E where
     E: BufferPooler
         + Clock
         + governor::clock::Clock
@@ -160,7 +165,14 @@ where
         + CryptoRng
         + Spawner
         + Storage
-        + Metrics,
+        + Metrics
+{
+}
+
+/// One validator's consensus engine (see the module docs).
+pub struct Engine<E, B, P>
+where
+    E: EngineRuntime,
     B: Blocker<PublicKey = PublicKey>,
     P: Provider<PublicKey = PublicKey>,
 {
@@ -238,14 +250,7 @@ pub enum EngineError {
 
 impl<E, B, P> Engine<E, B, P>
 where
-    E: BufferPooler
-        + Clock
-        + governor::clock::Clock
-        + Rng
-        + CryptoRng
-        + Spawner
-        + Storage
-        + Metrics,
+    E: EngineRuntime,
     B: Blocker<PublicKey = PublicKey>,
     P: Provider<PublicKey = PublicKey>,
 {

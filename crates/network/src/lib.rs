@@ -22,5 +22,5 @@ pub mod node;
 
 pub use application::{Application, Fault, Finalized, PublicKey, Scheme};
 pub use block::{Block, MAX_BLOCK_BYTES, digest_of, hash_of};
-pub use engine::{Channels, Engine, EngineConfig, EngineError, NAMESPACE, channel};
+pub use engine::{Channels, Engine, EngineConfig, EngineError, EngineRuntime, NAMESPACE, channel};
 pub use gossip::TxRelay;
