@@ -10,7 +10,10 @@
 #
 # Environment:
 #   MATRIX_CPUS    space-separated qemu CPU models (default below; `host` means no emulation)
-#   MATRIX_MODELS  space-separated fixture names (default: every fixtures/models/*.onnx)
+#   MATRIX_MODELS  space-separated fixture names (default: every $MATRIX_DIR/*.onnx)
+#   MATRIX_DIR     where the models are (default fixtures/models)
+#   MATRIX_INPUTS  where their inputs are, <name>.json (default fixtures/inputs)
+#   MATRIX_PROFILES  profiles to run (default "exact native")
 #   MATRIX_JOBS    parallel runs (default: number of CPUs)
 #   MATRIX_CANDIDATE_ISA  also run the native profile with this TRACT_CPU_ISA edit (a candidate
 #                  for a faster exact profile), reported like native, never failing
@@ -26,7 +29,7 @@ for arg in "$@"; do
   case "$arg" in
     --json) json=1 ;;
     -h | --help)
-      sed -n '2,16p' "$0"
+      sed -n '2,19p' "$0"
       exit 0
       ;;
     *)
@@ -39,7 +42,9 @@ done
 # Tables go to stdout, or to stderr when stdout is the JSON object.
 say() { if [ "$json" = 1 ]; then printf '%s\n' "$*" >&2; else printf '%s\n' "$*"; fi; }
 
-# Nehalem: SSE4.2, no AVX (tract's generic kernels even in the native profile).
+# Nehalem: SSE4.2, no AVX (tract's generic kernels even in the native profile); the exact
+# profile refuses it (its matrix kernels would not read subnormals as zero as the AVX ones do),
+# and the matrix checks that it does.
 # IvyBridge: AVX without AVX2/FMA. Haswell-v4, Skylake-Client, EPYC-Rome: AVX2+FMA, Intel and
 # AMD (tract's cost models differ by vendor). AVX-512 cannot be emulated by qemu's TCG.
 cpus=(${MATRIX_CPUS:-host Nehalem IvyBridge Haswell-v4 Skylake-Client EPYC-Rome})
@@ -72,11 +77,13 @@ if [ "$emulated" = 1 ] && ! command -v qemu-x86_64 >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends qemu-user >&2
 fi
 
+model_dir=${MATRIX_DIR:-fixtures/models}
+input_dir=${MATRIX_INPUTS:-fixtures/inputs}
 if [ -n "${MATRIX_MODELS:-}" ]; then
   models=(${MATRIX_MODELS})
 else
   models=()
-  for f in fixtures/models/*.onnx; do models+=("$(basename "$f" .onnx)"); done
+  for f in "$model_dir"/*.onnx; do models+=("$(basename "$f" .onnx)"); done
 fi
 [ "${#models[@]}" -gt 0 ] || { echo "error: no fixture models" >&2; exit 1; }
 
@@ -91,7 +98,7 @@ run_one() {
     run_profile=native
     env=(env "TRACT_CPU_ISA=$MATRIX_CANDIDATE_ISA")
   fi
-  local cmd=("$bin" infer "fixtures/models/$model.onnx" --input "fixtures/inputs/$model.json"
+  local cmd=("$bin" infer "$model_dir/$model.onnx" --input "$input_dir/$model.json"
     --profile "$run_profile" --json)
   [ "$cpu" != host ] && cmd=(qemu-x86_64 -cpu "$cpu" "${cmd[@]}")
   cmd=("${env[@]}" "${cmd[@]}")
@@ -100,6 +107,8 @@ run_one() {
     hash=$(printf '%s' "$stdout" | grep -o '"output_hash":"0x[0-9a-f]*"' | cut -d'"' -f4) &&
     [ -n "$hash" ]; then
     printf '%s\n' "$hash" >"$out"
+  elif grep -q 'this CPU has no AVX' "$out.err"; then
+    echo NOAVX >"$out" # the exact profile refuses CPUs without AVX (docs/determinism.md)
   else
     echo ERROR >"$out"
   fi
@@ -117,9 +126,9 @@ isa_one() {
   "${cmd[@]}" >"$out" 2>/dev/null || echo "?" >"$out"
 }
 export -f run_one isa_one
-export work bin isa_bin root
+export work bin isa_bin root model_dir input_dir
 export MATRIX_CANDIDATE_ISA=${MATRIX_CANDIDATE_ISA:-}
-profiles=(exact native)
+profiles=(${MATRIX_PROFILES:-exact native})
 [ -n "$MATRIX_CANDIDATE_ISA" ] && profiles+=(candidate)
 
 {
@@ -138,7 +147,7 @@ profiles=(exact native)
 result() { cat "$work/$1.$2.$3"; }
 distinct() { # model profile -> number of distinct hashes (errors excluded), errors
   local model=$1 profile=$2 cpu
-  for cpu in "${cpus[@]}"; do result "$model" "$cpu" "$profile"; done | grep -v '^ERROR$' | sort -u | wc -l
+  for cpu in "${cpus[@]}"; do result "$model" "$cpu" "$profile"; done | grep -v '^ERROR$\|^NOAVX$' | sort -u | wc -l
 }
 errors() {
   local model=$1 profile=$2 cpu n=0
@@ -153,9 +162,10 @@ label() { # model profile cpu
   local model=$1 profile=$2 cpu=$3 want i=0 seen=() h c
   want=$(result "$model" "$cpu" "$profile")
   [ "$want" = ERROR ] && { echo ERR; return; }
+  [ "$want" = NOAVX ] && { echo "refused(AVX)"; return; }
   for c in "${cpus[@]}"; do
     h=$(result "$model" "$c" "$profile")
-    [ "$h" = ERROR ] && continue
+    { [ "$h" = ERROR ] || [ "$h" = NOAVX ]; } && continue
     local known=0 s
     for s in "${seen[@]+"${seen[@]}"}"; do [ "$s" = "$h" ] && known=1; done
     if [ "$known" = 0 ]; then
@@ -209,7 +219,7 @@ fi
 say ""
 say "exact hashes:"
 for model in "${models[@]}"; do
-  say "  $(printf '%-22s' "$model") $(for c in "${cpus[@]}"; do result "$model" "$c" exact; done | sort -u | tr '\n' ' ')"
+  say "  $(printf '%-22s' "$model") $(for c in "${cpus[@]}"; do result "$model" "$c" exact; done | grep -v '^NOAVX$' | sort -u | tr '\n' ' ')"
 done
 
 # Error output of failed runs, so a failure explains itself.
@@ -239,7 +249,7 @@ if [ "$json" = 1 ]; then
       kv=()
       for c in "${cpus[@]}"; do
         h=$(result "$model" "$c" "$profile")
-        if [ "$h" = ERROR ]; then kv+=("$(q "$c"):null"); else kv+=("$(q "$c"):$(q "$h")"); fi
+        if [ "$h" = ERROR ] || [ "$h" = NOAVX ]; then kv+=("$(q "$c"):null"); else kv+=("$(q "$c"):$(q "$h")"); fi
       done
       profs+=("$(q "$profile"):{\"hashes\":{$(join "${kv[@]}")},\"distinct\":$(distinct "$model" "$profile"),\"errors\":$(errors "$model" "$profile")}")
     done

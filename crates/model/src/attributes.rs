@@ -194,6 +194,205 @@ fn min_inputs(op: &str) -> Option<usize> {
     })
 }
 
+fn string_attribute(node: &pb::NodeProto, name: &str) -> Option<String> {
+    let a = node.attribute.iter().find(|a| a.name == name)?;
+    Some(String::from_utf8_lossy(&a.s).into_owned())
+}
+
+/// The fact of ONNX input `position` of `node`: tract's node leaves out the optional inputs
+/// the model skips (empty names), so positions past one are shifted.
+fn onnx_input<'a>(
+    node: &pb::NodeProto,
+    inputs: &'a [InferenceFact],
+    position: usize,
+) -> Option<&'a InferenceFact> {
+    if node.input.get(position)?.is_empty() {
+        return None;
+    }
+    let skipped = node.input[..position]
+        .iter()
+        .filter(|i| i.is_empty())
+        .count();
+    inputs.get(position - skipped)
+}
+
+/// The activations ONNX gives a recurrent operator by default (one direction): the only ones
+/// tract computes, whatever the `activations` attribute says.
+fn recurrent_activations(op: &str) -> Option<&'static [&'static str]> {
+    match op {
+        "LSTM" => Some(&["Sigmoid", "Tanh", "Tanh"]),
+        "GRU" => Some(&["Sigmoid", "Tanh"]),
+        "RNN" => Some(&["Tanh"]),
+        _ => None,
+    }
+}
+
+/// `LSTM`, `GRU`, `RNN`: tract 0.23 computes the ONNX default activations without clipping,
+/// takes the number of directions from `W`'s shape (Prova's wrapper, `crate::ops`, adds
+/// `direction="reverse"`), and ignores every attribute that would change that. Refuse those
+/// attributes instead of computing something else than the model says.
+fn recurrent(node: &pb::NodeProto, ctx: &Ctx<'_>, defaults: &[&str]) -> Result<(), AdmissionError> {
+    let direction = string_attribute(node, "direction").unwrap_or_else(|| "forward".into());
+    let directions: i64 = match direction.as_str() {
+        "forward" | "reverse" => 1,
+        "bidirectional" => 2,
+        other => {
+            return Err(ctx.refuse(format!(
+                "direction {other:?}: ONNX allows \"forward\", \"reverse\" or \"bidirectional\""
+            )));
+        }
+    };
+    if let Some(w) = onnx_input(node, ctx.inputs, 1)
+        && let Some(d) = dim_of(w, 0)
+        && d != directions
+    {
+        return Err(ctx.refuse(format!(
+            "direction {direction:?} takes {directions} set{} of weights, but W (input 1) has \
+             shape {} ({d} on its first axis)",
+            if directions == 1 { "" } else { "s" },
+            shape_text(w)
+        )));
+    }
+    if let Some(a) = node.attribute.iter().find(|a| a.name == "activations") {
+        let given: Vec<String> = a
+            .strings
+            .iter()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
+        let expected: Vec<&str> = (0..directions)
+            .flat_map(|_| defaults.iter().copied())
+            .collect();
+        if given != expected {
+            return Err(ctx.refuse(format!(
+                "activations {given:?} are not supported: only the ONNX defaults {expected:?} \
+                 (one set per direction)"
+            )));
+        }
+    }
+    for name in ["clip", "activation_alpha", "activation_beta"] {
+        if node.attribute.iter().any(|a| a.name == name) {
+            return Err(ctx.refuse(format!(
+                "attribute {name} is not supported (no clipping, default activations only)"
+            )));
+        }
+    }
+    if let Some(v) = int_attribute(node, "input_forget")
+        && v != 0
+    {
+        return Err(ctx.refuse(format!(
+            "input_forget {v} is not supported (only 0: separate input and forget gates)"
+        )));
+    }
+    if let Some(h) = int_attribute(node, "hidden_size")
+        && let Some(r) = onnx_input(node, ctx.inputs, 2)
+        && let Some(d) = dim_of(r, 2)
+        && d != h
+    {
+        return Err(ctx.refuse(format!(
+            "hidden_size {h} does not match R (input 2) of shape {}",
+            shape_text(r)
+        )));
+    }
+    if let Some(lens) = onnx_input(node, ctx.inputs, 4) {
+        let layout = int_attribute(node, "layout").unwrap_or(0);
+        let steps = ctx
+            .inputs
+            .first()
+            .and_then(|x| dim_of(x, usize::from(layout == 1)));
+        let uniform = const_ints(lens, 1 << 16)
+            .zip(steps)
+            .is_some_and(|(v, t)| v.iter().all(|&l| l == t));
+        if !uniform {
+            return Err(ctx.refuse(format!(
+                "sequence_lens (input 4) must be a constant equal to the sequence length for \
+                 every batch entry (variable lengths are not supported); it is {}",
+                shape_text(lens)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `Gelu`'s `approximate` (tract computes the erf form for anything but "tanh") and
+/// `GroupNormalization`'s `num_groups` (a divisor of the channels).
+fn gelu_and_groups(node: &pb::NodeProto, ctx: &Ctx<'_>) -> Result<(), AdmissionError> {
+    if let Some(a) = string_attribute(node, "approximate")
+        && a != "none"
+        && a != "tanh"
+    {
+        return Err(ctx.refuse(format!(
+            "approximate {a:?}: ONNX allows \"none\" or \"tanh\""
+        )));
+    }
+    if node.op_type == "GroupNormalization"
+        && let Some(groups) = int_attribute(node, "num_groups")
+    {
+        let channels = ctx.inputs.first().and_then(|x| dim_of(x, 1));
+        if groups < 1 || channels.is_some_and(|c| c % groups != 0) {
+            let shape = ctx.inputs.first().map_or_else(|| "[?]".into(), shape_text);
+            return Err(ctx.refuse(format!(
+                "num_groups {groups} does not divide the {} channels of input 0 of shape {shape}",
+                channels.map_or_else(|| "?".into(), |c| c.to_string())
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `Einsum`: one term per input, each with as many letters as its input has axes (unless it
+/// has an ellipsis), and an output whose letters all come from the inputs, none twice.
+fn einsum(node: &pb::NodeProto, ctx: &Ctx<'_>) -> Result<(), AdmissionError> {
+    let Some(equation) = string_attribute(node, "equation") else {
+        return Err(ctx.refuse("has no equation attribute".into()));
+    };
+    let equation: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
+    let (lhs, rhs) = match equation.split_once("->") {
+        Some((l, r)) => (l, Some(r)),
+        None => (equation.as_str(), None),
+    };
+    let terms: Vec<&str> = lhs.split(',').collect();
+    let given = node.input.iter().filter(|i| !i.is_empty()).count();
+    if terms.len() != given {
+        return Err(ctx.refuse(format!(
+            "equation {equation:?} has {} input term{}, the node has {given} input{}",
+            terms.len(),
+            if terms.len() == 1 { "" } else { "s" },
+            if given == 1 { "" } else { "s" },
+        )));
+    }
+    for (ix, term) in terms.iter().enumerate() {
+        if term.contains("...") {
+            continue;
+        }
+        if let Some(r) = ctx.inputs.get(ix).and_then(rank_of)
+            && term.chars().count() as i64 != r
+        {
+            return Err(ctx.refuse(format!(
+                "equation {equation:?}: term {term:?} names {} axes but input {ix} has shape {} (rank {r})",
+                term.chars().count(),
+                shape_text(&ctx.inputs[ix])
+            )));
+        }
+    }
+    if let Some(rhs) = rhs {
+        let mut seen = Vec::new();
+        for c in rhs.chars().filter(|c| c.is_alphabetic()) {
+            if !lhs.contains(c) {
+                return Err(ctx.refuse(format!(
+                    "equation {equation:?}: output axis {c:?} is in no input"
+                )));
+            }
+            if seen.contains(&c) {
+                return Err(ctx.refuse(format!(
+                    "equation {equation:?}: output axis {c:?} appears twice"
+                )));
+            }
+            seen.push(c);
+        }
+    }
+    Ok(())
+}
+
 /// Checks ONNX node `node` (tract's node `name`) with `inputs` as the analysis knows them.
 pub(crate) fn check(
     node: &pb::NodeProto,
@@ -214,6 +413,12 @@ pub(crate) fn check(
             "takes at least {min} input{}, the model gives it {given}",
             if min == 1 { "" } else { "s" }
         )));
+    }
+    if let Some(defaults) = recurrent_activations(op) {
+        recurrent(node, &ctx, defaults)?;
+    }
+    if op == "Gelu" || op == "GroupNormalization" {
+        gelu_and_groups(node, &ctx)?;
     }
     let Some(rank) = inputs.first().and_then(rank_of) else {
         return Ok(());
@@ -288,6 +493,39 @@ pub(crate) fn check(
                 }
             }
         }
+        "LayerNormalization" => {
+            ctx.axes_within("axis", &[axis(-1)], rank, rank)?;
+        }
+        "Trilu" if rank < 2 => {
+            return Err(ctx.refuse(format!(
+                "{} has rank {rank}: Trilu takes matrices (rank 2 or more)",
+                ctx.input_desc(0, rank)
+            )));
+        }
+        "CumSum" => {
+            if let Some(values) = inputs.get(1).and_then(|f| const_ints(f, 1)) {
+                ctx.axes_within("axis", &values, rank, rank)?;
+            }
+        }
+        "TopK" => {
+            let [a] = ctx.axes_within("axis", &[axis(-1)], rank, rank)?[..] else {
+                return Ok(());
+            };
+            let Some(k) = inputs.get(1).and_then(|f| const_ints(f, 1)) else {
+                return Err(ctx.refuse(
+                    "K (input 1) must be a constant: the output's shape depends on it".into(),
+                ));
+            };
+            if let (Some(&k), Some(d)) = (k.first(), dim_of(&inputs[0], a as usize))
+                && !(0..=d).contains(&k)
+            {
+                return Err(ctx.refuse(format!(
+                    "K {k} out of range for axis {a} of {}: it must be in [0, {d}]",
+                    ctx.input_desc(0, rank)
+                )));
+            }
+        }
+        "Einsum" => einsum(node, &ctx)?,
         op if op.starts_with("Reduce") => {
             if let Some(values) = axes(node, inputs, 1) {
                 ctx.axes_within("axes", &values, rank, rank)?;
@@ -400,6 +638,167 @@ mod tests {
         assert!(
             e.contains("(MatMul): takes at least 2 inputs, the model gives it 0"),
             "{e}"
+        );
+    }
+
+    fn strings(name: &str, v: &[&str]) -> pb::AttributeProto {
+        pb::AttributeProto {
+            name: name.into(),
+            strings: v.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn string(name: &str, v: &str) -> pb::AttributeProto {
+        pb::AttributeProto {
+            name: name.into(),
+            s: v.as_bytes().to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn recurrent_attributes_tract_would_ignore_are_refused() {
+        // X [seq 5, batch 1, input 3], W [1, 4*2, 3], R [1, 4*2, 2]: an LSTM of hidden size 2.
+        let lstm = [fact(&[5, 1, 3]), fact(&[1, 8, 3]), fact(&[1, 8, 2])];
+        let e = refusal(
+            "LSTM",
+            vec![strings("activations", &["Relu", "Tanh", "Tanh"])],
+            &lstm,
+        );
+        assert!(
+            e.contains("node \"n\" (LSTM): activations [\"Relu\""),
+            "{e}"
+        );
+        assert!(e.contains("only the ONNX defaults"), "{e}");
+        let e = refusal("RNN", vec![strings("activations", &["Relu"])], &lstm);
+        assert!(e.contains("[\"Tanh\"]"), "{e}");
+        for attr in ["clip", "activation_alpha"] {
+            let e = refusal("GRU", vec![int(attr, 1)], &lstm);
+            assert!(
+                e.contains(&format!("attribute {attr} is not supported")),
+                "{e}"
+            );
+        }
+        let e = refusal("LSTM", vec![int("input_forget", 1)], &lstm);
+        assert!(e.contains("input_forget 1"), "{e}");
+        let e = refusal("LSTM", vec![string("direction", "bidirectional")], &lstm);
+        assert!(
+            e.contains("takes 2 sets of weights, but W (input 1) has shape [1,8,3]"),
+            "{e}"
+        );
+        let e = refusal("LSTM", vec![string("direction", "sideways")], &lstm);
+        assert!(e.contains("direction \"sideways\""), "{e}");
+        let e = refusal("LSTM", vec![int("hidden_size", 3)], &lstm);
+        assert!(e.contains("hidden_size 3 does not match R"), "{e}");
+        // sequence_lens (input 4) computed at run time.
+        let mut n = with_inputs(node("GRU", vec![]), 5);
+        n.input[3] = String::new();
+        let inputs = [
+            lstm[0].clone(),
+            lstm[1].clone(),
+            lstm[2].clone(),
+            fact(&[1]),
+        ];
+        let e = check(&n, "n", &inputs).unwrap_err().to_string();
+        assert!(
+            e.contains("sequence_lens (input 4) must be a constant"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn recurrent_defaults_pass() {
+        let lstm = [fact(&[5, 1, 3]), fact(&[1, 8, 3]), fact(&[1, 8, 2])];
+        let ok = |op: &str, attrs| {
+            check(&with_inputs(node(op, attrs), 3), "n", &lstm).unwrap();
+        };
+        ok("LSTM", vec![]);
+        ok(
+            "LSTM",
+            vec![
+                strings("activations", &["Sigmoid", "Tanh", "Tanh"]),
+                string("direction", "reverse"),
+                int("hidden_size", 2),
+                int("input_forget", 0),
+            ],
+        );
+        ok("GRU", vec![strings("activations", &["Sigmoid", "Tanh"])]);
+        ok("RNN", vec![strings("activations", &["Tanh"])]);
+        let two = [fact(&[5, 1, 3]), fact(&[2, 8, 3]), fact(&[2, 8, 2])];
+        check(
+            &with_inputs(node("LSTM", vec![string("direction", "bidirectional")]), 3),
+            "n",
+            &two,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn family_attributes_are_checked() {
+        let e = refusal(
+            "LayerNormalization",
+            vec![int("axis", 5)],
+            &[fact(&[2, 3, 4])],
+        );
+        assert!(e.contains("axis [5] out of range"), "{e}");
+        let e = refusal("Trilu", vec![], &[fact(&[4])]);
+        assert!(e.contains("rank 2 or more"), "{e}");
+        let k = |v: i64| InferenceFact::from(tensor1(&[v]));
+        let e = refusal("TopK", vec![], &[fact(&[2, 4]), k(9)]);
+        assert!(e.contains("K 9 out of range for axis 1"), "{e}");
+        assert!(e.contains("[0, 4]"), "{e}");
+        let e = refusal("TopK", vec![], &[fact(&[2, 4]), fact(&[1])]);
+        assert!(e.contains("must be a constant"), "{e}");
+        let e = refusal(
+            "CumSum",
+            vec![],
+            &[fact(&[2, 4]), InferenceFact::from(tensor0(7i64))],
+        );
+        assert!(e.contains("axis [7] out of range"), "{e}");
+        let eq = |q: &str| string("equation", q);
+        let e = refusal(
+            "Einsum",
+            vec![eq("ij,jk->ikq")],
+            &[fact(&[2, 3]), fact(&[3, 4])],
+        );
+        assert!(e.contains("output axis 'q' is in no input"), "{e}");
+        let e = refusal(
+            "Einsum",
+            vec![eq("ijk,jk->ik")],
+            &[fact(&[2, 3]), fact(&[3, 4])],
+        );
+        assert!(
+            e.contains("term \"ijk\" names 3 axes but input 0 has shape [2,3]"),
+            "{e}"
+        );
+        let e = refusal("Einsum", vec![eq("ij->ii")], &[fact(&[2, 2])]);
+        assert!(e.contains("appears twice"), "{e}");
+        let e = refusal("Gelu", vec![string("approximate", "fast")], &[fact(&[2])]);
+        assert!(e.contains("approximate \"fast\""), "{e}");
+        let e = refusal(
+            "GroupNormalization",
+            vec![int("num_groups", 4)],
+            &[fact(&[1, 6, 2, 2])],
+        );
+        assert!(
+            e.contains("num_groups 4 does not divide the 6 channels"),
+            "{e}"
+        );
+        let ok = |op: &str, attrs, inputs: &[InferenceFact]| {
+            check(&with_inputs(node(op, attrs), inputs.len()), "n", inputs).unwrap();
+        };
+        ok("TopK", vec![], &[fact(&[2, 4]), k(4)]);
+        ok(
+            "Einsum",
+            vec![eq("bij,bjk->bik")],
+            &[fact(&[1, 2, 3]), fact(&[1, 3, 4])],
+        );
+        ok("Einsum", vec![eq("...ij->...ji")], &[fact(&[1, 2, 3])]);
+        ok(
+            "GroupNormalization",
+            vec![int("num_groups", 3)],
+            &[fact(&[1, 6, 2, 2])],
         );
     }
 }

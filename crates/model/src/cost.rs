@@ -21,11 +21,17 @@ use crate::{AdmissionError, Limits};
 use serde::{Deserialize, Serialize};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::{
+    array::{CumSum, Topk},
+    cnn::Deconv,
     cnn::{Conv, MaxPool, SumPool},
     downsample::Downsample,
     einsum::EinSum,
+    gru_cell::GruEpilogue,
+    gru_seq::GruSeq,
     konst::Const,
-    nn::{Reduce, Reducer, Softmax},
+    lstm_cell::LstmEpilogue,
+    nn::{Reduce, Reducer, RmsNorm, ScaledRmsNorm, Softmax},
+    scan::Scan,
 };
 
 /// Where a model's work is: one operator of the typed graph and the MAC-equivalents it is
@@ -99,6 +105,12 @@ fn element_weight(name: &str, out_dt: DatumType, broadcast: bool) -> u64 {
         "Or" | "Xor" if broadcast => 1_500,
         "Or" => 900,
         "Erf" => 2_500,
+        "GeluExact" => 3_500,
+        "GeluApproximate" => 4_000,
+        "Rsqrt" => 3_900,
+        "Resize" => 10_000,
+        "NearestUpsample" => 600,
+        "Trilu" => 7_500,
         "Concat" => 190,
         "LeakyRelu" => 190,
         "And" => 780,
@@ -240,6 +252,13 @@ fn chain_positions(model: &TypedModel, outputs: &[OutletId]) -> Vec<usize> {
     }
     depth.into_iter().map(|d| d.unwrap_or(0) % 16).collect()
 }
+
+/// Milli-MAC-equivalents of one iteration of a loop, besides its body's work: the loop's
+/// state copies and the dispatch of the body's plan.
+const SCAN_STEP: u64 = 20_000;
+
+/// Milli-MAC-equivalents of one recurrent gate: a sigmoid or tanh and the products around it.
+const GATE: u64 = 4_500;
 
 /// Computes the cost of `model` (typed, decluttered, inputs fixed) and checks tensor sizes.
 pub(crate) fn static_cost(
@@ -401,6 +420,109 @@ pub(crate) fn static_cost(
             rows.saturating_mul(tree_steps)
                 .saturating_mul(3_400)
                 .saturating_add(elements.saturating_mul(2_250))
+        } else if let Some(scan) = node.op_as::<Scan>() {
+            // A loop (tract's lowering of LSTM, GRU, RNN): its body's cost once per
+            // iteration, plus the slicing of the scanned inputs and outputs around it.
+            let iterations = scan
+                .iteration_count(&inputs)
+                .and_then(|d| d.to_i64().ok())
+                .ok_or_else(|| {
+                    AdmissionError::Typing(format!(
+                        "node {:?} loops a number of times not known before it runs",
+                        node.name
+                    ))
+                })? as u64;
+            let (body, _) = static_cost(&scan.body, tree_steps, limits)?;
+            cost.bytes = cost
+                .bytes
+                .saturating_add(body.bytes.saturating_mul(iterations));
+            cost.nodes = cost
+                .nodes
+                .saturating_add(body.nodes.saturating_mul(iterations));
+            cost.max_tensor_bytes = cost.max_tensor_bytes.max(body.max_tensor_bytes);
+            // The body's nodes run from one plan, without the per-node dispatch a top-level
+            // graph pays: measured at ~60% of the body priced as a graph (docs/gas.md).
+            body.macs
+                .saturating_mul(600)
+                .saturating_add(SCAN_STEP)
+                .saturating_mul(iterations)
+                .saturating_add(elements.saturating_mul(element_weight("Slice", out_dt, false)))
+        } else if let Some(op) = node.op_as::<GruSeq>() {
+            // A whole GRU sequence in one op: per step, the recurrent product
+            // `H x 3H` per batch row (plus the input product `I x 3H` unless declutter
+            // projected it out), then the gates (sigmoid, tanh) over `3H` per row.
+            let x = shapes.first().copied().unwrap_or(&[]);
+            let (batch, steps, features) = match x {
+                [b, t, f] => (*b as u64, *t as u64, *f as u64),
+                _ => (1, 1, 0),
+            };
+            let h = op.hidden as u64;
+            let per_row = if op.projected {
+                h
+            } else {
+                h.saturating_add(features)
+            };
+            let rows = batch.saturating_mul(steps);
+            let macs = rows.saturating_mul(3 * h).saturating_mul(per_row);
+            let gates = rows.saturating_mul(3 * h);
+            macs.saturating_mul(16)
+                .saturating_add(gates.saturating_mul(GATE))
+                .saturating_add(steps.saturating_mul(SCAN_STEP))
+        } else if node.op_is::<LstmEpilogue>() || node.op_is::<GruEpilogue>() {
+            // The cell's gates: a sigmoid or tanh (and a few products) per pre-activation.
+            read.saturating_mul(GATE)
+                .saturating_add(out_elements.saturating_mul(300))
+        } else if let Some(op) = node.op_as::<Deconv>() {
+            // A transposed convolution: every input pixel times every kernel tap and output
+            // channel of its group (a product, then a scatter-add of the taps).
+            let out_channels = out_fact.map_or(1, |f| {
+                f.shape
+                    .as_concrete()
+                    .and_then(|s| s.get(1).copied())
+                    .unwrap_or(1) as u64
+            });
+            let group = op.group.max(1) as u64;
+            let macs = volumes
+                .first()
+                .copied()
+                .unwrap_or(0)
+                .saturating_mul(out_channels / group)
+                .saturating_mul(volume(&op.pool_spec.kernel_shape));
+            // Grouped (depthwise) ones are dominated by the per-output scatter-add.
+            let (per_mac, per_out) = if group > 1 { (30, 12_000) } else { (80, 2_000) };
+            macs.saturating_mul(per_mac)
+                .saturating_add(out_elements.saturating_mul(per_out))
+        } else if let Some(op) = node.op_as::<Topk>() {
+            // A sort of each row along the axis.
+            let row = shapes
+                .first()
+                .and_then(|s| s.get(op.axis))
+                .copied()
+                .unwrap_or(1)
+                .max(2) as u64;
+            let log = 64 - row.leading_zeros() as u64;
+            read.saturating_mul(8_000)
+                .saturating_mul(log)
+                .saturating_add(out_elements.saturating_mul(1_000))
+        } else if let Some(op) = node.op_as::<CumSum>() {
+            // A running sum along one axis: sequential along the innermost axis, whole rows
+            // at a time along the others.
+            let innermost = op.axis + 1 == out_rank;
+            elements.saturating_mul(if innermost { 2_000 } else { 400 })
+        } else if let Some(axis) = node
+            .op_as::<RmsNorm>()
+            .map(|op| op.axis)
+            .or_else(|| node.op_as::<ScaledRmsNorm>().map(|op| op.axis))
+        {
+            // Per element a square, a sum and a product; per row the routine's set-up.
+            let row = out_fact
+                .and_then(|f| f.shape.as_concrete())
+                .and_then(|s| s.get(axis).copied())
+                .unwrap_or(1)
+                .max(1) as u64;
+            elements
+                .saturating_mul(700)
+                .saturating_add((out_elements / row).saturating_mul(250_000))
         } else if name == "QLinearSoftmax" {
             elements.saturating_mul(8_600)
         } else if chained {

@@ -16,6 +16,13 @@ pub enum RuntimeError {
     /// tract probed the instruction set before the exact profile could pin it.
     #[error("exact profile refused: {0}")]
     IsaAlreadyInitialised(String),
+    /// The CPU lacks AVX, which the exact profile's matrix kernels need.
+    #[error(
+        "exact profile refused: this CPU has no AVX. The exact profile runs tract's AVX matrix \
+         kernels, which read subnormal floats as zero (MXCSR.DAZ); the portable kernels a CPU \
+         without AVX would run do not, so its results could differ from every other validator's"
+    )]
+    ExactNeedsAvx,
     /// The model failed admission.
     #[error(transparent)]
     Admission(#[from] AdmissionError),

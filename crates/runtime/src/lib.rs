@@ -38,7 +38,9 @@ mod sample;
 pub use cache::CacheStats;
 pub use error::RuntimeError;
 pub use kernels::pinned_kernels;
-pub use profile::{EXACT_ISA_EDIT, EXACT_UNPINNED_KNOBS, Profile, isa_report, pin, pinned};
+pub use profile::{
+    EXACT_ISA_EDIT, EXACT_TIER_ENV, EXACT_UNPINNED_KNOBS, Profile, isa_report, pin, pinned,
+};
 pub use sample::sample_inputs;
 
 use prova_model::{AdmittedModel, Limits, ModelId, ModelInfo, contain_tract, datum_type};
@@ -210,8 +212,9 @@ impl Runtime {
             if !libm.is_empty() {
                 libm.dedup();
                 bail!(
-                    "the exact profile refuses operators that would call the platform's C math \
-                     library (results differ between C libraries and CPUs): {}",
+                    "the exact profile refuses operators whose arithmetic it does not pin \
+                     (the platform's C math library, or a matrix product that picks its kernel \
+                     by CPU: results differ between CPUs): {}",
                     libm.join(", ")
                 );
             }

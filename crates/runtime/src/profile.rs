@@ -56,10 +56,16 @@ impl FromStr for Profile {
 
 /// The `TRACT_CPU_ISA` edit of the exact profile: FMA (one rounding where the portable kernels
 /// round twice), F16C, and every extension above AVX2 tract has kernels for. AVX and AVX2 stay:
-/// their kernels are the portable arithmetic, vectorised (see `crate::kernels` for the four
-/// routines that are not, which Prova pins).
+/// their kernels are the portable arithmetic, vectorised, except that the AVX matrix kernels
+/// read subnormal inputs as zero (so the exact profile needs AVX), and the four routines of
+/// `crate::kernels`, which Prova pins.
 pub const EXACT_ISA_EDIT: &str =
     "-fma,-f16c,-avx512f,-avx512vnni,-avx512fp16,-avxvnni,-amx-int8,-amx-bf16";
+
+/// Environment variable that restricts the exact profile to the AVX tier (value `avx`: AVX2 is
+/// removed too), so that one machine can compute what a CPU with AVX but not AVX2 (IvyBridge)
+/// computes. The claim is that both give the same bits; `kernel_tiers.rs` checks it with this.
+pub const EXACT_TIER_ENV: &str = "PROVA_EXACT_TIER";
 
 /// x86-64 features that must be absent under the exact profile.
 const EXACT_FORBIDDEN: [Isa; 8] = [
@@ -115,7 +121,11 @@ fn pin_exact_knobs() {
         }
         knobs::set_str(info.name, &(info.default)());
     }
-    TRACT_CPU_ISA.set(Some(EXACT_ISA_EDIT.to_string()));
+    let edit = match std::env::var(EXACT_TIER_ENV).as_deref() {
+        Ok("avx") => format!("{EXACT_ISA_EDIT},-avx2"),
+        _ => EXACT_ISA_EDIT.to_string(),
+    };
+    TRACT_CPU_ISA.set(Some(edit));
 }
 
 /// The profile this process is pinned to, if any.
@@ -125,8 +135,9 @@ pub fn pinned() -> Option<Profile> {
 
 /// Pins this process to `profile`. Must run before tract first runs; the first call wins, a
 /// later call with another profile fails, and so does the exact profile if tract had already
-/// probed the instruction set with SIMD features present. The exact profile also pins every
-/// tract knob (see [`EXACT_UNPINNED_KNOBS`] for the few it cannot).
+/// probed the instruction set with SIMD features present, and on a CPU without AVX (whose
+/// portable matrix kernels do not read subnormals as zero, as the AVX ones do). The exact
+/// profile also pins every tract knob (see [`EXACT_UNPINNED_KNOBS`] for the few it cannot).
 pub fn pin(profile: Profile) -> Result<(), RuntimeError> {
     let got = *PINNED.get_or_init(|| {
         if profile == Profile::Exact {
@@ -148,6 +159,11 @@ pub fn pin(profile: Profile) -> Result<(), RuntimeError> {
             return Err(RuntimeError::IsaAlreadyInitialised(format!(
                 "tract was initialised with {f:?} enabled before the exact profile was pinned"
             )));
+        }
+        // Consensus is the AVX kernels' arithmetic, subnormal inputs read as zero included
+        // (docs/determinism.md): a CPU without AVX cannot compute it.
+        if cfg!(target_arch = "x86_64") && !set.has(Isa::X86_64Avx) {
+            return Err(RuntimeError::ExactNeedsAvx);
         }
     }
     Ok(())

@@ -229,3 +229,89 @@ fn exact_profile_pins_the_instruction_set() {
     let err = Runtime::new(Profile::Native).unwrap_err().to_string();
     assert!(err.contains("pinned to the exact profile"), "{err}");
 }
+
+/// Largest relative error (`|got - want| / max(1, |want|)`) of one float output against
+/// onnxruntime's; integer outputs must match exactly. `None`: shapes or integers differ.
+fn relative_error(got: &Tensor, want: &Tensor) -> Option<f64> {
+    if got.shape() != want.shape() || got.dtype() != want.dtype() {
+        return None;
+    }
+    if !want.dtype().is_float() {
+        return (got == want).then_some(0.0);
+    }
+    let mut worst = 0f64;
+    for i in 0..want.len() {
+        let (g, w) = (got.get_f64(i)?, want.get_f64(i)?);
+        if g.is_nan() != w.is_nan() {
+            return None;
+        }
+        if !w.is_nan() {
+            worst = worst.max((g - w).abs() / w.abs().max(1.0));
+        }
+    }
+    Some(worst)
+}
+
+/// Every single-operator model of fixtures/ops (Prova's own operators and every model family
+/// of docs/operators.md) is admitted, compiles in the exact profile (so nothing in it reaches
+/// the platform libm) and gives onnxruntime's outputs: integers exactly, floats within 1e-5
+/// relative (another summation order, tract's rational tanh/sigmoid/erf).
+#[test]
+fn every_operator_fixture_runs_exact_and_matches_onnxruntime() {
+    let runtime = Runtime::new(Profile::Exact).unwrap();
+    let dir = fixtures().join("ops");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e
+                .ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".onnx")?
+                .to_string();
+            Some(name)
+        })
+        .collect();
+    names.sort();
+    let mut failures = Vec::new();
+    for name in &names {
+        let bytes = std::fs::read(dir.join(format!("{name}.onnx"))).unwrap();
+        let expected: Expected = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        let model = match runtime.load(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                failures.push(format!("{name}: refused: {e}"));
+                continue;
+            }
+        };
+        let mut worst = 0f64;
+        for sample in &expected.samples {
+            match runtime.run(&model, &sample.inputs) {
+                Ok(outputs) if outputs.len() == sample.outputs.len() => {
+                    for (got, want) in outputs.iter().zip(&sample.outputs) {
+                        match relative_error(got, want) {
+                            Some(e) => worst = worst.max(e),
+                            None => worst = f64::INFINITY,
+                        }
+                    }
+                }
+                Ok(outputs) => {
+                    failures.push(format!("{name}: {} outputs", outputs.len()));
+                    break;
+                }
+                Err(e) => {
+                    failures.push(format!("{name}: run failed: {e}"));
+                    break;
+                }
+            }
+        }
+        println!("{name}: max relative error vs onnxruntime {worst:e}");
+        if worst > 1e-5 {
+            failures.push(format!("{name}: relative error {worst:e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,16 +1,18 @@
-//! The exact profile runs tract's AVX/AVX2 kernels (no FMA) where the CPU has them, and four
-//! routines pinned to the portable ones (`prova_runtime::pinned_kernels`). Its claim is that
-//! this gives the bits of tract's portable kernels exactly. This test checks the claim on this
-//! CPU for the models the repository ships (the fixture models, the operator conformance
-//! models of fixtures/ops, and the worst-case single-operator models of fixtures/gas whose
-//! operator reaches an instruction-set kernel), each on ordinary inputs and on inputs full of
-//! edge values (signed zeros, subnormals, NaN, infinities, the extremes of f32, values at
-//! tract's tanh/sigmoid clamps): one child process runs the exact profile, another runs every
-//! kernel portably (the native profile with `TRACT_CPU_ISA` removing every extension), and
-//! every output hash must agree.
+//! The exact profile runs tract's AVX/AVX2 kernels (no FMA) and four routines pinned to the
+//! portable ones (`prova_runtime::pinned_kernels`), and refuses CPUs without AVX: tract's AVX
+//! matrix kernels read subnormal inputs as zero (they set MXCSR.DAZ), its portable ones do not
+//! (found by this test on `fixtures/ops/einsum_batched_matmul`: `1e30 x 1e-39` is `1e-9`
+//! portably and `0` on AVX). Its claim is that a CPU with AVX and one with AVX2 compute the same
+//! bits. This test checks the claim on this CPU for the models the repository ships (the
+//! fixture models, the operator conformance models of fixtures/ops, and the worst-case
+//! single-operator models of fixtures/gas whose operator reaches an instruction-set kernel),
+//! each on ordinary inputs and on inputs full of edge values (signed zeros, subnormals, NaN,
+//! infinities, the extremes of f32, values at tract's tanh/sigmoid clamps): one child process
+//! runs the exact profile, another the exact profile restricted to the AVX tier
+//! (`PROVA_EXACT_TIER=avx`, which removes AVX2 too), and every output hash must agree.
 //!
-//! On a CPU without AVX both children run portable kernels and the test proves nothing new;
-//! it says so. Across CPUs, `scripts/determinism-matrix.sh` runs the same claim under qemu.
+//! On a CPU without AVX2 both children run the AVX tier and the test proves nothing new; it
+//! says so. Across CPUs, `scripts/determinism-matrix.sh` runs the same claim under qemu.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,10 +22,6 @@ use std::{collections::BTreeMap, path::PathBuf, process::Command};
 use tract_onnx::tract_core::knobs;
 
 const CHILD: &str = "PROVA_KERNEL_TIERS_CHILD";
-
-/// Every SIMD extension tract has kernels for: the portable baseline.
-const PORTABLE_ISA: &str =
-    "-avx,-avx2,-fma,-f16c,-avx512f,-avx512vnni,-avx512fp16,-avxvnni,-amx-int8,-amx-bf16";
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
@@ -101,7 +99,7 @@ fn edge_inputs(sample: &[Tensor]) -> Vec<Tensor> {
 /// models of fixtures/gas run only when they use one of these: the others (element-wise
 /// arithmetic, comparisons, data movement) run the same plain Rust on every CPU, and running
 /// them twice would only slow the test.
-const KERNEL_OPS: [&str; 33] = [
+const KERNEL_OPS: [&str; 43] = [
     "MatMul",
     "Gemm",
     "Conv",
@@ -135,6 +133,16 @@ const KERNEL_OPS: [&str; 33] = [
     "Exp",
     "Log",
     "Erf",
+    "RNN",
+    "Gelu",
+    "BiasGelu",
+    "FastGelu",
+    "LayerNormalization",
+    "SkipLayerNormalization",
+    "GroupNormalization",
+    "InstanceNormalization",
+    "ReduceLogSumExp",
+    "ReduceLogSum",
 ];
 
 /// Runs every model on both input sets; one line per run: `name kind outcome`.
@@ -178,7 +186,7 @@ fn hashes(runtime: &Runtime) -> Vec<String> {
 
 /// The child: prints `KT name kind outcome` for every run, in the profile `PROVA_KT_PROFILE`.
 #[test]
-#[ignore = "run in a fresh process by exact_profile_gives_the_portable_kernels_bits"]
+#[ignore = "run in a fresh process by exact_profile_gives_the_avx_tiers_bits"]
 fn kernel_tiers_child() {
     if std::env::var_os(CHILD).is_none() {
         return;
@@ -194,7 +202,7 @@ fn kernel_tiers_child() {
     }
 }
 
-fn run_child(profile: &str, isa: Option<&str>) -> (String, BTreeMap<String, String>) {
+fn run_child(profile: &str, avx_tier: bool) -> (String, BTreeMap<String, String>) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "kernel_tiers_child",
@@ -208,8 +216,9 @@ fn run_child(profile: &str, isa: Option<&str>) -> (String, BTreeMap<String, Stri
     for info in knobs::all() {
         cmd.env_remove(info.name);
     }
-    if let Some(isa) = isa {
-        cmd.env("TRACT_CPU_ISA", isa);
+    cmd.env_remove(prova_runtime::EXACT_TIER_ENV);
+    if avx_tier {
+        cmd.env(prova_runtime::EXACT_TIER_ENV, "avx");
     }
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -239,26 +248,26 @@ fn run_child(profile: &str, isa: Option<&str>) -> (String, BTreeMap<String, Stri
 }
 
 #[test]
-fn exact_profile_gives_the_portable_kernels_bits() {
+fn exact_profile_gives_the_avx_tiers_bits() {
     // The two children run at once: each is single-threaded.
-    let portable = std::thread::spawn(|| run_child("native", Some(PORTABLE_ISA)));
-    let (exact_isa, exact) = run_child("exact", None);
-    let (portable_isa, portable) = portable.join().unwrap();
+    let avx = std::thread::spawn(|| run_child("exact", true));
+    let (exact_isa, exact) = run_child("exact", false);
+    let (avx_isa, avx) = avx.join().unwrap();
     assert!(
-        !portable_isa.contains("Avx"),
-        "the portable child kept SIMD: {portable_isa}"
+        avx_isa.contains("Avx") && !avx_isa.contains("Avx2"),
+        "the AVX-tier child runs {avx_isa}"
     );
     assert!(
         exact.len() >= 2 * 90,
         "too few runs: {} (fixtures missing?)",
         exact.len()
     );
-    assert_eq!(exact.len(), portable.len());
+    assert_eq!(exact.len(), avx.len());
     let mut differ = Vec::new();
     for (key, outcome) in &exact {
-        let other = &portable[key];
+        let other = &avx[key];
         if outcome != other {
-            differ.push(format!("{key}: exact {outcome}, portable {other}"));
+            differ.push(format!("{key}: exact {outcome}, AVX tier {other}"));
         }
     }
     let edge_ok = exact
@@ -267,11 +276,11 @@ fn exact_profile_gives_the_portable_kernels_bits() {
         .count();
     println!(
         "exact profile ISA {exact_isa:?}: {} runs ({edge_ok} edge-value runs with outputs) \
-         identical to portable kernels ({portable_isa:?})",
+         identical to the AVX tier ({avx_isa:?})",
         exact.len() - differ.len()
     );
-    if !exact_isa.contains("Avx") {
-        println!("this CPU has no AVX: both children ran the portable kernels");
+    if !exact_isa.contains("Avx2") {
+        println!("this CPU has no AVX2: both children ran the AVX tier");
     }
     assert!(
         differ.is_empty(),

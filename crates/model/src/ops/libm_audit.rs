@@ -9,8 +9,12 @@
 
 use tract_onnx::tract_hir::internal::*;
 use tract_onnx::tract_hir::tract_core::ops::binary::TypedBinOp;
+use tract_onnx::tract_hir::tract_core::ops::einsum::prefix_matmul::PrefixMatMul;
+use tract_onnx::tract_hir::tract_core::ops::element_wise::ElementWiseOp;
+use tract_onnx::tract_hir::tract_core::ops::gru_seq::GruSeq;
 use tract_onnx::tract_hir::tract_core::ops::math::Pow as TractPow;
-use tract_onnx::tract_hir::tract_core::ops::nn::{Softmax, SoftmaxKind};
+use tract_onnx::tract_hir::tract_core::ops::nn::{GeluApproximate, Softmax, SoftmaxKind};
+use tract_onnx::tract_hir::tract_core::ops::scan::{OptScan, Scan};
 
 /// Element-wise tract operators that call `std` for every datum type but f32 (f16 and f64 in
 /// place, quantized types through f32 dequantisation).
@@ -19,25 +23,65 @@ const STD_UNLESS_F32: &[&str] = &["Exp", "Ln", "Tanh", "Sigmoid"];
 /// tract operators that call `std`'s transcendental functions for every float type (tract's
 /// binary `Pow` is recognised by type: Prova's own is also named `Pow`).
 const STD_ALWAYS: &[&str] = &[
-    "PowConst",
-    "Cos",
-    "Sin",
-    "Tan",
-    "Acos",
-    "Asin",
-    "Atan",
-    "Cosh",
-    "Sinh",
-    "Acosh",
-    "Asinh",
+    "PowConst", "Cos", "Sin", "Tan", "Acos", "Asin", "Atan", "Cosh", "Sinh", "Acosh", "Asinh",
     "Atanh",
-    "GeluApproximate",
 ];
 
-/// One line per node of `model` that would call the platform libm: `name (op on dtype)`.
+/// One line per node of `model` that would call the platform libm (`name (op on dtype)`), or
+/// whose matrix product is not tract's pinned kernels but ndarray's (matrixmultiply, which
+/// chooses FMA kernels from the CPU it runs on). Loop bodies (`Scan`, as tract lowers `LSTM`, `GRU` and `RNN`) are searched too, their nodes
+/// named `loop/body node`.
 pub fn platform_libm_nodes(model: &TypedModel) -> Vec<String> {
     let mut found = Vec::new();
+    audit(model, "", &mut found);
+    found
+}
+
+/// The body a loop node runs, before or after tract's optimiser.
+pub(crate) fn loop_body(node: &TypedNode) -> Option<&TypedModel> {
+    if let Some(scan) = node.op_as::<Scan>() {
+        Some(&scan.body)
+    } else {
+        node.op_as::<OptScan>().map(|scan| scan.plan.model())
+    }
+}
+
+fn audit(model: &TypedModel, prefix: &str, found: &mut Vec<String>) {
     for node in model.nodes() {
+        if let Some(body) = loop_body(node) {
+            audit(body, &format!("{prefix}{}/", node.name), found);
+        }
+        if let Some(op) = node.op_as::<GruSeq>()
+            && !op.projected
+        {
+            found.push(format!(
+                "{prefix}{} (GruSeq: its input product is ndarray's, which picks FMA by CPU)",
+                node.name
+            ));
+            continue;
+        }
+        if node.op_is::<PrefixMatMul>() {
+            found.push(format!(
+                "{prefix}{} (PrefixMatMul: ndarray's matrix product, which picks FMA by CPU)",
+                node.name
+            ));
+            continue;
+        }
+        if let Some(gelu) = node.op_as::<ElementWiseOp>()
+            && let Some(op) = gelu.0.downcast_ref::<GeluApproximate>()
+        {
+            // f32 without `fast_impl`: tract-linalg's gelu kernel (the generic one under the
+            // exact profile), built on its rational tanh; otherwise `f32::tanh`.
+            let dt = node
+                .inputs
+                .first()
+                .and_then(|i| model.outlet_fact(*i).ok())
+                .map(|f| f.datum_type);
+            if op.fast_impl || dt != Some(DatumType::F32) {
+                found.push(format!("{prefix}{} (GeluApproximate on {dt:?})", node.name));
+            }
+            continue;
+        }
         let op = node.op().name();
         let dt = node
             .inputs
@@ -58,10 +102,9 @@ pub fn platform_libm_nodes(model: &TypedModel) -> Vec<String> {
             false
         };
         if hit {
-            found.push(format!("{} ({op} on {dt:?})", node.name));
+            found.push(format!("{prefix}{} ({op} on {dt:?})", node.name));
         }
     }
-    found
 }
 
 /// tract's softmax stays on its kernels for f32 over trailing axes and on fixed point for

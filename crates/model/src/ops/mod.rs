@@ -12,6 +12,7 @@
 //! | `QLinearSoftmax` | `com.microsoft` | missing (onnxruntime static quantization) |
 //! | `Pow` | default | replaces tract's, which calls the platform libm's `powf` / `pow` |
 //! | `Softmax`, `LogSoftmax` | default | replaces tract's where it would call the platform libm's `expf` / `exp` (f64, non-trailing axes) |
+//! | `LSTM`, `GRU`, `RNN` | default | wraps tract's: `direction="reverse"` (tract runs it forwards) and explicit zero initial states (tract's own fail on batches of more than one) |
 //!
 //! Each follows onnxruntime's CPU kernel operation by operation (accumulation order, rounding,
 //! quirks included), so that outputs match it bit for bit where onnxruntime is itself
@@ -22,6 +23,7 @@ mod math;
 mod pow;
 mod qgemm;
 mod qlinear_softmax;
+mod recurrent;
 mod scaler;
 mod softmax;
 mod tree;
@@ -33,7 +35,8 @@ use tract_onnx::model::OnnxOpRegister;
 use tract_onnx::tract_hir::internal::*;
 
 /// Adds Prova's operators to a tract ONNX op register, replacing tract's own where Prova has
-/// one (`TreeEnsembleClassifier`, and `Pow`, `Softmax`, `LogSoftmax` for the pinned libm).
+/// one (`TreeEnsembleClassifier`; `Pow`, `Softmax`, `LogSoftmax` for the pinned libm; `LSTM`,
+/// `GRU`, `RNN` for the reverse direction and zero initial states).
 pub fn register(reg: &mut OnnxOpRegister) {
     reg.insert("Scaler", scaler::scaler);
     reg.insert(
@@ -49,6 +52,9 @@ pub fn register(reg: &mut OnnxOpRegister) {
     reg.insert("Pow", pow::pow);
     reg.insert("Softmax", softmax::softmax);
     reg.insert("LogSoftmax", softmax::log_softmax);
+    reg.insert("LSTM", recurrent::lstm);
+    reg.insert("GRU", recurrent::gru);
+    reg.insert("RNN", recurrent::rnn);
 }
 
 /// tract's ONNX frontend with Prova's operators registered.
