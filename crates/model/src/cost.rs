@@ -253,6 +253,19 @@ fn chain_positions(model: &TypedModel, outputs: &[OutletId]) -> Vec<usize> {
     depth.into_iter().map(|d| d.unwrap_or(0) % 16).collect()
 }
 
+/// Whether every consumer of `node`'s output is a reduction.
+fn feeds_only_reductions(model: &TypedModel, node: &TypedNode) -> bool {
+    let successors = node.outputs.iter().flat_map(|o| &o.successors);
+    let mut any = false;
+    for s in successors {
+        if !model.node(s.node).op_is::<Reduce>() {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
 /// Milli-MAC-equivalents of one iteration of a loop, besides its body's work: the loop's
 /// state copies and the dispatch of the body's plan.
 const SCAN_STEP: u64 = 20_000;
@@ -525,6 +538,10 @@ pub(crate) fn static_cost(
                 .saturating_add((out_elements / row).saturating_mul(250_000))
         } else if name == "QLinearSoftmax" {
             elements.saturating_mul(8_600)
+        } else if name == "Square" && feeds_only_reductions(model, node) {
+            // tract folds a square into the sum that reads it (the sum of squares of
+            // ReduceL2, ReduceSumSquare, variances): one more operation on data in cache.
+            out_elements.saturating_mul(CHAIN_STEP)
         } else if chained {
             // A later step of a fused element-wise chain: one more operation on data in cache.
             out_elements.saturating_mul(CHAIN_STEP)

@@ -315,3 +315,63 @@ fn every_operator_fixture_runs_exact_and_matches_onnxruntime() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `fixtures/ops/conformance.json`: every operator fixture's model id and exact-profile output
+/// hash on its input (`fixtures/ops/inputs`), as `fixtures/conformance.json` holds them for
+/// the real models. A tract upgrade or a change of Prova's operators that moves one bit of an
+/// operator family fails here. Changing it is a consensus change: rewrite with
+/// `PROVA_UPDATE_CONFORMANCE=1` and say why in the commit.
+#[test]
+fn operator_fixtures_match_their_conformance_manifest() {
+    #[derive(Deserialize)]
+    struct Input {
+        inputs: Vec<Tensor>,
+    }
+    let runtime = Runtime::new(Profile::Exact).unwrap();
+    let dir = fixtures().join("ops");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e
+                .ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".onnx")?
+                .to_string();
+            Some(name)
+        })
+        .collect();
+    names.sort();
+    let mut manifest = serde_json::Map::new();
+    for name in &names {
+        let bytes = std::fs::read(dir.join(format!("{name}.onnx"))).unwrap();
+        let input: Input = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("inputs/{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        let model = runtime
+            .load(&bytes)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let outputs = runtime
+            .run(&model, &input.inputs)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        manifest.insert(
+            name.clone(),
+            serde_json::json!({
+                "model": model.info.id.to_string(),
+                "output_hash": hash_tensors(&outputs).to_string(),
+            }),
+        );
+    }
+    let rendered = serde_json::to_string_pretty(&manifest).unwrap() + "\n";
+    let path = dir.join("conformance.json");
+    if std::env::var("PROVA_UPDATE_CONFORMANCE").is_ok() {
+        std::fs::write(&path, rendered).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).expect("fixtures/ops/conformance.json missing");
+    assert_eq!(
+        rendered, committed,
+        "exact-profile outputs of fixtures/ops differ from fixtures/ops/conformance.json"
+    );
+}
