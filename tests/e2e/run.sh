@@ -269,6 +269,39 @@ else
     || not_ok "prova model deploy refuses a non-model: $(cat "$WORK/refused.err")"
 fi
 
+# Staged upload with cast: iris_logreg with a doc_string appended (a valid model, another id),
+# in two chunks; unknown until committed; then it answers exactly as the preloaded iris_logreg.
+REG=0x0000000000000000000000000000000000000F01
+A1=0x70997970C51812dc3A010C7d01b50e0d17dc79C8
+STAGED_HEX="$(node -e '
+  const b = require("fs").readFileSync(process.argv[1]);
+  const note = Buffer.from("prova e2e: staged upload");
+  console.log("0x" + Buffer.concat([b, Buffer.from([0x32, note.length]), note]).toString("hex"));' \
+  "$ROOT/fixtures/models/iris_logreg.onnx")"
+STAGED_ID="$("$CAST" keccak "$STAGED_HEX")"
+STAGED_LEN=$(( (${#STAGED_HEX} - 2) / 2 ))
+HALF=$(( STAGED_LEN / 2 ))
+PART1="0x${STAGED_HEX:2:$((2 * HALF))}"
+PART2="0x${STAGED_HEX:$((2 + 2 * HALF))}"
+status_of() { node -p 'JSON.parse(require("fs").readFileSync(0)).status'; }
+check "cast send beginUpload" 0x1 "$(c send --private-key "$K1" "$REG" "beginUpload(bytes32,uint64)" "$STAGED_ID" "$STAGED_LEN" --json | status_of)"
+check "cast send appendChunk (first half)" 0x1 "$(c send --private-key "$K1" "$REG" "appendChunk(bytes32,uint64,bytes)" "$STAGED_ID" 0 "$PART1" --json | status_of)"
+check "cast call uploadStatus" "$STAGED_LEN $HALF 1" "$(c call "$REG" "uploadStatus(address,bytes32)(uint64,uint64,uint32)" "$A1" "$STAGED_ID" | tr '\n' ' ' | sed 's/ $//')"
+check "half uploaded: exists is false" false "$(c call "$REG" "exists(bytes32)(bool)" "$STAGED_ID")"
+if c send --private-key "$K1" "$REG" "appendChunk(bytes32,uint64,bytes)" "$STAGED_ID" 1 "$PART2" >"$WORK/offset.out" 2>&1; then
+  not_ok "appendChunk at the wrong offset is refused"
+else
+  grep -qi "$("$CAST" sig "ModelRejected(string)" | cut -c3-)" "$WORK/offset.out" && ok "appendChunk at the wrong offset is refused" \
+    || not_ok "appendChunk at the wrong offset is refused: $(tail -2 "$WORK/offset.out")"
+fi
+check "cast send appendChunk (second half)" 0x1 "$(c send --private-key "$K1" "$REG" "appendChunk(bytes32,uint64,bytes)" "$STAGED_ID" "$HALF" "$PART2" --json | status_of)"
+check "cast send commitUpload" 0x1 "$(c send --private-key "$K1" "$REG" "commitUpload(bytes32)" "$STAGED_ID" --json | status_of)"
+check "committed: exists is true" true "$(c call "$REG" "exists(bytes32)(bool)" "$STAGED_ID")"
+IRIS_FIXED="inferFixed(bytes32,int256[],uint64[],uint8)((int256[],uint64[],uint8)[])"
+check "the staged model answers as iris_logreg" \
+  "$(c call 0x0000000000000000000000000000000000000F00 "$IRIS_FIXED" "$IRIS_ID" "[51,35,14,2]" "[1,4]" 1)" \
+  "$(c call 0x0000000000000000000000000000000000000F00 "$IRIS_FIXED" "$STAGED_ID" "[51,35,14,2]" "[1,4]" 1)"
+
 # Restart on the same data dir: everything persisted.
 BLOCK="$(c block-number)"
 BAL0="$(c balance 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266)"

@@ -333,7 +333,10 @@ await check(`infer ${MLP} on fixtures/expected sample 0 vs onnxruntime`, async (
 });
 await check(`infer every sample of every preloaded model: labels exact, floats within ops.rs tolerances`, async () => {
   // Tolerances of crates/model/tests/ops.rs (fixture_models).
-  const tol = { cancer_scaled_logreg: 1e-6, diabetes_linear: 1e-6, digits_cnn: 2e-6, digits_cnn_int8: 1e-6, digits_mlp: 1e-6, digits_mlp_dyn: 0.02, iris_logreg: 1e-6 };
+  const tol = {
+    cancer_scaled_logreg: 1e-6, diabetes_linear: 1e-6, digits_cnn: 2e-6, digits_cnn_int8: 1e-6, digits_mlp: 1e-6, digits_mlp_dyn: 0.02, iris_logreg: 1e-6,
+    digits_lstm: 1e-5, digits_gru: 1e-5, digits_transformer: 1e-5, digits_transformer_dyn: 1e-5,
+  };
   const names = readdirSync(new URL('fixtures/models/', ROOT)).filter((f) => f.endsWith('.onnx')).map((f) => f.slice(0, -5));
   let n = 0;
   for (const name of names) {

@@ -26,10 +26,11 @@ interface ProvaVm {
 ///         `vm.ffi`; `prova` runs it through the chain's own precompile code and the shim
 ///         replays the answer: the same return data, the same revert data (custom errors), the
 ///         same gas (burnt here), the same out-of-gas halts. Installed by `ProvaTest`.
-/// @dev Registered models are this contract's storage at MODEL_REGISTRY, in the chain's layout
-///      (slot = model id, value 1), so a forked chain's models are seen too. Model bytes are kept
-///      by `prova` in a content-addressed cache (`PROVA_SHIM_CACHE`, default
-///      `<project>/cache/prova-shim`). Environment: `PROVA_BIN` (default `prova`),
+/// @dev Registered models and staged uploads are this contract's storage at MODEL_REGISTRY, in
+///      the chain's layout (slot = model id, value 1; an upload's header and chunk hashes at
+///      keccak256("prova.upload" ‖ uploader ‖ id) + 0, 1, 2, …), so a forked chain's models are
+///      seen too. Model bytes and upload chunks are kept by `prova` in a content-addressed cache
+///      (`PROVA_SHIM_CACHE`, default `<project>/cache/prova-shim`). Environment: `PROVA_BIN` (default `prova`),
 ///      `PROVA_SHIM_MODELS` (a directory of .onnx files for registered models the cache lacks).
 ///      Differences from the chain (docs/foundry.md): a model's cold surcharge is charged again
 ///      after a STATICCALL (warmth cannot be written in a static context), and the burnt gas
@@ -55,7 +56,7 @@ contract ProvaShim {
         (bool hasKey, bytes32 key) = isInfer ? _inferKey(input) : _registryKey(input);
 
         string[] memory cmd = _command(input, start, isInfer, isStatic, hasKey, key);
-        (uint8 status, uint64 gasUsed, bytes memory data, bytes32[] memory registered, bytes32[] memory warm) =
+        (uint8 status, uint64 gasUsed, bytes memory data, bytes32[] memory stored, bytes32[] memory warm) =
             abi.decode(VM.ffi(cmd), (uint8, uint64, bytes, bytes32[], bytes32[]));
 
         if (status == 2) {
@@ -66,11 +67,14 @@ contract ProvaShim {
         }
         if (status == 0) {
             if (!isInfer) {
-                // Newly registered models (only `deploy` registers, and never under STATICCALL).
-                for (uint256 i = 0; i < registered.length; i++) {
-                    bytes32 id = registered[i];
+                // The registry's storage as the call left it, as (slot, value) pairs:
+                // registrations and uploads (only state-changing calls change it, and never
+                // under STATICCALL, where they halt).
+                for (uint256 i = 0; i + 1 < stored.length; i += 2) {
+                    bytes32 slot = stored[i];
+                    bytes32 value = stored[i + 1];
                     assembly {
-                        if iszero(sload(id)) { sstore(id, 1) }
+                        if iszero(eq(sload(slot), value)) { sstore(slot, value) }
                     }
                 }
             } else if (!isStatic) {
@@ -100,7 +104,8 @@ contract ProvaShim {
         view
         returns (string[] memory cmd)
     {
-        cmd = new string[](20 + input.length / CHUNK);
+        (bytes32 upload, uint256 slots) = isInfer ? (bytes32(0), 0) : _uploadSlots(input);
+        cmd = new string[](20 + 2 * slots + input.length / CHUNK);
         cmd[0] = VM.envOr("PROVA_BIN", string("prova"));
         cmd[1] = "shim";
         cmd[2] = isInfer ? "infer" : "registry";
@@ -111,6 +116,11 @@ contract ProvaShim {
         cmd[7] = "--caller";
         cmd[8] = VM.toString(msg.sender);
         uint256 k = _flags(cmd, 9, isInfer, isStatic, hasKey, key);
+        for (uint256 i = 0; i < slots; i++) {
+            bytes32 slot = bytes32(uint256(upload) + i);
+            cmd[k++] = "--slot";
+            cmd[k++] = string.concat(VM.toString(slot), "=", VM.toString(VM.load(MODEL_REGISTRY, slot)));
+        }
         cmd[k++] = "--";
         k = _chunks(cmd, k, input);
         assembly {
@@ -177,6 +187,29 @@ contract ProvaShim {
         uint256 len = uint256(bytes32(input[at:at + 32]));
         if (len > input.length - at - 32) return (false, bytes32(0));
         return (true, keccak256(input[at + 32:at + 32 + len]));
+    }
+
+    /// @dev The staged upload a registry call reads: its header slot and how many slots from
+    ///      there to pass (the header; for `commitUpload`, every chunk hash too), or (0, 0).
+    function _uploadSlots(bytes calldata input) private view returns (bytes32 header, uint256 slots) {
+        if (input.length < 36) return (bytes32(0), 0);
+        bytes4 selector = bytes4(input);
+        address uploader = msg.sender;
+        bytes32 id = bytes32(input[4:36]);
+        if (selector == IModelRegistry.uploadStatus.selector) {
+            if (input.length < 68) return (bytes32(0), 0);
+            uploader = address(uint160(uint256(id)));
+            id = bytes32(input[36:68]);
+        } else if (
+            selector != IModelRegistry.beginUpload.selector && selector != IModelRegistry.appendChunk.selector
+                && selector != IModelRegistry.commitUpload.selector && selector != IModelRegistry.cancelUpload.selector
+        ) {
+            return (bytes32(0), 0);
+        }
+        header = keccak256(abi.encodePacked(bytes12("prova.upload"), uploader, id));
+        uint256 word = uint256(VM.load(MODEL_REGISTRY, header));
+        if (word == 0) return (header, 0);
+        slots = selector == IModelRegistry.commitUpload.selector ? 1 + uint32(word >> 128) : 1;
     }
 
     /// @dev Whether this frame runs under STATICCALL: a call to self that writes transient

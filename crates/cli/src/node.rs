@@ -8,7 +8,7 @@ use prova_rpc::{Mining, RpcConfig};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 /// The fixture models, embedded so the node runs from any directory: `(name, bytes)`.
-pub const FIXTURE_MODELS: [(&str, &[u8]); 10] = [
+pub const FIXTURE_MODELS: [(&str, &[u8]); 14] = [
     (
         "cancer_forest",
         include_bytes!("../../../fixtures/models/cancer_forest.onnx"),
@@ -34,6 +34,14 @@ pub const FIXTURE_MODELS: [(&str, &[u8]); 10] = [
         include_bytes!("../../../fixtures/models/digits_cnn_int8.onnx"),
     ),
     (
+        "digits_gru",
+        include_bytes!("../../../fixtures/models/digits_gru.onnx"),
+    ),
+    (
+        "digits_lstm",
+        include_bytes!("../../../fixtures/models/digits_lstm.onnx"),
+    ),
+    (
         "digits_mlp",
         include_bytes!("../../../fixtures/models/digits_mlp.onnx"),
     ),
@@ -44,6 +52,14 @@ pub const FIXTURE_MODELS: [(&str, &[u8]); 10] = [
     (
         "digits_mlp_int8",
         include_bytes!("../../../fixtures/models/digits_mlp_int8.onnx"),
+    ),
+    (
+        "digits_transformer",
+        include_bytes!("../../../fixtures/models/digits_transformer.onnx"),
+    ),
+    (
+        "digits_transformer_dyn",
+        include_bytes!("../../../fixtures/models/digits_transformer_dyn.onnx"),
     ),
     (
         "iris_logreg",

@@ -11,7 +11,9 @@ use alloy_sol_types::SolType;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use prova_model::{ModelId, ModelStore};
-use prova_precompile::{ModelBytes, Outcome, ProvaPrecompiles, StandaloneCall, StandaloneState};
+use prova_precompile::{
+    ModelBytes, Outcome, ProvaPrecompiles, REGISTERED, StandaloneCall, StandaloneState,
+};
 use prova_runtime::{Profile, Runtime};
 use serde_json::json;
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
@@ -38,6 +40,10 @@ pub struct ShimArgs {
     /// Model ids registered in the calling EVM (the registry account's storage). Repeatable.
     #[arg(long)]
     registered: Vec<B256>,
+    /// Another slot of the registry account's storage, as `SLOT=VALUE` (32-byte hex each): the
+    /// header and chunk hashes of a staged upload the call reads. Repeatable.
+    #[arg(long = "slot", value_name = "SLOT=VALUE", value_parser = parse_slot)]
+    slots: Vec<(B256, B256)>,
     /// Model ids already used by an earlier INFER in the same transaction. Repeatable.
     #[arg(long)]
     warm: Vec<B256>,
@@ -92,6 +98,13 @@ pub fn run(args: ShimArgs) -> Result<()> {
     for id in &args.registered {
         state.register(&precompiles, &ModelId(*id));
     }
+    let registry = precompiles.config().registry_address;
+    for (slot, value) in &args.slots {
+        state.storage.insert(
+            (registry, U256::from_be_bytes(slot.0)),
+            U256::from_be_bytes(value.0),
+        );
+    }
     for id in &args.warm {
         state.warm(&precompiles, &ModelId(*id));
     }
@@ -109,15 +122,29 @@ pub fn run(args: ShimArgs) -> Result<()> {
     };
     let outcome = precompiles.call_standalone(&mut state, &call)?;
 
-    // What the call left registered and warm (the caller writes these back on success): the
-    // set slots of one account, which are model ids in both maps.
+    // What the call left in the registry's storage (every slot it was given or wrote, as
+    // slot/value pairs: registrations, and the header and chunk hashes of uploads, zero where
+    // cleared) and which models it left warm; the caller writes these back on success.
+    let word = |k: &U256| B256::from(k.to_be_bytes::<32>());
+    let stored: Vec<B256> = state
+        .storage
+        .iter()
+        .filter(|((a, _), _)| *a == config.registry_address)
+        .flat_map(|((_, k), v)| [word(k), word(v)])
+        .collect();
     let ids = |map: &BTreeMap<(Address, U256), U256>, account: Address| -> Vec<B256> {
         map.iter()
             .filter(|((a, _), v)| *a == account && !v.is_zero())
-            .map(|((_, k), _)| B256::from(k.to_be_bytes::<32>()))
+            .map(|((_, k), _)| word(k))
             .collect()
     };
-    let registered = ids(&state.storage, config.registry_address);
+    // For the JSON form: the slots holding a model's registration flag.
+    let registered: Vec<B256> = state
+        .storage
+        .iter()
+        .filter(|((a, _), v)| *a == config.registry_address && **v == REGISTERED)
+        .map(|((_, k), _)| word(k))
+        .collect();
     let warm = ids(&state.transient, config.infer_address);
     let (status, gas, data) = match &outcome {
         Outcome::Return { gas, output } => (RETURN, *gas, output.clone()),
@@ -126,11 +153,13 @@ pub fn run(args: ShimArgs) -> Result<()> {
     };
     if args.json {
         let name = ["return", "revert", "halt"][status as usize];
+        let pairs: Vec<[B256; 2]> = stored.chunks(2).map(|p| [p[0], p[1]]).collect();
         let doc = json!({
             "status": name,
             "gas": gas,
             "data": data,
             "registered": registered,
+            "storage": pairs,
             "warm": warm,
         });
         println!("{doc}");
@@ -143,10 +172,23 @@ pub fn run(args: ShimArgs) -> Result<()> {
             Array<FixedBytes<32>>,
             Array<FixedBytes<32>>,
         );
-        let encoded = Answer::abi_encode_params(&(status, gas, data, registered, warm));
+        let encoded = Answer::abi_encode_params(&(status, gas, data, stored, warm));
         println!("0x{}", hex::encode(encoded));
     }
     Ok(())
+}
+
+/// `SLOT=VALUE`, two 32-byte hex words.
+fn parse_slot(s: &str) -> Result<(B256, B256), String> {
+    let (slot, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected SLOT=VALUE"))?;
+    let word = |w: &str| {
+        w.trim()
+            .parse::<B256>()
+            .map_err(|e| format!("{w:?}: not a 32-byte hex word: {e}"))
+    };
+    Ok((word(slot)?, word(value)?))
 }
 
 /// Finds the bytes of `id` among the fixture models (which the dev node preloads) or the

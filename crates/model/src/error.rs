@@ -1,4 +1,5 @@
 use crate::ModelId;
+use alloy_primitives::B256;
 
 /// Why a model was refused at admission. Every variant says what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,6 +108,17 @@ pub enum StoreError {
         id: ModelId,
         /// What the bytes on disk hash to.
         actual: ModelId,
+    },
+    /// No upload chunk with that hash in the store.
+    #[error("upload chunk {0} is not in the store")]
+    ChunkNotFound(B256),
+    /// A stored chunk whose hash is not its name.
+    #[error("stored upload chunk {hash} is corrupt: its bytes hash to {actual}")]
+    CorruptChunk {
+        /// The hash asked for.
+        hash: B256,
+        /// What the bytes on disk hash to.
+        actual: B256,
     },
     /// Filesystem error.
     #[error("model store I/O error at {path}: {source}")]

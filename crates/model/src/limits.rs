@@ -33,8 +33,8 @@ pub struct Limits {
 impl Limits {
     /// The consensus defaults.
     pub const DEFAULT: Limits = Limits {
-        max_model_bytes: 8 << 20,
-        max_params: 4 << 20,
+        max_model_bytes: 32 << 20,
+        max_params: 8 << 20,
         max_macs: 1 << 30,
         max_tensor_bytes: 32 << 20,
         max_nodes: 4096,

@@ -233,6 +233,50 @@ fn model_store_is_content_addressed_and_verified() {
 }
 
 #[test]
+fn model_store_keeps_upload_chunks_by_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ModelStore::open(dir.path().join("models")).unwrap();
+    let chunk = b"a chunk of a staged upload".to_vec();
+    let hash = store.put_chunk(&chunk).unwrap();
+    assert_eq!(hash, alloy_primitives::keccak256(&chunk));
+    assert_eq!(store.put_chunk(&chunk).unwrap(), hash, "idempotent");
+    assert_eq!(store.get_chunk(&hash).unwrap(), chunk);
+    // Chunks live apart from models: listing models does not see them, nor temporary files.
+    assert!(store.list().unwrap().is_empty());
+    assert_eq!(
+        std::fs::read_dir(store.dir().join("chunks"))
+            .unwrap()
+            .count(),
+        1
+    );
+    let other = alloy_primitives::keccak256(b"other");
+    assert!(matches!(
+        store.get_chunk(&other),
+        Err(StoreError::ChunkNotFound(_))
+    ));
+    let file = store.dir().join(format!(
+        "chunks/{}.bin",
+        alloy_primitives::hex::encode(hash)
+    ));
+    std::fs::write(&file, b"tampered").unwrap();
+    assert!(matches!(
+        store.get_chunk(&hash),
+        Err(StoreError::CorruptChunk { .. })
+    ));
+    assert_eq!(
+        store.read_chunk(&hash).unwrap(),
+        b"tampered",
+        "read_chunk does not verify"
+    );
+    store.put_chunk(&chunk).unwrap();
+    assert_eq!(
+        store.get_chunk(&hash).unwrap(),
+        chunk,
+        "re-putting repairs it"
+    );
+}
+
+#[test]
 fn graphs_that_do_not_type_check_are_refused() {
     // Double the CNN's input width: the dense layer after it no longer fits.
     let bytes = edit(&fixture("models/digits_cnn.onnx"), |p| {

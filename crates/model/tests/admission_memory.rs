@@ -1,8 +1,11 @@
 //! Peak memory of admission, measured per model in a child process (this test binary run
 //! again with `PROVA_ADMIT_ONE=path`), so that each figure is that one admission's peak RSS
 //! (`VmHWM`), not the harness's. Every hostile fixture, every fixture model, and a generated
-//! worst legitimate case (a model at the byte limit) must stay under 64 MiB. Wall time is
-//! printed (and recorded in docs/security.md), not asserted: it depends on the machine.
+//! worst legitimate case (a model at the byte limit, 32 MiB) must stay under 128 MiB: the
+//! caller's bytes, the decoded protobuf and tract's graph each hold the weights once while the
+//! graph is built (~3.4 times the model's size at the limit, with the test binary). Hostile
+//! models, which are small, stay under 64 MiB. Wall time is printed (and recorded in
+//! docs/security.md), not asserted: it depends on the machine.
 //!
 //! `cargo test -p prova-model --release --test admission_memory -- --nocapture` prints the
 //! table.
@@ -15,7 +18,11 @@ use tract_onnx::pb;
 
 mod common;
 
-const CEILING_KIB: u64 = 64 * 1024;
+/// Ceiling of any admission: a model at the 32 MiB byte limit.
+const CEILING_KIB: u64 = 128 * 1024;
+/// Ceiling of a model much smaller than the limit (every fixture: hostile models are bombs
+/// that declare gigabytes in a few hundred bytes; each must be stopped far below them).
+const SMALL_CEILING_KIB: u64 = 64 * 1024;
 
 fn vm_hwm_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -27,9 +34,9 @@ fn vm_hwm_kib() -> u64 {
 }
 
 /// The child: admits one file, prints `peak_kib micros outcome`. Run only by
-/// `admission_stays_under_64_mib` (with `--ignored`).
+/// `admission_stays_under_its_memory_ceiling` (with `--ignored`).
 #[test]
-#[ignore = "the child process of admission_stays_under_64_mib"]
+#[ignore = "the child process of admission_stays_under_its_memory_ceiling"]
 fn admit_one_child() {
     let path = std::env::var("PROVA_ADMIT_ONE").expect("PROVA_ADMIT_ONE names the model");
     let bytes = std::fs::read(&path).unwrap();
@@ -63,7 +70,7 @@ fn largest_admissible() -> Vec<u8> {
 }
 
 #[test]
-fn admission_stays_under_64_mib() {
+fn admission_stays_under_its_memory_ceiling() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
     let mut files = Vec::new();
     for sub in ["hostile", "models", "reject"] {
@@ -119,9 +126,16 @@ fn admission_stays_under_64_mib() {
             micros as f64 / 1000.0,
             outcome.chars().take(90).collect::<String>()
         );
+        let small = std::fs::metadata(f).unwrap().len() < 8 << 20;
+        let ceiling = if small {
+            SMALL_CEILING_KIB
+        } else {
+            CEILING_KIB
+        };
         assert!(
-            kib <= CEILING_KIB,
-            "{name}: admission peaked at {kib} KiB, over 64 MiB"
+            kib <= ceiling,
+            "{name}: admission peaked at {kib} KiB, over {} MiB",
+            ceiling / 1024
         );
         if kib > worst.0 {
             worst = (kib, name);

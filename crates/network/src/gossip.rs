@@ -24,7 +24,9 @@ pub const RESEND_EVERY: Duration = Duration::from_secs(2);
 /// Most transactions sent again per round (the oldest first).
 const RESEND_MAX: usize = 4096;
 
-/// Largest transaction relayed (a model deploy of the largest admitted size fits).
+/// Largest transaction relayed: far above what gas allows (a 30M-gas block carries under
+/// 1.9 MB of calldata, so a `deploy` tops out near 1.15 MB and larger models are uploaded in
+/// chunks of ~100 KiB, docs/abi.md).
 pub const MAX_TX_BYTES: usize = 16 * 1024 * 1024;
 
 /// Admits transactions locally and relays them to the other validators (cheap to clone).

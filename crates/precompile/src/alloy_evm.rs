@@ -86,6 +86,11 @@ fn dyn_precompile(core: Core, which: Which) -> DynPrecompile {
                 input: input.data,
                 gas_limit: input.gas,
                 caller: input.caller,
+                uploader: if input.is_direct_call() {
+                    input.caller
+                } else {
+                    input.target_address
+                },
                 transfers_value: value
                     && (input.is_direct_call() || input.caller == input.target_address),
                 is_static: input.is_static,

@@ -8,6 +8,9 @@ pub enum ProvaError {
     /// A model registered on chain whose bytes this node does not have.
     #[error("model {0} is registered on chain but its bytes are not in the local model store")]
     MissingBytes(ModelId),
+    /// A chunk recorded on chain by a staged upload whose bytes this node does not have.
+    #[error("upload chunk {0} is recorded on chain but its bytes are not in the local model store")]
+    MissingChunk(revm::primitives::B256),
     /// The model store failed (I/O, corruption).
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -17,6 +17,10 @@ pub(crate) struct Call<'a> {
     pub(crate) gas_limit: u64,
     /// `msg.sender`.
     pub(crate) caller: Address,
+    /// The account a staged upload belongs to: `msg.sender` of a CALL or STATICCALL, the
+    /// calling contract (whose context runs) under DELEGATECALL or CALLCODE, so that a
+    /// contract never acts on its caller's upload.
+    pub(crate) uploader: Address,
     /// Whether the call moves value (CALL or CALLCODE with a non-zero value).
     pub(crate) transfers_value: bool,
     /// Whether the call runs under STATICCALL.

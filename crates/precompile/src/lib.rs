@@ -8,8 +8,9 @@
 //!
 //! - **INFER** at [`INFER_ADDRESS`] (`0x…0F00`): `infer`, `inferFixed`, `modelInfo` of
 //!   `contracts/src/IProvaInference.sol`;
-//! - **MODEL_REGISTRY** at [`MODEL_REGISTRY_ADDRESS`] (`0x…0F01`): `deploy`, `exists` of
-//!   `contracts/src/IModelRegistry.sol`.
+//! - **MODEL_REGISTRY** at [`MODEL_REGISTRY_ADDRESS`] (`0x…0F01`): `deploy`, `exists` and
+//!   the staged upload (`beginUpload`, `appendChunk`, `commitUpload`, `cancelUpload`,
+//!   `uploadStatus`) of `contracts/src/IModelRegistry.sol`.
 //!
 //! The ABI comes from those files through `alloy-sol-types`' `sol!` ([`abi`]).
 //!
@@ -28,6 +29,13 @@
 //!   [`ProvaPrecompiles::preload`]). `deploy` is idempotent and charged
 //!   [`RegistryGas::deploy`] (per calldata byte) before any work; under STATICCALL it halts,
 //!   as `SSTORE` would.
+//! - **Staged upload** of models too large for one transaction: `beginUpload(id, size)`,
+//!   `appendChunk(id, offset, chunk)` until every byte is there, `commitUpload(id)`. Keyed by
+//!   (uploader, model id); progress and each chunk's keccak256 are registry storage at
+//!   [`upload_slot`] / [`chunk_slot`] (journaled), the chunks' bytes are kept in
+//!   [`ModelBytes`] like models. Commit joins the chunks, checks their hash against the id and
+//!   registers through `deploy`'s own path; until then the model is unknown to INFER.
+//!   Priced per calldata word, per chunk slot and per graph node ([`RegistryGas`]).
 //! - **Gas before work.** INFER charges [`GasSchedule`](prova_model::GasSchedule)'s base for
 //!   calldata that does not decode and for `UnknownModel`; otherwise the model's static gas,
 //!   with the cold surcharge on its first use in the transaction. Warmth is kept in the
@@ -89,6 +97,7 @@ mod provider;
 mod record;
 mod registry;
 mod standalone;
+mod upload;
 
 pub use config::{INFER_ADDRESS, MODEL_REGISTRY_ADDRESS, ProvaConfig, RegistryGas};
 pub use error::ProvaError;
@@ -97,3 +106,4 @@ pub use provider::{ProvaPrecompiles, Reference};
 pub use record::{CallSite, InferenceRecord, hash_inputs};
 pub use registry::{REGISTERED, model_slot};
 pub use standalone::{Outcome, StandaloneCall, StandaloneState};
+pub use upload::{UPLOAD_TAG, UploadHeader, chunk_slot, upload_slot};

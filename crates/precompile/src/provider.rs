@@ -15,7 +15,7 @@ use revm::{
     handler::{EthPrecompiles, PrecompileProvider, precompile_output_to_interpreter_result},
     interpreter::{CallInputs, InterpreterResult},
     precompile::{PrecompileHalt, PrecompileOutput},
-    primitives::{Address, AddressSet, Bytes, hardfork::SpecId},
+    primitives::{Address, AddressSet, B256, Bytes, hardfork::SpecId},
 };
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -121,10 +121,27 @@ impl Core {
     }
 
     /// Keeps the bytes and facts of a model the runtime has just admitted and compiled.
+    /// (`info.id` is their keccak256, computed by admission: not hashed again.)
     pub(crate) fn admit(&self, bytes: &[u8], info: &ModelInfo) -> Result<ModelId, ProvaError> {
-        let id = write(&self.shared.models).put(bytes)?;
-        write(&self.shared.infos).insert(id, Arc::new(info.clone()));
-        Ok(id)
+        write(&self.shared.models).put_as(&info.id, bytes)?;
+        write(&self.shared.infos).insert(info.id, Arc::new(info.clone()));
+        Ok(info.id)
+    }
+
+    /// Keeps an upload chunk's bytes, returning their keccak256.
+    pub(crate) fn put_chunk(&self, bytes: &[u8]) -> Result<B256, ProvaError> {
+        write(&self.shared.models).put_chunk(bytes)
+    }
+
+    /// The upload chunk whose keccak256 is `hash`, verified if `verify` (a local fault if this
+    /// node lacks it, or if a verified chunk is corrupt).
+    pub(crate) fn chunk(&self, hash: &B256, verify: bool) -> Result<Arc<[u8]>, ProvaError> {
+        let models = read(&self.shared.models);
+        if verify {
+            models.get_chunk(hash)
+        } else {
+            models.read_chunk(hash)
+        }
     }
 
     /// Facts of `id` (a model registered on chain), loading its bytes if this node has not
@@ -335,10 +352,16 @@ impl<CTX: ContextTr> PrecompileProvider<CTX> for ProvaPrecompiles {
             );
         }
         let input = inputs.input.bytes(context);
+        let direct = inputs.target_address == inputs.bytecode_address;
         let call = Call {
             input: &input,
             gas_limit: inputs.gas_limit,
             caller: inputs.caller,
+            uploader: if direct {
+                inputs.caller
+            } else {
+                inputs.target_address
+            },
             transfers_value: inputs.transfers_value(),
             is_static: inputs.is_static,
         };

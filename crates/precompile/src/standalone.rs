@@ -121,6 +121,7 @@ impl ProvaPrecompiles {
             input: call.input,
             gas_limit: call.gas_limit,
             caller: call.caller,
+            uploader: call.caller,
             transfers_value: call.transfers_value,
             is_static: call.is_static,
         };

@@ -136,3 +136,80 @@ fn standalone_calls_answer_as_the_evm_does() {
             .is_err()
     );
 }
+
+/// A staged upload through standalone calls (what the Foundry shim runs, carrying the upload's
+/// storage slots in and out) answers as the EVM does, and leaves the same storage.
+#[test]
+fn standalone_uploads_answer_as_the_evm_does() {
+    use prova_precompile::{chunk_slot, upload_slot};
+    use revm::database::DatabaseRef;
+    let rt = runtime();
+    let mut chain = Chain::with_runtime(rt.clone());
+    let p = standalone(rt);
+    let mut state = StandaloneState::default();
+    let uploader = Address::repeat_byte(0x11);
+    let bytes = model_bytes("digits_cnn");
+    let id = ModelId::of(&bytes);
+    let half = bytes.len() / 2;
+    let calls = [
+        IModelRegistry::beginUploadCall {
+            modelId: id.0,
+            size: bytes.len() as u64,
+        }
+        .abi_encode(),
+        IModelRegistry::appendChunkCall {
+            modelId: id.0,
+            offset: 0,
+            chunk: bytes[..half].to_vec().into(),
+        }
+        .abi_encode(),
+        // refused: the wrong offset
+        IModelRegistry::appendChunkCall {
+            modelId: id.0,
+            offset: 1,
+            chunk: bytes[half..].to_vec().into(),
+        }
+        .abi_encode(),
+        IModelRegistry::appendChunkCall {
+            modelId: id.0,
+            offset: half as u64,
+            chunk: bytes[half..].to_vec().into(),
+        }
+        .abi_encode(),
+        IModelRegistry::uploadStatusCall {
+            uploader,
+            modelId: id.0,
+        }
+        .abi_encode(),
+        IModelRegistry::commitUploadCall { modelId: id.0 }.abi_encode(),
+    ];
+    let header = upload_slot(&uploader, &id);
+    for data in &calls {
+        // As the shim does: a revert leaves the state as it was.
+        let mut next = state.clone();
+        let got = p
+            .call_standalone(&mut next, &call(MODEL_REGISTRY_ADDRESS, data, 30_000_000))
+            .unwrap();
+        let evm = chain.call_from(uploader, MODEL_REGISTRY_ADDRESS, data.clone(), 30_000_000);
+        assert_eq!(got, as_outcome(&evm, data));
+        if matches!(got, Outcome::Return { .. }) {
+            state = next;
+        }
+        for key in [header, chunk_slot(header, 0), chunk_slot(header, 1)] {
+            let on_chain = chain
+                .evm
+                .ctx
+                .journaled_state
+                .database
+                .storage_ref(MODEL_REGISTRY_ADDRESS, key)
+                .unwrap();
+            let here = state
+                .storage
+                .get(&(MODEL_REGISTRY_ADDRESS, key))
+                .copied()
+                .unwrap_or_default();
+            assert_eq!(here, on_chain);
+        }
+    }
+    assert!(state.is_registered(&p, &id));
+}

@@ -36,7 +36,7 @@ def _load(name: str) -> list[dict[str, Any]]:
 
 #: ABI of ``IProvaInference`` (``infer``, ``inferFixed``, ``modelInfo`` and its errors).
 PROVA_INFERENCE_ABI: list[dict[str, Any]] = _load("IProvaInference.abi.json")
-#: ABI of ``IModelRegistry`` (``deploy``, ``exists``, ``ModelRejected``).
+#: ABI of ``IModelRegistry`` (``deploy``, ``exists``, the staged upload, ``ModelRejected``).
 MODEL_REGISTRY_ABI: list[dict[str, Any]] = _load("IModelRegistry.abi.json")
 #: The custom errors either precompile reverts with: UnknownModel, BadInput, InferenceFailed,
 #: ModelRejected.

@@ -125,6 +125,8 @@ pub fn proxy_code(op: Op, target: Address, times: usize, always_revert: bool) ->
 pub struct Chain {
     pub evm: Evm,
     pub nonce: u64,
+    /// Nonces of senders other than `CALLER` ([`Chain::call_from`]).
+    pub others: std::collections::BTreeMap<Address, u64>,
 }
 
 impl Chain {
@@ -146,7 +148,11 @@ impl Chain {
             .with_db(db)
             .build_mainnet()
             .with_precompiles(ProvaPrecompiles::new(SpecId::CANCUN, runtime));
-        Self { evm, nonce: 0 }
+        Self {
+            evm,
+            nonce: 0,
+            others: Default::default(),
+        }
     }
 
     pub fn set_proxy(&mut self, code: Bytes) {
@@ -194,6 +200,36 @@ impl Chain {
     pub fn send(&mut self, to: Address, data: impl Into<Bytes>, value: U256) -> ExecutionResult {
         let tx = self.tx_env_value(TxKind::Call(to), data, GAS, value);
         self.nonce += 1;
+        self.evm.transact_commit(tx).unwrap()
+    }
+
+    /// A committed call from `from` (funded on first use), with `gas`.
+    pub fn call_from(
+        &mut self,
+        from: Address,
+        to: Address,
+        data: impl Into<Bytes>,
+        gas: u64,
+    ) -> ExecutionResult {
+        if !self.others.contains_key(&from) {
+            self.evm.ctx.journaled_state.database.insert_account_info(
+                from,
+                AccountInfo {
+                    balance: U256::from(10).pow(U256::from(24)),
+                    ..Default::default()
+                },
+            );
+        }
+        let nonce = self.others.entry(from).or_insert(0);
+        let tx = TxEnv::builder()
+            .caller(from)
+            .kind(TxKind::Call(to))
+            .data(data.into())
+            .gas_limit(gas)
+            .nonce(*nonce)
+            .build()
+            .unwrap();
+        *nonce += 1;
         self.evm.transact_commit(tx).unwrap()
     }
 
