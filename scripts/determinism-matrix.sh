@@ -12,7 +12,9 @@
 #   MATRIX_CPUS    space-separated qemu CPU models (default below; `host` means no emulation)
 #   MATRIX_MODELS  space-separated fixture names (default: every $MATRIX_DIR/*.onnx)
 #   MATRIX_DIR     where the models are (default fixtures/models)
-#   MATRIX_INPUTS  where their inputs are, <name>.json (default fixtures/inputs)
+#   MATRIX_INPUTS  where their inputs are, <name>.json (default fixtures/inputs); a model with
+#                  a <name>.tokenizer.json beside it is a language model, run by `prova generate`
+#                  (MATRIX_PROMPT, MATRIX_NEW_TOKENS; sampled, hashed over every step's logits)
 #   MATRIX_PROFILES  profiles to run (default "exact native")
 #   MATRIX_JOBS    parallel runs (default: number of CPUs)
 #   MATRIX_CANDIDATE_ISA  also run the native profile with this TRACT_CPU_ISA edit (a candidate
@@ -29,7 +31,7 @@ for arg in "$@"; do
   case "$arg" in
     --json) json=1 ;;
     -h | --help)
-      sed -n '2,19p' "$0"
+      sed -n '2,23p' "$0"
       exit 0
       ;;
     *)
@@ -100,6 +102,13 @@ run_one() {
   fi
   local cmd=("$bin" infer "$model_dir/$model.onnx" --input "$input_dir/$model.json"
     --profile "$run_profile" --json)
+  # A language model (a tokenizer beside it): a sampled generation, hashed over every step's
+  # logits and token.
+  if [ -f "$model_dir/$model.tokenizer.json" ]; then
+    cmd=("$bin" generate "$model_dir/$model.onnx" --prompt "${MATRIX_PROMPT:-The }"
+      --max-new-tokens "${MATRIX_NEW_TOKENS:-40}" --temperature 0.8 --top-k 20 --seed 7
+      --profile "$run_profile" --json)
+  fi
   [ "$cpu" != host ] && cmd=(qemu-x86_64 -cpu "$cpu" "${cmd[@]}")
   cmd=("${env[@]}" "${cmd[@]}")
   local stdout

@@ -76,6 +76,48 @@ interface IProvaInference {
         view
         returns (FixedTensor[] memory outputs);
 
+    /// @notice Generates tokens with a language model: a decoder with past key/values
+    ///         (docs/generation.md), one token per step over its KV cache.
+    /// @dev The prompt is fed token by token from an empty cache; each new token is the largest
+    ///      logit when `temperatureMilli` is 0 (lowest id on ties), otherwise a draw among the
+    ///      `topK` most likely tokens (all when 0) with weights exp((logit - max) * 1000 /
+    ///      temperatureMilli) and randomness from `seed` and the token's index only, so every
+    ///      validator draws the same tokens. Generation stops after `maxNewTokens` tokens or
+    ///      after the model's end-of-sequence token (`decoderInfo`).
+    ///      Gas: the call must be able to pay `baseGas + (prompt.length + maxNewTokens) *
+    ///      gasPerToken` (from `decoderInfo`, plus the cold-model surcharge on first use in the
+    ///      transaction) before any work; it is charged for the tokens actually run,
+    ///      `prompt.length + tokens.length`.
+    ///      Reverts `BadInput(0, ...)` for an empty prompt or a token outside the vocabulary,
+    ///      `BadInput(1, ...)` when prompt plus `maxNewTokens` exceeds the context or
+    ///      `maxNewTokens` is 0, `BadInput(0, ...)` if the model is not a decoder.
+    /// @param modelId keccak256 of the decoder's ONNX bytes.
+    /// @param prompt Token ids of the prompt (the model's tokenizer), at least one.
+    /// @param maxNewTokens Most tokens to generate, at least one.
+    /// @param seed Seed of the sampler (ignored when greedy).
+    /// @param temperatureMilli Temperature in thousandths (1000 = 1.0); 0 for greedy decoding.
+    /// @param topK Sample among the topK most likely tokens; 0 for the whole vocabulary.
+    /// @return tokens The generated token ids (the end-of-sequence token included, if reached).
+    function generate(
+        bytes32 modelId,
+        uint32[] calldata prompt,
+        uint32 maxNewTokens,
+        uint64 seed,
+        uint32 temperatureMilli,
+        uint32 topK
+    ) external view returns (uint32[] memory tokens);
+
+    /// @notice Describes a deployed language model (a decoder with past), for `generate`.
+    /// @return vocabSize Tokens the model scores; prompt ids must be below it.
+    /// @return maxContext Most tokens of prompt plus generation.
+    /// @return eosToken The end-of-sequence token, or type(uint32).max if the model has none.
+    /// @return gasPerToken Gas of one token (one step at the longest context).
+    /// @return baseGas Gas of a call on top of its tokens (warm model).
+    function decoderInfo(bytes32 modelId)
+        external
+        view
+        returns (uint32 vocabSize, uint32 maxContext, uint32 eosToken, uint64 gasPerToken, uint64 baseGas);
+
     /// @notice Describes a deployed model.
     /// @return sizeBytes Size of the model's ONNX bytes.
     /// @return macs Work of one inference in Prova's MAC-equivalents, the unit gas prices

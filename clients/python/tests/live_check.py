@@ -177,10 +177,44 @@ def main() -> int:
         g = p.get_genesis()
         assert g["chainId"] == 31337, g["chainId"]
         got = sorted("0x" + keccak(bytes.fromhex(m.removeprefix("0x"))).hex() for m in g["models"])
-        assert got == sorted(CONFORMANCE[n]["model"] for n in MODELS), got
+        # The fixture models plus the language model of fixtures/lm (docs/generation.md).
+        lm = model_id_of(ROOT / "fixtures/lm/char_lm.onnx")
+        assert got == sorted([CONFORMANCE[n]["model"] for n in MODELS] + [lm]), got
         return f"{len(g['models'])} models, {len(g['alloc'])} accounts"
 
     check("get_genesis: chain id and the preloaded models' bytes", genesis)
+
+    # The language model: greedy = onnxruntime, sampled = the reference sampler.
+    def generation():
+        lm = model_id_of(ROOT / "fixtures/lm/char_lm.onnx")
+        info = p.decoder_info(lm)
+        assert info["vocab_size"] == 94 and info["max_context"] == 128, info
+        exp = load_json(ROOT / "fixtures/lm/char_lm.expected.json")
+        for case in exp["cases"]:
+            got = p.generate(lm, case["prompt_ids"], case["max_new_tokens"])
+            assert got == case["tokens"], f"{case['prompt']!r}: {got} != onnxruntime {case['tokens']}"
+        for case in exp["sampled"]:  # the Python reference sampler of fixtures/make_char_lm.py
+            got = p.generate(
+                lm,
+                case["prompt_ids"],
+                case["max_new_tokens"],
+                temperature=case["temperature_milli"] / 1000,
+                top_k=case["top_k"],
+                seed=case["seed"],
+            )
+            assert got == case["tokens"], f"sampled {case['prompt']!r}: {got} != {case['tokens']}"
+        try:
+            p.generate(lm, [1, 2], info["max_context"])
+        except BadInput as e:
+            assert e.index == 1, e
+        else:
+            raise AssertionError("a request over the context was not refused")
+        return (
+            f"{len(exp['cases'])} greedy cases = onnxruntime, {len(exp['sampled'])} sampled = the reference"
+            f" sampler, {info['gas_per_token']} gas/token"
+        )
+
+    check("decoder_info + generate (char_lm): greedy = onnxruntime, sampled = reference; over-context BadInput", generation)
 
     # digits_mlp against onnxruntime, every sample.
     def mlp_vs_ort():

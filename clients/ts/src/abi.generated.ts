@@ -47,6 +47,89 @@ export const provaInferenceAbi = [
         "internalType": "bytes32",
         "name": "modelId",
         "type": "bytes32"
+      }
+    ],
+    "name": "decoderInfo",
+    "outputs": [
+      {
+        "internalType": "uint32",
+        "name": "vocabSize",
+        "type": "uint32"
+      },
+      {
+        "internalType": "uint32",
+        "name": "maxContext",
+        "type": "uint32"
+      },
+      {
+        "internalType": "uint32",
+        "name": "eosToken",
+        "type": "uint32"
+      },
+      {
+        "internalType": "uint64",
+        "name": "gasPerToken",
+        "type": "uint64"
+      },
+      {
+        "internalType": "uint64",
+        "name": "baseGas",
+        "type": "uint64"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "modelId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint32[]",
+        "name": "prompt",
+        "type": "uint32[]"
+      },
+      {
+        "internalType": "uint32",
+        "name": "maxNewTokens",
+        "type": "uint32"
+      },
+      {
+        "internalType": "uint64",
+        "name": "seed",
+        "type": "uint64"
+      },
+      {
+        "internalType": "uint32",
+        "name": "temperatureMilli",
+        "type": "uint32"
+      },
+      {
+        "internalType": "uint32",
+        "name": "topK",
+        "type": "uint32"
+      }
+    ],
+    "name": "generate",
+    "outputs": [
+      {
+        "internalType": "uint32[]",
+        "name": "tokens",
+        "type": "uint32[]"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "modelId",
+        "type": "bytes32"
       },
       {
         "components": [

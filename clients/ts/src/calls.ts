@@ -1,5 +1,5 @@
-// Typed calls to the precompiles: INFER (`infer`, `inferFixed`, `modelInfo`) through eth_call,
-// MODEL_REGISTRY (`exists`, `deploy`).
+// Typed calls to the precompiles: INFER (`infer`, `inferFixed`, `modelInfo`, `generate`,
+// `decoderInfo`) through eth_call, MODEL_REGISTRY (`exists`, `deploy`).
 import {
   bytesToHex,
   isHex,
@@ -190,6 +190,67 @@ export async function modelInfo(client: AnyClient, modelId: Hex, opts: CallOptio
     shape: t.shape.map((d) => Number(d)),
   });
   return { sizeBytes, macs, gasPerCall, inputs: ins.map(template), outputs: outs.map(template) };
+}
+
+/** Options of `generate`: greedy by default. */
+export interface GenerateOptions extends CallOptions {
+  /** Sampling temperature (0 = greedy); sent in thousandths, so 0.8 is `temperatureMilli` 800. */
+  temperature?: number;
+  /** Sample among the `topK` most likely tokens; 0 (default) for the whole vocabulary. */
+  topK?: number;
+  /** The sampler's seed (ignored when greedy). */
+  seed?: bigint | number;
+}
+
+/**
+ * Token ids a deployed language model generates after `prompt` (`IProvaInference.generate`,
+ * docs/generation.md): greedy when `temperature` is 0, otherwise seeded sampling, the same
+ * tokens on every node. Reverts `BadInput` for a bad prompt or lengths, `UnknownModel` if absent.
+ */
+export async function generate(
+  client: AnyClient,
+  modelId: Hex,
+  prompt: readonly number[],
+  maxNewTokens: number,
+  opts: GenerateOptions = {},
+): Promise<number[]> {
+  checkModelId(modelId);
+  const milli = Math.round((opts.temperature ?? 0) * 1000);
+  if (!Number.isFinite(milli) || milli < 0 || milli > 0xffffffff) throw new Error(`temperature ${opts.temperature} is out of range`);
+  const seed = BigInt.asUintN(64, BigInt(opts.seed ?? 0));
+  const tokens = await readContract(client, {
+    address: PROVA_INFERENCE,
+    abi: provaInferenceAbi,
+    functionName: 'generate',
+    args: [modelId, prompt, maxNewTokens, seed, milli, opts.topK ?? 0],
+    ...callOptions(opts),
+  });
+  return [...tokens];
+}
+
+/** What `decoderInfo` returns. */
+export interface DecoderInfo {
+  vocabSize: number;
+  maxContext: number;
+  /** The end-of-sequence token, or undefined if the model has none. */
+  eosToken: number | undefined;
+  /** Gas of one token (one step at the longest context). */
+  gasPerToken: bigint;
+  /** Gas of a call on top of its tokens (warm model). */
+  baseGas: bigint;
+}
+
+/** Describes a deployed language model (`IProvaInference.decoderInfo`). */
+export async function decoderInfo(client: AnyClient, modelId: Hex, opts: CallOptions = {}): Promise<DecoderInfo> {
+  checkModelId(modelId);
+  const [vocabSize, maxContext, eos, gasPerToken, baseGas] = await readContract(client, {
+    address: PROVA_INFERENCE,
+    abi: provaInferenceAbi,
+    functionName: 'decoderInfo',
+    args: [modelId],
+    ...callOptions(opts),
+  });
+  return { vocabSize, maxContext, eosToken: eos === 0xffffffff ? undefined : eos, gasPerToken, baseGas };
 }
 
 /** Whether model `modelId` is deployed (`IModelRegistry.exists`). */

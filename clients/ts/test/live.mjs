@@ -15,7 +15,7 @@ import {
 import { privateKeyToAccount } from 'viem/accounts';
 import {
   DTYPES, MODEL_REGISTRY, PROVA_INFERENCE, decodeCanonicalTensors, decodeProvaError, decodeTensor, deployModel,
-  dtypeCode, encodeCanonicalTensors, encodeTensor, fixedToString, fromFixed, infer, inferFixed, inferRaw,
+  decoderInfo, dtypeCode, encodeCanonicalTensors, encodeTensor, fixedToString, fromFixed, generate, infer, inferFixed, inferRaw,
   isProvaError, modelExists, modelIdOf, modelInfo, modelRegistryAbi, provaActions, provaErrorsAbi,
   provaInferenceAbi, toFixed, unflatten, withProvaErrors,
 } from '../dist/index.js';
@@ -403,6 +403,20 @@ await check('modelInfo: shapes and costs of every preloaded model', async () => 
     eqJson(i.inputs, want, `${name} inputs`);
   }
   return `digits_mlp gas ${info.gasPerCall}, ${names.length} models`;
+});
+await check('generate (char_lm): greedy = onnxruntime, sampled = the reference sampler; decoderInfo; BadInput', async () => {
+  const lm = modelIdOf(read('fixtures/lm/char_lm.onnx'));
+  const info = await decoderInfo(client, lm);
+  eqJson([info.vocabSize, info.maxContext], [94, 128], 'decoderInfo');
+  const exp = readJson('fixtures/lm/char_lm.expected.json');
+  for (const c of exp.cases) eqJson(await generate(client, lm, c.prompt_ids, c.max_new_tokens), c.tokens, `greedy ${JSON.stringify(c.prompt)}`);
+  for (const c of exp.sampled) {
+    const got = await generate(client, lm, c.prompt_ids, c.max_new_tokens, { temperature: c.temperature_milli / 1000, topK: c.top_k, seed: BigInt(c.seed) });
+    eqJson(got, c.tokens, `sampled ${JSON.stringify(c.prompt)}`);
+  }
+  const e = await revertsWith(generate(client, lm, [1, 2], info.maxContext), 'BadInput', 'over the context');
+  eq(e.args[0], 1n, 'BadInput index');
+  return `${exp.cases.length} greedy + ${exp.sampled.length} sampled, ${info.gasPerToken} gas/token`;
 });
 await check('UnknownModel revert decoded to name and args', async () => {
   const e = await revertsWith(infer(client, UNKNOWN, sampleInputs), 'UnknownModel', 'infer');

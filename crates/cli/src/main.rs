@@ -8,6 +8,7 @@ mod bench;
 mod calls_bench;
 mod deploy;
 mod gas_bench;
+mod generate;
 mod infer;
 mod model;
 mod network;
@@ -36,6 +37,8 @@ struct Cli {
 enum Command {
     /// Run a model on inputs and print its outputs.
     Infer(infer::InferArgs),
+    /// Generate text with a decoder (language) model, as the generate precompile does.
+    Generate(generate::GenerateArgs),
     /// Inspect and manage models.
     #[command(subcommand)]
     Model(model::ModelCommand),
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
     };
     let result = std::panic::catch_unwind(|| match cli.command {
         Command::Infer(args) => infer::run(args),
+        Command::Generate(args) => generate::run(args),
         Command::Model(cmd) => model::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Node(args) => node::run(args),

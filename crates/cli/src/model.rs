@@ -75,10 +75,33 @@ fn inspect(args: InspectArgs) -> Result<()> {
     if work.len() > 8 {
         println!("work      … {} more operators", work.len() - 8);
     }
-    println!(
-        "gas       {} per call ({} when cold)",
-        info.gas_per_call, info.gas_cold_call
-    );
+    match &info.decoder {
+        None => println!(
+            "gas       {} per call ({} when cold)",
+            info.gas_per_call, info.gas_cold_call
+        ),
+        Some(d) => {
+            println!(
+                "decoder   vocab {}, context {}, {} layers{} (signature and cost: one step at \
+                 the longest context; run with prova generate)",
+                d.vocab,
+                d.max_context,
+                d.layers,
+                d.eos
+                    .map(|e| format!(", end of sequence {e}"))
+                    .unwrap_or_default()
+            );
+            let block = 30_000_000u64;
+            let schedule = prova_model::GasSchedule::DEFAULT;
+            let fits =
+                block.saturating_sub(schedule.base + schedule.cold_model) / d.gas_per_token.max(1);
+            println!(
+                "gas       {} per token (prompt and generated), {} per call; {} tokens fit \
+                 one 30M-gas block",
+                d.gas_per_token, schedule.base, fits
+            );
+        }
+    }
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use prova_rpc::{Mining, RpcConfig};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 /// The fixture models, embedded so the node runs from any directory: `(name, bytes)`.
-pub const FIXTURE_MODELS: [(&str, &[u8]); 14] = [
+pub const FIXTURE_MODELS: [(&str, &[u8]); 15] = [
     (
         "cancer_forest",
         include_bytes!("../../../fixtures/models/cancer_forest.onnx"),
@@ -64,6 +64,11 @@ pub const FIXTURE_MODELS: [(&str, &[u8]); 14] = [
     (
         "iris_logreg",
         include_bytes!("../../../fixtures/models/iris_logreg.onnx"),
+    ),
+    // The language model (docs/generation.md): run by `generate`, not `infer`.
+    (
+        "char_lm",
+        include_bytes!("../../../fixtures/lm/char_lm.onnx"),
     ),
 ];
 

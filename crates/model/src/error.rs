@@ -90,6 +90,10 @@ pub enum AdmissionError {
         /// The limit.
         max: u64,
     },
+    /// A graph laid out as a decoder with past (inputs `past_key_values.*`) whose step
+    /// structure Prova cannot run (docs/generation.md).
+    #[error("not a decoder step Prova can run: {0}")]
+    Decoder(String),
     /// tract could not build or type the graph.
     #[error("model does not type-check: {0}")]
     Typing(String),

@@ -59,6 +59,25 @@ impl GasSchedule {
     }
 }
 
+impl GasSchedule {
+    /// Gas of one token of generation for a decoder whose step at the longest context costs
+    /// `step` and returns `logits_bytes` of logits: the step's inference gas without the
+    /// per-call base (charged once per `generate` call).
+    pub fn token_gas(&self, step: &Cost, logits_bytes: u64) -> u64 {
+        self.inference_gas(step, 0, logits_bytes, false)
+            .saturating_sub(self.base)
+    }
+
+    /// Gas of a `generate` call that runs `tokens` steps (prompt plus generated tokens) of a
+    /// decoder charging `token_gas` each.
+    pub fn generation_gas(&self, token_gas: u64, tokens: u64, cold: bool) -> u64 {
+        let total = self.base as u128
+            + if cold { self.cold_model as u128 } else { 0 }
+            + (token_gas as u128) * (tokens as u128);
+        u64::try_from(total).unwrap_or(u64::MAX)
+    }
+}
+
 impl Default for GasSchedule {
     fn default() -> Self {
         Self::DEFAULT

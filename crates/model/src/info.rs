@@ -1,4 +1,4 @@
-use crate::{Cost, GasSchedule, ModelId};
+use crate::{Cost, DecoderInfo, GasSchedule, ModelId};
 use prova_tensor::{DType, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -54,6 +54,10 @@ pub struct ModelInfo {
     pub gas_per_call: u64,
     /// Gas of a cold call (first use in the transaction).
     pub gas_cold_call: u64,
+    /// For a decoder with past (run by `generate`, never by `infer`): its step structure.
+    /// Its `inputs`, `outputs` and `cost` are then those of one step at the longest context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoder: Option<DecoderInfo>,
 }
 
 impl ModelInfo {

@@ -28,6 +28,7 @@
 pub mod allowlist;
 mod attributes;
 mod cost;
+pub mod decoder;
 mod error;
 pub mod gas;
 mod info;
@@ -38,6 +39,7 @@ mod proto;
 mod store;
 
 pub use cost::{Cost, NodeWork};
+pub use decoder::{DecoderInfo, StepInput};
 pub use error::{AdmissionError, StoreError};
 pub use gas::GasSchedule;
 pub use info::{ModelInfo, TensorSpec};
@@ -223,7 +225,62 @@ pub fn admit(bytes: &[u8], limits: &Limits) -> Result<AdmittedModel, AdmissionEr
     }
     let proto = tract_onnx::pb::ModelProto::decode(bytes)
         .map_err(|e| AdmissionError::Parse(e.to_string()))?;
-    let facts = proto::check(&proto, limits)?;
+    if decoder::is_decoder(&proto) {
+        return admit_decoder(bytes, &proto, limits);
+    }
+    admit_proto(bytes, &proto, limits)
+}
+
+/// Admits a decoder with past (module [`decoder`]): its layout, then the step at the longest
+/// context through [`admit_proto`] (limits and the cost a token is charged), then the step
+/// symbolic in the past length, which is what the runtime compiles.
+fn admit_decoder(
+    bytes: &[u8],
+    proto: &tract_onnx::pb::ModelProto,
+    limits: &Limits,
+) -> Result<AdmittedModel, AdmissionError> {
+    let layout = decoder::layout(proto, limits)?;
+    let past = u64::from(layout.info.max_context) - 1;
+    let mut admitted = admit_proto(bytes, &layout.concrete(proto, past), limits)?;
+    let logits = layout
+        .info
+        .outputs
+        .iter()
+        .position(Option::is_none)
+        .and_then(|ix| admitted.info.outputs.get(ix))
+        .ok_or_else(|| AdmissionError::Decoder("the graph has no logits output".into()))?;
+    let vocab = match (logits.dtype, logits.shape.as_slice()) {
+        (DType::F32, &[1, 1, v]) if v >= 1 && v <= u64::from(u32::MAX) => v,
+        (dtype, shape) => {
+            return Err(AdmissionError::Decoder(format!(
+                "output \"logits\" of one step is {dtype} {shape:?}, expected f32 [1, 1, vocab]"
+            )));
+        }
+    };
+    let (typed, p) = contained("building the decoder step", || {
+        let mut model = ops::onnx().model_for_proto_model(proto)?;
+        let p = model.symbols.sym("prova_past");
+        layout.set_symbolic_facts(&mut model, &p)?;
+        let typed = model.into_typed()?.into_decluttered()?;
+        Ok((typed, p))
+    })?;
+    layout.check_symbolic_outputs(&typed, &p, vocab)?;
+    let mut info = layout.info;
+    info.vocab = vocab as u32;
+    info.gas_per_token = GasSchedule::DEFAULT.token_gas(&admitted.info.cost, vocab * 4);
+    admitted.info.decoder = Some(info);
+    admitted.typed = typed;
+    Ok(admitted)
+}
+
+/// Admits a parsed model whose inputs are all fixed (or a leading batch dimension).
+fn admit_proto(
+    bytes: &[u8],
+    proto: &tract_onnx::pb::ModelProto,
+    limits: &Limits,
+) -> Result<AdmittedModel, AdmissionError> {
+    let size = bytes.len() as u64;
+    let facts = proto::check(proto, limits)?;
     let opset = proto
         .opset_import
         .iter()
@@ -232,7 +289,7 @@ pub fn admit(bytes: &[u8], limits: &Limits) -> Result<AdmittedModel, AdmissionEr
         .unwrap_or(0);
 
     let mut model = contained("building the graph", || {
-        let mut model = ops::onnx().model_for_proto_model(&proto)?;
+        let mut model = ops::onnx().model_for_proto_model(proto)?;
         for (ix, spec) in facts.inputs.iter().enumerate() {
             let shape: TVec<usize> = spec.shape.iter().map(|&d| d as usize).collect();
             model.set_input_fact(ix, InferenceFact::dt_shape(datum_type(spec.dtype), shape))?;
@@ -248,7 +305,7 @@ pub fn admit(bytes: &[u8], limits: &Limits) -> Result<AdmittedModel, AdmissionEr
             ))
         })
     };
-    let onnx_nodes = limits_graph::onnx_nodes(&proto);
+    let onnx_nodes = limits_graph::onnx_nodes(proto);
     bounded(&mut || limits_graph::analyse(&mut model, limits, &onnx_nodes))?;
     let typed = contained("building the graph", || model.into_typed())?;
     bounded(&mut || limits_graph::check_typed(&typed, limits).map(drop))?;
@@ -304,6 +361,7 @@ pub fn admit(bytes: &[u8], limits: &Limits) -> Result<AdmittedModel, AdmissionEr
         cost,
         gas_per_call: 0,
         gas_cold_call: 0,
+        decoder: None,
     };
     info.gas_per_call = info.gas(&GasSchedule::DEFAULT, false);
     info.gas_cold_call = info.gas(&GasSchedule::DEFAULT, true);

@@ -28,6 +28,8 @@ pub struct Limits {
     pub max_rank: u64,
     /// Value the leading symbolic (batch) dimension is fixed to.
     pub batch: u64,
+    /// Longest context of a decoder (`max_position_embeddings`): prompt plus generated tokens.
+    pub max_context: u64,
 }
 
 impl Limits {
@@ -42,9 +44,10 @@ impl Limits {
         max_fold_bytes: 32 << 20,
         max_fold_macs: 64 << 20,
         max_run_bytes: 256 << 20,
-        max_io: 16,
+        max_io: 64,
         max_rank: 8,
         batch: 1,
+        max_context: 4096,
     };
 }
 

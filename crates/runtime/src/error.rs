@@ -68,6 +68,23 @@ pub enum RuntimeError {
         /// What went wrong.
         reason: String,
     },
+    /// `infer` on a decoder with past, which only `generate` runs.
+    #[error(
+        "model {model} is a decoder with past (a language model): run it with generate, not infer"
+    )]
+    IsDecoder {
+        /// Model.
+        model: ModelId,
+    },
+    /// `generate` on a model that is not a decoder with past.
+    #[error("model {model} is not a decoder with past (docs/generation.md): run it with infer")]
+    NotDecoder {
+        /// Model.
+        model: ModelId,
+    },
+    /// A generation request the model cannot serve (prompt, lengths, sampling parameters).
+    #[error("{0}")]
+    BadRequest(String),
     /// tract failed (or panicked) while running.
     #[error("inference failed: {0}")]
     Execution(String),

@@ -31,12 +31,15 @@ compile_error!("Prova's tensor encoding assumes a little-endian target");
 
 mod cache;
 mod error;
+mod generate;
 mod kernels;
 mod profile;
 mod sample;
+pub mod sampler;
 
 pub use cache::CacheStats;
 pub use error::RuntimeError;
+pub use generate::{GenerateRequest, tokens_tensor};
 pub use kernels::pinned_kernels;
 pub use profile::{
     EXACT_ISA_EDIT, EXACT_TIER_ENV, EXACT_UNPINNED_KNOBS, Profile, isa_report, pin, pinned,
@@ -287,6 +290,11 @@ impl Runtime {
         model: &CompiledModel,
         inputs: &[Tensor],
     ) -> Result<Vec<Tensor>, RuntimeError> {
+        if model.info.decoder.is_some() {
+            return Err(RuntimeError::IsDecoder {
+                model: model.info.id,
+            });
+        }
         Self::check_inputs(&model.info, inputs)?;
         let outputs = contain_tract(|| {
             let values: TVec<TValue> = inputs

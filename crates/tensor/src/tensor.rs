@@ -66,6 +66,20 @@ impl Tensor {
         Self::new(T::DTYPE, shape, data)
     }
 
+    /// A rank-1 tensor of `values` (shape `[values.len()]`: it always matches, so this cannot
+    /// fail; bools are written as 0/1 by [`Element`]).
+    pub fn vector<T: Element>(values: &[T]) -> Self {
+        let mut data = Vec::with_capacity(std::mem::size_of_val(values));
+        for v in values {
+            v.write_le(&mut data);
+        }
+        Self {
+            dtype: T::DTYPE,
+            shape: vec![values.len() as u64],
+            data,
+        }
+    }
+
     /// A f32 tensor.
     pub fn from_f32(shape: Vec<u64>, values: &[f32]) -> Result<Self, TensorError> {
         Self::from_values(shape, values)

@@ -240,6 +240,51 @@ class Prova:
         outs = self._call(self.inference.functions.inferFixed(mid, ft.elements, ft.shape, ft.decimals))
         return [FixedTensor(list(e), [int(d) for d in s], int(dec)) for e, s, dec in outs]
 
+    def decoder_info(self, model_id: Any) -> dict[str, Any]:
+        """``decoderInfo`` of a deployed language model (a decoder with past)::
+
+            {"vocab_size": int, "max_context": int, "eos_token": int | None,
+             "gas_per_token": int, "base_gas": int}
+
+        Raises BadInput for a model that is not a decoder, UnknownModel for an unknown id."""
+        vocab, context, eos, per_token, base = self._call(
+            self.inference.functions.decoderInfo(_b32(model_id, "model id"))
+        )
+        return {
+            "vocab_size": int(vocab),
+            "max_context": int(context),
+            "eos_token": None if int(eos) == 0xFFFFFFFF else int(eos),
+            "gas_per_token": int(per_token),
+            "base_gas": int(base),
+        }
+
+    def generate(
+        self,
+        model_id: Any,
+        prompt: Sequence[int],
+        max_new_tokens: int,
+        *,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        seed: int = 0,
+    ) -> list[int]:
+        """``generate`` with an ``eth_call``: the token ids a language model generates after
+        `prompt` (token ids of its tokenizer). Greedy when `temperature` is 0, else sampled
+        among the `top_k` most likely tokens (all when 0) with the given `seed`: the same
+        tokens on every node (docs/generation.md). `temperature` is sent in thousandths."""
+        milli = round(float(temperature) * 1000)
+        if not 0 <= milli <= 0xFFFFFFFF:
+            raise ValueError(f"temperature {temperature} is out of range")
+        fn = self.inference.functions.generate(
+            _b32(model_id, "model id"),
+            [int(t) for t in prompt],
+            int(max_new_tokens),
+            int(seed) & 0xFFFFFFFFFFFFFFFF,
+            milli,
+            int(top_k),
+        )
+        return [int(t) for t in self._call(fn)]
+
     def exists(self, model_id: Any) -> bool:
         """MODEL_REGISTRY ``exists(modelId)``."""
         return bool(self._call(self.registry.functions.exists(_b32(model_id, "model id"))))
