@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Real-size networks (issue 18): the exact and native profiles against onnxruntime in one run,
+# one thread each, on a MobileNet-style CNN, dense MLPs of 1-7M parameters and a transformer
+# encoder block at sequence 128 (fixtures/bench_real.py builds them with seeded weights).
+# Prints a Markdown table (docs/performance.md, "Real-size networks") with the ratios, the
+# achieved GMAC/s next to this core's peak without FMA, and the peak resident set of a process
+# that loads a model and runs one inference; writes target/bench-real.json.
+#
+#   scripts/bench-real.sh [ITERS]      (default 200; median of ITERS warm calls)
+#
+# PEAK_MAC_PER_CYCLE (default 16: two 8-lane multiplies and two 8-lane adds a cycle, Zen 2-4's
+# four FP pipes; 8 on Intel cores, whose adds and multiplies share two ports) sets the peak.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+iters=${1:-200}
+peak_mpc=${PEAK_MAC_PER_CYCLE:-16}
+
+cargo build --release -q -p prova
+prova=target/release/prova
+venv=fixtures/.venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r fixtures/requirements.txt
+fi
+py="$venv/bin/python"
+dir=target/bench-real
+mkdir -p "$dir"
+"$py" fixtures/bench_real.py make "$dir" >"$dir/models.txt"
+ghz=$(awk -F: '/^cpu MHz/ {print $2 / 1000; exit}' /proc/cpuinfo)
+
+out=target/bench-real.json
+{
+  printf '{"ghz":%s,"peak_mac_per_cycle":%s,"models":{' "${ghz:-0}" "$peak_mpc"
+  first=1
+  while read -r name macs params; do
+    [ $first = 1 ] || printf ','
+    first=0
+    echo "$name ($params parameters, $macs MACs)" >&2
+    printf '"%s":{"macs":%s,"params":%s' "$name" "$macs" "$params"
+    for profile in exact native; do
+      printf ',"%s":' "$profile"
+      "$prova" bench infer "$dir/$name.onnx" --input "$dir/$name.json" --profile "$profile" --iters "$iters" --json
+      printf ',"%s_rss_kib":%s' "$profile" \
+        "$("$py" fixtures/bench_real.py rss -- "$prova" infer "$dir/$name.onnx" --input "$dir/$name.json" --profile "$profile")"
+    done
+    printf ',"onnxruntime":'
+    "$py" fixtures/bench_real.py ort "$dir" "$name" "$iters"
+    printf ',"onnxruntime_rss_kib":%s' \
+      "$("$py" fixtures/bench_real.py rss -- "$py" fixtures/bench_real.py ort "$dir" "$name" 1)"
+    printf '}'
+  done <"$dir/models.txt"
+  echo '}}'
+} >"$out"
+
+python3 - "$out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+peak = d["ghz"] * d["peak_mac_per_cycle"]
+print(f"One thread each; {d['ghz']:.2f} GHz, peak without FMA {peak:.1f} GMAC/s "
+      f"({d['peak_mac_per_cycle']} f32 MACs a cycle).\n")
+print("| model | params | MMACs | exact µs | native µs | onnxruntime µs | exact / ORT | native / ORT "
+      "| exact GMAC/s (% of peak) | ORT GMAC/s | peak RSS MiB exact / ORT |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for name, r in d["models"].items():
+    e, n, o = r["exact"]["median_ns"], r["native"]["median_ns"], r["onnxruntime"]["median_ns"]
+    gm = lambda ns: r["macs"] / ns
+    print(f"| {name} | {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.1f} | {e / 1e3:.0f} | {n / 1e3:.0f} | "
+          f"{o / 1e3:.0f} | {e / o:.2f} | {n / o:.2f} | {gm(e):.1f} ({100 * gm(e) / peak:.0f}%) | "
+          f"{gm(o):.1f} | {r['exact_rss_kib'] / 1024:.0f} / {r['onnxruntime_rss_kib'] / 1024:.0f} |")
+PY
