@@ -400,7 +400,9 @@ check "prova export + verify: exit code" 0 "$rc"
 # A validator network on loopback: four processes, BFT consensus, JSON-RPC on each.
 echo "==> devnet"
 DPORT="$(free_port)"
-PPORT=$((20000 + RANDOM % 20000))
+# Below Linux's ephemeral range (32768+), where a client socket of this run could hold one of
+# the four p2p ports and stop a validator from binding it.
+PPORT=$((20000 + RANDOM % 12000))
 "$PROVA" devnet --validators 4 --datadir "$WORK/devnet" --port "$DPORT" --p2p-port "$PPORT" --json \
   >"$WORK/devnet.out" 2>"$WORK/devnet.err" &
 NET_PID=$!
