@@ -12,13 +12,7 @@ cd "$(dirname "$0")/.."
 tokens=${1:-100}
 runs=${2:-5}
 
-cargo build --release -q -p prova
-prova=target/release/prova
-venv=fixtures/.venv
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q -r fixtures/requirements.txt
-fi
+. scripts/bench-setup.sh
 dir=target/bench-lm
 mkdir -p "$dir"
 "$venv/bin/python" fixtures/bench_lm.py make "$dir" >"$dir/params.txt"

@@ -8,14 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 iters=${1:-2000}
 
-cargo build --release -q -p prova
-prova=target/release/prova
-
-venv=fixtures/.venv
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q -r fixtures/requirements.txt
-fi
+. scripts/bench-setup.sh
 
 out=target/bench-infer.json
 {

@@ -15,13 +15,7 @@ cd "$(dirname "$0")/.."
 iters=${1:-200}
 peak_mpc=${PEAK_MAC_PER_CYCLE:-16}
 
-cargo build --release -q -p prova
-prova=target/release/prova
-venv=fixtures/.venv
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q -r fixtures/requirements.txt
-fi
+. scripts/bench-setup.sh
 py="$venv/bin/python"
 dir=target/bench-real
 mkdir -p "$dir"
@@ -43,10 +37,12 @@ out=target/bench-real.json
       printf ',"%s_rss_kib":%s' "$profile" \
         "$("$py" fixtures/bench_real.py rss -- "$prova" infer "$dir/$name.onnx" --input "$dir/$name.json" --profile "$profile")"
     done
+    ort=(fixtures/bench_ort.py --models "$dir" --inputs "$dir" --only "$name")
     printf ',"onnxruntime":'
-    "$py" fixtures/bench_real.py ort "$dir" "$name" "$iters"
+    "$py" "${ort[@]}" --iters "$iters" --warmup $((iters / 10 > 10 ? iters / 10 : 10)) | "$py" -c \
+      'import json, sys; d = json.load(sys.stdin); print(json.dumps({"onnxruntime": d["onnxruntime"], **d["models"][sys.argv[1]]}))' "$name"
     printf ',"onnxruntime_rss_kib":%s' \
-      "$("$py" fixtures/bench_real.py rss -- "$py" fixtures/bench_real.py ort "$dir" "$name" 1)"
+      "$("$py" fixtures/bench_real.py rss -- "$py" "${ort[@]}" --iters 1 --warmup 0)"
     printf '}'
   done <"$dir/models.txt"
   echo '}}'
