@@ -30,6 +30,7 @@
 compile_error!("Prova's tensor encoding assumes a little-endian target");
 
 mod cache;
+pub mod depthwise;
 mod error;
 mod generate;
 mod kernels;
@@ -208,7 +209,9 @@ impl Runtime {
             } else {
                 Vec::new()
             };
-            let optimized = typed.into_optimized()?;
+            let mut decluttered = typed.into_decluttered()?;
+            depthwise::use_prova_depthwise(&mut decluttered)?;
+            let optimized = decluttered.into_optimized()?;
             if exact {
                 libm.extend(prova_model::ops::platform_libm_nodes(&optimized));
             }

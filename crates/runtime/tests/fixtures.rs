@@ -214,11 +214,17 @@ fn exact_profile_pins_the_instruction_set() {
     for f in ["Fma", "F16c", "Avx512", "AvxVnni", "Amx"] {
         assert!(!isa.contains(f), "exact profile left {f} enabled: {isa}");
     }
-    // The four AVX routines that are not the portable arithmetic run tract's portable kernels.
+    // Softmax's exp-and-sum runs Prova's kernel (the portable arithmetic, vectorised with FMA
+    // where the CPU has it); the four AVX routines that are not the portable arithmetic run
+    // tract's portable kernels.
     let pinned = prova_runtime::pinned_kernels();
     let names: Vec<&str> = pinned.iter().map(|(f, _)| *f).collect();
-    assert_eq!(names, ["tanh", "sigmoid", "reduce_max", "reduce_min"]);
-    for (func, kernel) in pinned {
+    assert_eq!(
+        names,
+        ["softmax2", "tanh", "sigmoid", "reduce_max", "reduce_min"]
+    );
+    assert_eq!(pinned[0].1, "prova_exp_sum_f32");
+    for (func, kernel) in pinned.into_iter().skip(1) {
         let portable = tract_linalg::routines::declared()
             .any(|r| r.arch.is_none() && r.func.name() == func && r.name() == kernel);
         assert!(

@@ -24,15 +24,19 @@
 //! the AVX and portable matrix kernels do not agree on, must not decide a maximum.
 
 #[cfg(target_arch = "x86_64")]
+pub mod exp_sum;
+
+#[cfg(target_arch = "x86_64")]
 mod x86_64 {
     use crate::Profile;
     use std::sync::OnceLock;
+
     use tract_onnx::prelude::{DatumType, TractResult};
     use tract_onnx::tract_core::tract_linalg::{
         Func,
         element_wise::ElementWise,
         isa::{self, Arch, IsaReq, LEVEL_BOOST},
-        reduce::Reduce,
+        reduce::{MapReduce, MapReduceImpl, Reduce},
         routines::{self, Routine, RoutineFactory},
     };
 
@@ -155,6 +159,21 @@ mod x86_64 {
         };
     }
 
+    /// tract's softmax exp-and-sum (`Func::Softmax2`): under the exact profile the portable
+    /// kernel's arithmetic, vectorised with FMA where the CPU has FMA and AVX2 (see
+    /// [`exp_sum`]); tract's usual choice otherwise.
+    fn softmax2() -> Box<dyn MapReduce<f32, f32>> {
+        static SLOT: OnceLock<&'static Routine> = OnceLock::new();
+        if exact() {
+            return Box::new(MapReduceImpl::<super::exp_sum::ExpSum, f32, f32>::new());
+        }
+        match SLOT.get_or_init(|| delegate(Func::Softmax2)).factory {
+            RoutineFactory::F32MapReduce(f) => f(),
+            _ => panic!("tract's softmax2 kernel is not a map-reduce"),
+        }
+    }
+
+    pin!(Softmax2, RoutineFactory::F32MapReduce(softmax2));
     pin!(Tanh, RoutineFactory::F32(tanh));
     pin!(Sigmoid, RoutineFactory::F32(sigmoid));
     pin!(ReduceMax, RoutineFactory::F32Reduce(reduce_max));
@@ -162,14 +181,20 @@ mod x86_64 {
 
     /// The functions pinned, with the kernel tract now runs for each in this process.
     pub fn report() -> Vec<(&'static str, &'static str)> {
-        [Func::Tanh, Func::Sigmoid, Func::ReduceMax, Func::ReduceMin]
-            .into_iter()
-            .map(|func| {
-                let kernel = routines::best_for(func, DatumType::F32, &isa::native())
-                    .map_or("none", |r| r.name());
-                (func.name(), kernel)
-            })
-            .collect()
+        [
+            Func::Softmax2,
+            Func::Tanh,
+            Func::Sigmoid,
+            Func::ReduceMax,
+            Func::ReduceMin,
+        ]
+        .into_iter()
+        .map(|func| {
+            let kernel = routines::best_for(func, DatumType::F32, &isa::native())
+                .map_or("none", |r| r.name());
+            (func.name(), kernel)
+        })
+        .collect()
     }
 }
 

@@ -1,0 +1,748 @@
+//! Prova's depthwise convolution: tract's arithmetic, vectorised across outputs.
+//!
+//! tract runs a depthwise convolution (`group` = input channels = output channels) as its
+//! `DepthWise` op: per output zone (the interior, each border and corner), per channel, per
+//! output row, one call of a vectorised kernel over that row. On real-size CNNs the rows are
+//! short (a MobileNet block at 8×8 has rows of six interior points), so the calls, the zone
+//! walk and the per-call setup cost more than the arithmetic: tract's depthwise layers ran at
+//! 1.1–1.7 GMAC/s and were half the time of a MobileNet-style network whose depthwise MACs
+//! are a tenth of its work (docs/performance.md, "Real-size networks").
+//!
+//! [`DepthwiseConv`] computes every output with exactly tract's operations, in tract's order:
+//! the bias, then for each kernel tap whose input lies inside the image (padding taps are
+//! skipped, not multiplied by zero), in row-major kernel order, one multiply and then one add.
+//! With AVX and a column stride of 1 or 2 it computes eight (or four) consecutive outputs of
+//! a row per vector and four such groups per pass over the taps (independent sums in flight):
+//! the input plane is copied once into rows padded on both sides, so every load stays inside;
+//! where a tap reads padding for some lanes (the border columns), the product is replaced by
+//! `-0.0`, the exact identity of IEEE addition (`a + -0.0` is `a` for every `a`, signed zeros
+//! and NaN included), which is the sum that skips the tap; kernel rows outside the image are
+//! skipped per group. Stride 2 reads eight outputs' inputs with two loads and a shuffle. Other
+//! strides, and CPUs without AVX, take a portable loop with the same operations. Separate
+//! multiplies and adds (no FMA: Rust never contracts them), one rounding each, so the bits do
+//! not depend on the vector width, the path or the CPU. `tests/depthwise.rs` compares both
+//! paths with tract's op bit for bit on edge geometries and values (padding on every side,
+//! strides, dilations, NaN, infinities, signed zeros, subnormals), on every CPU model of the
+//! determinism matrix (scripts/test runs it under qemu).
+//!
+//! [`use_prova_depthwise`] swaps tract's `Conv` for this op after decluttering (so the
+//! weights are tract's) and before tract's codegen would pick `DepthWise`; the batch
+//! normalisation and clip that follow stay tract's fused element-wise chain.
+
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_onnx::tract_core::ops::nn::DataFormat;
+
+/// A 2-D f32 depthwise convolution in NCHW (or CHW) layout, kernel `[C, 1, KH, KW]`, bias of
+/// one value per channel (or one for all): inputs `(x, kernel, bias)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DepthwiseConv {
+    /// Images in the batch (1 without an N axis).
+    batch: usize,
+    channels: usize,
+    input: [usize; 2],
+    output: [usize; 2],
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    pad_before: [usize; 2],
+    /// The full output shape (with or without N, as the input).
+    output_shape: TVec<usize>,
+}
+
+impl DepthwiseConv {
+    /// The op that computes `conv` on an input of fact `x`, or `None` when `conv` is not one
+    /// tract would run as its `DepthWise` op on f32 NCHW/CHW data with a 2-D OIHW kernel.
+    pub fn for_conv(
+        conv: &Conv,
+        x: &TypedFact,
+        kernel: &TypedFact,
+        bias: &TypedFact,
+    ) -> TractResult<Option<Self>> {
+        let spec = &conv.pool_spec;
+        let c = spec.input_channels;
+        if conv.q_params.is_some()
+            || conv.group <= 1
+            || conv.group != c
+            || spec.output_channels != c
+            || spec.kernel_shape.len() != 2
+            || conv.kernel_fmt != KernelFormat::OIHW
+            || !matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
+            || [x, kernel, bias]
+                .iter()
+                .any(|f| f.datum_type != f32::datum_type() || f.is_exotic())
+        {
+            return Ok(None);
+        }
+        let (Some(x_shape), Some(k_shape)) = (x.shape.as_concrete(), kernel.shape.as_concrete())
+        else {
+            return Ok(None);
+        };
+        let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
+        let bias_len = bias.shape.volume();
+        if k_shape != [c, 1, kh, kw] || (bias_len != c.to_dim() && bias_len != 1.to_dim()) {
+            return Ok(None);
+        }
+        let geo = spec
+            .compute_geo(&x.shape)?
+            .to_concrete(x_shape)?
+            .into_owned();
+        let patch = &geo.patch;
+        if patch.spec.input_shape.len() != 2
+            || patch.output_shape.len() != 2
+            || x_shape.contains(&0)
+            || patch.output_shape.contains(&0)
+            || kh == 0
+            || kw == 0
+        {
+            return Ok(None);
+        }
+        let pair = |v: &[usize]| [v[0], v[1]];
+        Ok(Some(Self {
+            batch: *geo.input_shape.n().unwrap_or(&1),
+            channels: c,
+            input: pair(&patch.spec.input_shape),
+            output: pair(&patch.output_shape),
+            kernel: [kh, kw],
+            strides: pair(&patch.spec.strides),
+            dilations: pair(&patch.spec.dilations),
+            pad_before: pair(&patch.pad_before),
+            output_shape: geo.output_shape.shape.clone(),
+        }))
+    }
+
+    /// The geometry of one channel plane.
+    fn geometry(&self) -> Geometry {
+        let [h, w] = self.input;
+        let [oh, ow] = self.output;
+        let [kh, kw] = self.kernel;
+        let [sh, sw] = self.strides;
+        let [dh, dw] = self.dilations;
+        let [ph, pw] = self.pad_before;
+        // Output columns whose every tap reads inside the row: `ox * sw >= pw` and
+        // `ox * sw + (kw - 1) * dw - pw <= w - 1`.
+        let lo = pw.div_ceil(sw).min(ow);
+        let reach = (kw - 1) * dw;
+        let hi = if w + pw > reach {
+            ((w + pw - reach - 1) / sw + 1).min(ow)
+        } else {
+            0
+        };
+        // Per output row, the kernel rows reading inside the image:
+        // `ph <= oy * sh + ky * dh < ph + h`.
+        let rows = (0..oh)
+            .map(|oy| {
+                let top = oy * sh;
+                let first = if top >= ph {
+                    0
+                } else {
+                    (ph - top).div_ceil(dh)
+                };
+                let end = if top >= ph + h {
+                    0
+                } else {
+                    (ph + h - top - 1) / dh + 1
+                };
+                let first = first.min(kh);
+                first..end.min(kh).max(first)
+            })
+            .collect();
+        Geometry {
+            w,
+            oh,
+            ow,
+            kh,
+            kw,
+            sh,
+            sw,
+            dh,
+            dw,
+            ph,
+            pw,
+            lo,
+            hi: hi.max(lo),
+            wp: ((ow.max(1) - 1) * sw + reach + 1).max(pw + w),
+            rows,
+        }
+    }
+
+    /// Computes the convolution of `x` into `out` (shapes as built; panics otherwise).
+    #[doc(hidden)]
+    pub fn run(&self, x: &[f32], kernel: &[f32], bias: &[f32], out: &mut [f32]) {
+        let g = self.geometry();
+        let [h, w] = self.input;
+        let [oh, ow] = self.output;
+        let [kh, kw] = self.kernel;
+        let plane = plane_fn();
+        let mut scratch = Scratch::new(&g, h);
+        for n in 0..self.batch {
+            for c in 0..self.channels {
+                let index = n * self.channels + c;
+                let b = if bias.len() == 1 { bias[0] } else { bias[c] };
+                plane(
+                    &g,
+                    &x[index * h * w..][..h * w],
+                    &kernel[c * kh * kw..][..kh * kw],
+                    b,
+                    &mut out[index * oh * ow..][..oh * ow],
+                    &mut scratch,
+                );
+            }
+        }
+    }
+}
+
+/// One channel plane's geometry (input width, output, kernel, strides, dilations, padding
+/// before), the output columns `lo..hi` whose every kernel column reads inside the image, and
+/// per output row the kernel rows that do.
+#[derive(Debug, Clone)]
+struct Geometry {
+    w: usize,
+    oh: usize,
+    ow: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+    dh: usize,
+    dw: usize,
+    ph: usize,
+    pw: usize,
+    lo: usize,
+    hi: usize,
+    /// Width of a padded input row: every column any output's taps read, at least the image
+    /// and its padding before.
+    wp: usize,
+    rows: Vec<std::ops::Range<usize>>,
+}
+
+impl Geometry {
+    /// The input row kernel row `ky` reads for output row `oy` (`ky` in `rows[oy]`).
+    #[inline(always)]
+    fn input_row(&self, oy: usize, ky: usize) -> usize {
+        oy * self.sh + ky * self.dh - self.ph
+    }
+}
+
+/// Buffers one convolution's planes share: the input plane with its rows padded to `g.wp`
+/// columns (`g.pw` before; the padding stays zero), and one such row holding all ones where a
+/// column is inside the image and zero in the padding.
+struct Scratch {
+    padded: Vec<f32>,
+    mask: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(g: &Geometry, h: usize) -> Self {
+        let mut mask = vec![0.0f32; g.wp];
+        mask[g.pw..g.pw + g.w].fill(f32::from_bits(u32::MAX));
+        Scratch {
+            padded: vec![0.0; h * g.wp],
+            mask,
+        }
+    }
+
+    /// Copies plane `x` into the padded rows.
+    fn fill(&mut self, g: &Geometry, x: &[f32]) {
+        for (src, dst) in x.chunks_exact(g.w).zip(self.padded.chunks_exact_mut(g.wp)) {
+            dst[g.pw..g.pw + g.w].copy_from_slice(src);
+        }
+    }
+}
+
+type PlaneFn = fn(&Geometry, &[f32], &[f32], f32, &mut [f32], &mut Scratch);
+
+/// The plane routine for this CPU: AVX where the CPU has it, else the portable one. Both
+/// compute every output with the same operations in the same order.
+fn plane_fn() -> PlaneFn {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx")
+        && !FORCE_BASELINE.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return avx::plane_entry;
+    }
+    plane_portable
+}
+
+/// Makes [`plane_fn`] hand out the portable routine even on a CPU with AVX (tests compare
+/// both with tract).
+#[doc(hidden)]
+pub static FORCE_BASELINE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Outputs `oys` × `oxs` of a plane, one at a time but interleaved (their sums are
+/// independent, so the CPU overlaps them): each starts at the bias, then for each kernel tap
+/// in row-major order that reads inside the image for it, `out = out + x * k`.
+fn outputs_one_by_one(
+    g: &Geometry,
+    x: &[f32],
+    k: &[f32],
+    bias: f32,
+    out: &mut [f32],
+    oys: std::ops::Range<usize>,
+    oxs: std::ops::Range<usize>,
+) {
+    if oxs.is_empty() {
+        return;
+    }
+    for oy in oys.clone() {
+        out[oy * g.ow..][oxs.clone()].fill(bias);
+    }
+    for ky in 0..g.kh {
+        for kx in 0..g.kw {
+            let kv = k[ky * g.kw + kx];
+            // The columns this tap reads inside the image for: `pw <= ox * sw + kx * dw < pw + w`.
+            let off = kx * g.dw;
+            let first = if off >= g.pw {
+                0
+            } else {
+                (g.pw - off).div_ceil(g.sw)
+            };
+            let end = if off >= g.pw + g.w {
+                0
+            } else {
+                (g.pw + g.w - off - 1) / g.sw + 1
+            };
+            let cols = oxs.start.max(first)..oxs.end.min(end);
+            if cols.is_empty() {
+                continue;
+            }
+            for oy in oys.clone() {
+                if !g.rows[oy].contains(&ky) {
+                    continue;
+                }
+                let xr = &x[g.input_row(oy, ky) * g.w..][..g.w];
+                let row = &mut out[oy * g.ow..][..g.ow];
+                for ox in cols.clone() {
+                    row[ox] += xr[ox * g.sw + off - g.pw] * kv;
+                }
+            }
+        }
+    }
+}
+
+fn plane_portable(g: &Geometry, x: &[f32], k: &[f32], bias: f32, out: &mut [f32], _: &mut Scratch) {
+    outputs_one_by_one(g, x, k, bias, out, 0..g.oh, 0..g.ow);
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use super::{Geometry, Scratch, outputs_one_by_one};
+    use std::arch::x86_64::*;
+
+    pub(super) fn plane_entry(
+        g: &Geometry,
+        x: &[f32],
+        k: &[f32],
+        bias: f32,
+        out: &mut [f32],
+        scratch: &mut Scratch,
+    ) {
+        // SAFETY: only handed out by `plane_fn` after checking the CPU has AVX.
+        unsafe {
+            match g.sw {
+                1 => plane::<1>(g, x, k, bias, out, scratch),
+                2 => plane::<2>(g, x, k, bias, out, scratch),
+                _ => super::plane_portable(g, x, k, bias, out, scratch),
+            }
+        }
+    }
+
+    /// The most groups of outputs one pass over the taps computes: independent sums in
+    /// flight (an add's latency is several cycles, its throughput two a cycle).
+    const GROUPS: usize = 4;
+
+    /// Groups of outputs computed in one pass over the taps: output row, first output column.
+    /// A batch that is not full repeats its last group (the same values, stored twice).
+    struct Batch {
+        n: usize,
+        at: [(usize, usize); GROUPS],
+    }
+
+    impl Batch {
+        fn new() -> Self {
+            Batch {
+                n: 0,
+                at: [(0, 0); GROUPS],
+            }
+        }
+    }
+
+    /// A plane with column stride `S` (1 or 2), in groups of eight (or four) consecutive
+    /// outputs of a row, the last group of a row overlapping the one before it where the
+    /// width is not a multiple of the group (recomputing the same values), [`GROUPS`] groups
+    /// per pass over the taps.
+    ///
+    /// The input is read from a copy whose rows are padded on both sides, so every group's
+    /// loads stay inside it; where a tap reads padding for some outputs of a group (the
+    /// border columns), its product is replaced by `-0.0`, the exact identity of IEEE
+    /// addition (`a + -0.0` is `a` for every `a`, zeros and NaNs included): the sum is the one
+    /// that skips the tap, and a weight's infinity or NaN never meets the padding. Which
+    /// lanes read padding comes from a mask row loaded exactly as the input is. Kernel rows
+    /// outside the image are skipped per group.
+    #[target_feature(enable = "avx")]
+    unsafe fn plane<const S: usize>(
+        g: &Geometry,
+        x: &[f32],
+        k: &[f32],
+        bias: f32,
+        out: &mut [f32],
+        scratch: &mut Scratch,
+    ) {
+        let lanes = if g.ow >= 8 {
+            8
+        } else if g.ow >= 4 {
+            4
+        } else {
+            outputs_one_by_one(g, x, k, bias, out, 0..g.oh, 0..g.ow);
+            return;
+        };
+        scratch.fill(g, x);
+        let ctx = Ctx {
+            g,
+            x: &scratch.padded,
+            mask: &scratch.mask,
+            k,
+            bias,
+        };
+        // Four kinds of batch: border groups (masked) or not, and rows whose every kernel row
+        // reads inside the image or not.
+        let mut batches = [Batch::new(), Batch::new(), Batch::new(), Batch::new()];
+        for oy in 0..g.oh {
+            let full = g.rows[oy].len() == g.kh;
+            let mut ox = 0;
+            loop {
+                let border = ox < g.lo || ox + lanes > g.hi;
+                let batch = &mut batches[usize::from(border) * 2 + usize::from(full)];
+                batch.at[batch.n] = (oy, ox);
+                batch.n += 1;
+                if batch.n == GROUPS {
+                    // SAFETY: AVX; the groups lie in the plane.
+                    unsafe { run::<S>(&ctx, batch, lanes, border, full, out) };
+                }
+                if ox + lanes == g.ow {
+                    break;
+                }
+                ox = (ox + lanes).min(g.ow - lanes);
+            }
+        }
+        for (kind, batch) in batches.iter_mut().enumerate() {
+            // SAFETY: as above.
+            unsafe { run::<S>(&ctx, batch, lanes, kind >= 2, kind % 2 == 1, out) };
+        }
+    }
+
+    struct Ctx<'a> {
+        g: &'a Geometry,
+        x: &'a [f32],
+        mask: &'a [f32],
+        k: &'a [f32],
+        bias: f32,
+    }
+
+    /// Runs the groups of `batch` (if any) and empties it.
+    ///
+    /// # Safety
+    /// AVX; every group of `batch` inside the plane.
+    #[target_feature(enable = "avx")]
+    unsafe fn run<const S: usize>(
+        c: &Ctx,
+        batch: &mut Batch,
+        lanes: usize,
+        masked: bool,
+        full: bool,
+        out: &mut [f32],
+    ) {
+        if batch.n == 0 {
+            return;
+        }
+        for i in batch.n..GROUPS {
+            batch.at[i] = batch.at[batch.n - 1];
+        }
+        batch.n = 0;
+        let three = c.g.kw == 3 && c.g.dw == 1;
+        let at = &batch.at;
+        macro_rules! dispatch {
+            ($kernel:ident) => {
+                match (masked, full, three) {
+                    (false, false, false) => $kernel::<S, false, false, 0>(c, at, out),
+                    (false, false, true) => $kernel::<S, false, false, 3>(c, at, out),
+                    (false, true, false) => $kernel::<S, false, true, 0>(c, at, out),
+                    (false, true, true) => $kernel::<S, false, true, 3>(c, at, out),
+                    (true, false, false) => $kernel::<S, true, false, 0>(c, at, out),
+                    (true, false, true) => $kernel::<S, true, false, 3>(c, at, out),
+                    (true, true, false) => $kernel::<S, true, true, 0>(c, at, out),
+                    (true, true, true) => $kernel::<S, true, true, 3>(c, at, out),
+                }
+            };
+        }
+        // SAFETY: forwarded.
+        unsafe {
+            if lanes == 8 {
+                dispatch!(eight)
+            } else {
+                dispatch!(four)
+            }
+        }
+    }
+
+    /// The kernel for one vector width: `$lanes` outputs from each `(oy, ox)` of `at`, all
+    /// [`GROUPS`] sums in flight together. Kernel width `K` (`0`: `g.kw` with dilation `g.dw`;
+    /// otherwise `K` with dilation 1, unrolled). `$load` reads the inputs of `$lanes` outputs
+    /// at column stride `S` from a pointer (with `S` = 2, in a lane order every tap and the
+    /// mask share, which `$order` undoes before the store).
+    macro_rules! group_kernel {
+        ($(#[$doc:meta])* $name:ident, $lanes:expr, $set1:ident, $mul:ident, $add:ident,
+         $blendv:ident, $store:ident, $load:ident, $order:ident) => {
+            $(#[$doc])*
+            ///
+            /// # Safety
+            /// AVX; each group inside the plane (`c.x` padded so that its loads stay inside).
+            #[target_feature(enable = "avx")]
+            unsafe fn $name<const S: usize, const MASKED: bool, const FULL: bool, const K: usize>(
+                c: &Ctx,
+                at: &[(usize, usize); GROUPS],
+                out: &mut [f32],
+            ) {
+                let g = c.g;
+                let (kw, dw) = if K == 0 { (g.kw, g.dw) } else { (K, 1) };
+                let neg_zero = $set1(-0.0);
+                let mut acc = [$set1(c.bias); GROUPS];
+                let mut masks = [c.mask.as_ptr(); GROUPS];
+                // Each group's input at kernel row 0 (below the image top for a row that is not
+                // `FULL`: only offset, never read there), and its kernel rows inside the image.
+                let mut rows = [c.x.as_ptr(); GROUPS];
+                let mut first = [0usize; GROUPS];
+                let mut end = [g.kh; GROUPS];
+                for i in 0..GROUPS {
+                    let (oy, ox) = at[i];
+                    masks[i] = masks[i].wrapping_add(ox * S);
+                    rows[i] = rows[i].wrapping_add(
+                        (oy * g.sh)
+                            .wrapping_sub(g.ph)
+                            .wrapping_mul(g.wp)
+                            .wrapping_add(ox * S),
+                    );
+                    if !FULL {
+                        first[i] = g.rows[oy].start;
+                        end[i] = g.rows[oy].end;
+                    }
+                }
+                let step = g.dh * g.wp;
+                for ky in 0..g.kh {
+                    let taps = &c.k[ky * kw..][..kw];
+                    for (kx, &kv) in taps.iter().enumerate() {
+                        let kv = $set1(kv);
+                        let col = kx * dw;
+                        for i in 0..GROUPS {
+                            if FULL || (first[i] <= ky && ky < end[i]) {
+                                // SAFETY: an interior row of the padded plane; see `$load`.
+                                let mut prod = $mul(unsafe { $load::<S>(rows[i].wrapping_add(col)) }, kv);
+                                if MASKED {
+                                    // SAFETY: the mask row is as wide as a padded row.
+                                    let m = unsafe { $load::<S>(masks[i].wrapping_add(col)) };
+                                    prod = $blendv(neg_zero, prod, m);
+                                }
+                                acc[i] = $add(acc[i], prod);
+                            }
+                        }
+                    }
+                    for r in rows.iter_mut() {
+                        *r = r.wrapping_add(step);
+                    }
+                }
+                for (a, &(oy, ox)) in acc.iter().zip(at) {
+                    let v = $order::<S>(*a);
+                    let dst = &mut out[oy * g.ow + ox..][..$lanes];
+                    // SAFETY: `dst` holds a vector's floats.
+                    unsafe { $store(dst.as_mut_ptr(), v) };
+                }
+            }
+        };
+    }
+
+    group_kernel!(
+        /// Eight outputs per group. With `S` = 2 the inputs of eight outputs are every other
+        /// element of 15: two loads and one shuffle give them in the lane order 0 1 4 5 2 3 6
+        /// 7, which the store undoes.
+        eight,
+        8,
+        _mm256_set1_ps,
+        _mm256_mul_ps,
+        _mm256_add_ps,
+        _mm256_blendv_ps,
+        _mm256_storeu_ps,
+        load8,
+        order8
+    );
+
+    group_kernel!(
+        /// Four outputs per group (128-bit lanes): with `S` = 2 one shuffle of two loads gives
+        /// the inputs in order.
+        four,
+        4,
+        _mm_set1_ps,
+        _mm_mul_ps,
+        _mm_add_ps,
+        _mm_blendv_ps,
+        _mm_storeu_ps,
+        load4,
+        order4
+    );
+
+    /// The inputs of eight outputs at column stride `S` from `p`. With `S` = 2 they are every
+    /// other element of 15: two loads and one shuffle give them in the lane order
+    /// 0 1 4 5 2 3 6 7, which every tap and the mask share and [`order8`] undoes.
+    ///
+    /// # Safety
+    /// AVX; `p .. p + 8 * S - 1` readable.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    unsafe fn load8<const S: usize>(p: *const f32) -> __m256 {
+        // SAFETY: the caller's.
+        unsafe {
+            if S == 1 {
+                _mm256_loadu_ps(p)
+            } else {
+                _mm256_shuffle_ps::<0xD8>(_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(7)))
+            }
+        }
+    }
+
+    /// Undoes [`load8`]'s lane order: `[o0 o1 o4 o5 | o2 o3 o6 o7]` to `[o0 .. o7]`, moving
+    /// 64-bit pairs.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn order8<const S: usize>(v: __m256) -> __m256 {
+        if S == 1 {
+            return v;
+        }
+        let r = _mm256_castps_pd(v);
+        let swap = _mm256_permute2f128_pd::<0x01>(r, r);
+        let lo = _mm256_unpacklo_pd(r, swap);
+        let hi = _mm256_unpackhi_pd(r, swap);
+        _mm256_castpd_ps(_mm256_permute2f128_pd::<0x20>(lo, hi))
+    }
+
+    /// The inputs of four outputs at column stride `S` from `p`, in order (with `S` = 2,
+    /// one shuffle of two loads).
+    ///
+    /// # Safety
+    /// AVX; `p .. p + 4 * S - 1` readable.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    unsafe fn load4<const S: usize>(p: *const f32) -> __m128 {
+        // SAFETY: the caller's.
+        unsafe {
+            if S == 1 {
+                _mm_loadu_ps(p)
+            } else {
+                _mm_shuffle_ps::<0xD8>(_mm_loadu_ps(p), _mm_loadu_ps(p.add(3)))
+            }
+        }
+    }
+
+    /// Four-wide loads keep the outputs' order.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn order4<const S: usize>(v: __m128) -> __m128 {
+        v
+    }
+}
+
+impl Op for DepthwiseConv {
+    fn name(&self) -> StaticName {
+        "ProvaDepthwiseConv".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "{} channels, {:?} -> {:?}, kernel {:?}, strides {:?}, dilations {:?}, pads {:?}",
+            self.channels,
+            self.input,
+            self.output,
+            self.kernel,
+            self.strides,
+            self.dilations,
+            self.pad_before
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for DepthwiseConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let (x, kernel, bias) = args_3!(inputs);
+        let x = x.try_as_plain_ram()?.as_slice::<f32>()?;
+        let kernel = kernel.try_as_plain_ram()?.as_slice::<f32>()?;
+        let bias = bias.try_as_plain_ram()?.as_slice::<f32>()?;
+        let [h, w] = self.input;
+        let [kh, kw] = self.kernel;
+        let planes = self.batch * self.channels;
+        ensure!(
+            x.len() == planes * h * w
+                && kernel.len() == self.channels * kh * kw
+                && (bias.len() == 1 || bias.len() == self.channels),
+            "depthwise convolution inputs do not match the shapes it was built for"
+        );
+        // SAFETY: f32 has no invalid bit patterns, and `run` writes every output.
+        let mut out = unsafe { Tensor::uninitialized::<f32>(&self.output_shape)? };
+        self.run(
+            x,
+            kernel,
+            bias,
+            out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
+        );
+        Ok(tvec!(out.into_tvalue()))
+    }
+}
+
+impl TypedOp for DepthwiseConv {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(
+            inputs.len() == 3,
+            "depthwise convolution takes three inputs"
+        );
+        Ok(tvec!(f32::fact(&*self.output_shape)))
+    }
+
+    fn cost(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let macs = self.output_shape.iter().product::<usize>() * self.kernel[0] * self.kernel[1];
+        Ok(tvec!((Cost::FMA(f32::datum_type()), macs.to_dim())))
+    }
+
+    as_op!();
+}
+
+/// Replaces every `Conv` of `model` that tract would run as its `DepthWise` op with
+/// [`DepthwiseConv`] (same bits, see the module docs). Call it on a decluttered model, before
+/// `optimize`. Returns how many were replaced.
+pub fn use_prova_depthwise(model: &mut TypedModel) -> TractResult<usize> {
+    let mut candidates = Vec::new();
+    for node in &model.nodes {
+        let Some(conv) = node.op_as::<Conv>() else {
+            continue;
+        };
+        if node.inputs.len() != 3 {
+            continue;
+        }
+        let fact = |i: usize| model.outlet_fact(node.inputs[i]);
+        if let Some(op) = DepthwiseConv::for_conv(conv, fact(0)?, fact(1)?, fact(2)?)? {
+            candidates.push((node.id, op));
+        }
+    }
+    let count = candidates.len();
+    for (id, op) in candidates {
+        let node = &model.nodes[id];
+        let mut patch = TypedModelPatch::new("prova-depthwise");
+        let taps = patch.taps(model, &node.inputs)?;
+        let wire = patch.wire_node(&node.name, op, &taps)?[0];
+        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
+        patch.obliterate(id)?;
+        patch.apply(model)?;
+    }
+    Ok(count)
+}

@@ -1,0 +1,265 @@
+//! Prova's depthwise convolution against tract's `DepthWise` op, bit for bit.
+//!
+//! Each case is one `Conv` (group = channels) built directly as a tract model and compiled
+//! twice: as tract compiles it (its `DepthWise` op, with its AVX kernel where the CPU has it)
+//! and with `use_prova_depthwise` before codegen. Both run on inputs full of edge values
+//! (signed zeros, subnormals, infinities, NaN, values whose products overflow); every output
+//! must have the same bits (any NaN counting as the canonical NaN), for Prova's AVX build and
+//! its baseline build alike. Geometries
+//! cover every padding side, strides, dilations, non-square kernels, kernels larger than the
+//! padded image in one axis, and batches.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use prova_runtime::{Profile, depthwise};
+use std::sync::atomic::Ordering;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
+use tract_onnx::tract_core::ops::nn::DataFormat;
+
+/// splitmix64: reproducible values without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Mostly ordinary values, with one in `edge_every` an edge value.
+    fn value(&mut self, edge_every: u64) -> f32 {
+        const EDGES: [f32; 10] = [
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            1e-40,
+            -1e-40,
+            3e38,
+            -3e38,
+            f32::MIN_POSITIVE,
+        ];
+        let r = self.next();
+        if edge_every > 0 && r.is_multiple_of(edge_every) {
+            EDGES[(r >> 32) as usize % EDGES.len()]
+        } else {
+            ((r >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
+        }
+    }
+
+    fn values(&mut self, n: usize, edge_every: u64) -> Vec<f32> {
+        (0..n).map(|_| self.value(edge_every)).collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    batch: Option<usize>,
+    channels: usize,
+    hw: [usize; 2],
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    pads: [usize; 4],
+    scalar_bias: bool,
+}
+
+fn model(case: &Case, rng: &mut Rng, edge_every: u64) -> TractResult<TypedModel> {
+    let c = case.channels;
+    let mut shape = vec![c, case.hw[0], case.hw[1]];
+    if let Some(n) = case.batch {
+        shape.insert(0, n);
+    }
+    let mut model = TypedModel::default();
+    let x = model.add_source("x", f32::fact(&shape))?;
+    let [kh, kw] = case.kernel;
+    let kernel =
+        tract_ndarray::Array4::from_shape_vec((c, 1, kh, kw), rng.values(c * kh * kw, edge_every))?
+            .into_tensor();
+    let bias = if case.scalar_bias {
+        tensor1(&[rng.value(edge_every)])
+    } else {
+        tensor1(&rng.values(c, edge_every))
+    };
+    let k = model.add_const("kernel", kernel)?;
+    let b = model.add_const("bias", bias)?;
+    let [pt, pl, pb, pr] = case.pads;
+    let conv = Conv {
+        pool_spec: PoolSpec {
+            data_format: if case.batch.is_some() {
+                DataFormat::NCHW
+            } else {
+                DataFormat::CHW
+            },
+            kernel_shape: tvec!(kh, kw),
+            padding: PaddingSpec::Explicit(tvec!(pt, pl), tvec!(pb, pr)),
+            dilations: Some(tvec!(case.dilations[0], case.dilations[1])),
+            strides: Some(tvec!(case.strides[0], case.strides[1])),
+            input_channels: c,
+            output_channels: c,
+        },
+        kernel_fmt: KernelFormat::OIHW,
+        group: c,
+        q_params: None,
+    };
+    let y = model.wire_node("conv", conv, &[x, k, b])?;
+    model.select_output_outlets(&y)?;
+    Ok(model)
+}
+
+fn op_names(plan: &TypedModel) -> Vec<String> {
+    plan.nodes.iter().map(|n| n.op.name().to_string()).collect()
+}
+
+fn check(case: Case, seed: u64) {
+    let edge_every = if seed.is_multiple_of(2) { 0 } else { 7 };
+    let mut rng = Rng(seed);
+    let m = model(&case, &mut rng, edge_every).unwrap();
+    let input_shape = m
+        .outlet_fact(m.input_outlets().unwrap()[0])
+        .unwrap()
+        .shape
+        .as_concrete()
+        .unwrap()
+        .to_vec();
+    let input = tract_ndarray::ArrayD::from_shape_vec(
+        input_shape.clone(),
+        rng.values(input_shape.iter().product(), edge_every),
+    )
+    .unwrap()
+    .into_tensor();
+
+    let theirs = m.clone().into_optimized().unwrap();
+    assert!(
+        op_names(&theirs).iter().any(|n| n == "DepthWiseConv"),
+        "{case:?}: tract did not pick its depthwise op: {:?}",
+        op_names(&theirs)
+    );
+    let mut ours = m;
+    ours.declutter().unwrap();
+    assert_eq!(
+        depthwise::use_prova_depthwise(&mut ours).unwrap(),
+        1,
+        "{case:?}"
+    );
+    ours.optimize().unwrap();
+    assert!(
+        op_names(&ours).iter().any(|n| n == "ProvaDepthwiseConv"),
+        "{case:?}"
+    );
+
+    let run = |plan: &TypedModel| {
+        let out = plan
+            .clone()
+            .into_runnable()
+            .unwrap()
+            .run(tvec!(input.clone().into_tvalue()))
+            .unwrap();
+        let t = out[0].clone().into_tensor();
+        (
+            t.shape().to_vec(),
+            t.try_as_plain_ram()
+                .unwrap()
+                .as_slice::<f32>()
+                .unwrap()
+                .iter()
+                // A NaN's sign and payload are not part of the arithmetic (x86 hands out the
+                // first operand's NaN, and compilers may swap an add's operands); Prova
+                // canonicalises NaNs in outputs (docs/determinism.md, "NaN").
+                .map(|v| if v.is_nan() { 0x7fc0_0000 } else { v.to_bits() })
+                .collect::<Vec<u32>>(),
+        )
+    };
+    let expected = run(&theirs);
+    for baseline in [false, true] {
+        depthwise::FORCE_BASELINE.store(baseline, Ordering::Relaxed);
+        let got = run(&ours);
+        assert_eq!(got.0, expected.0, "{case:?}: output shape");
+        if let Some(i) = (0..got.1.len()).find(|&i| got.1[i] != expected.1[i]) {
+            panic!(
+                "{case:?} seed {seed} baseline {baseline}: output {i} is {:?} ({:#x}), tract gives {:?} ({:#x})",
+                f32::from_bits(got.1[i]),
+                got.1[i],
+                f32::from_bits(expected.1[i]),
+                expected.1[i]
+            );
+        }
+    }
+    depthwise::FORCE_BASELINE.store(false, Ordering::Relaxed);
+}
+
+fn case(hw: [usize; 2], kernel: [usize; 2], strides: [usize; 2], pads: [usize; 4]) -> Case {
+    Case {
+        batch: Some(1),
+        channels: 3,
+        hw,
+        kernel,
+        strides,
+        dilations: [1, 1],
+        pads,
+        scalar_bias: false,
+    }
+}
+
+#[test]
+fn same_bits_as_tracts_depthwise() {
+    // The exact profile needs AVX; on a CPU without it (Nehalem in the matrix) both ops run
+    // their portable code, which must agree as well.
+    let profile = if std::arch::is_x86_feature_detected!("avx") {
+        Profile::Exact
+    } else {
+        Profile::Native
+    };
+    prova_runtime::pin(profile).unwrap();
+    let mut cases = vec![
+        // MobileNet's blocks: 3x3, pad 1, strides 1 and 2, maps from 32x32 down to 2x2.
+        case([32, 32], [3, 3], [1, 1], [1, 1, 1, 1]),
+        case([16, 16], [3, 3], [2, 2], [1, 1, 1, 1]),
+        case([8, 8], [3, 3], [1, 1], [1, 1, 1, 1]),
+        case([2, 2], [3, 3], [1, 1], [1, 1, 1, 1]),
+        case([1, 1], [3, 3], [1, 1], [1, 1, 1, 1]),
+        // No padding, 1x1, non-square kernels and maps, asymmetric and large pads.
+        case([9, 11], [3, 3], [1, 1], [0, 0, 0, 0]),
+        case([7, 5], [1, 1], [1, 1], [0, 0, 0, 0]),
+        case([6, 13], [2, 4], [1, 1], [0, 1, 1, 2]),
+        case([13, 6], [5, 1], [2, 1], [2, 0, 2, 0]),
+        case([5, 5], [5, 5], [1, 1], [2, 2, 2, 2]),
+        case([4, 6], [3, 3], [3, 2], [3, 0, 0, 3]),
+        case([3, 3], [2, 2], [1, 1], [4, 4, 4, 4]),
+        case([17, 23], [7, 7], [2, 3], [3, 3, 3, 3]),
+        case([64, 64], [3, 3], [2, 2], [0, 0, 1, 1]),
+        case([3, 40], [3, 3], [1, 1], [1, 1, 1, 1]),
+    ];
+    // Dilations, batches, channel-first without a batch axis, one bias for all.
+    cases.push(Case {
+        dilations: [2, 3],
+        ..case([15, 16], [3, 3], [1, 1], [2, 3, 2, 3])
+    });
+    cases.push(Case {
+        dilations: [2, 2],
+        ..case([12, 12], [3, 3], [2, 2], [1, 1, 1, 1])
+    });
+    cases.push(Case {
+        batch: Some(3),
+        channels: 5,
+        ..case([10, 9], [3, 3], [1, 1], [1, 1, 1, 1])
+    });
+    cases.push(Case {
+        batch: None,
+        channels: 4,
+        ..case([8, 10], [3, 3], [2, 2], [1, 1, 1, 1])
+    });
+    cases.push(Case {
+        channels: 16,
+        ..case([12, 12], [5, 5], [1, 1], [2, 2, 2, 2])
+    });
+    for (i, c) in cases.into_iter().enumerate() {
+        for seed in 0..4 {
+            check(c, 1000 * i as u64 + seed);
+        }
+    }
+}
