@@ -214,17 +214,25 @@ fn exact_profile_pins_the_instruction_set() {
     for f in ["Fma", "F16c", "Avx512", "AvxVnni", "Amx"] {
         assert!(!isa.contains(f), "exact profile left {f} enabled: {isa}");
     }
-    // Softmax's exp-and-sum runs Prova's kernel (the portable arithmetic, vectorised with FMA
-    // where the CPU has it); the four AVX routines that are not the portable arithmetic run
-    // tract's portable kernels.
+    // Softmax's exp-and-sum and erf run Prova's kernels (the portable arithmetic, vectorised
+    // with FMA or AVX where the CPU has it); the four AVX routines that are not the portable
+    // arithmetic run tract's portable kernels.
     let pinned = prova_runtime::pinned_kernels();
     let names: Vec<&str> = pinned.iter().map(|(f, _)| *f).collect();
     assert_eq!(
         names,
-        ["softmax2", "tanh", "sigmoid", "reduce_max", "reduce_min"]
+        [
+            "softmax2",
+            "erf",
+            "tanh",
+            "sigmoid",
+            "reduce_max",
+            "reduce_min"
+        ]
     );
     assert_eq!(pinned[0].1, "prova_exp_sum_f32");
-    for (func, kernel) in pinned.into_iter().skip(1) {
+    assert_eq!(pinned[1].1, "prova_erf_f32");
+    for (func, kernel) in pinned.into_iter().skip(2) {
         let portable = tract_linalg::routines::declared()
             .any(|r| r.arch.is_none() && r.func.name() == func && r.name() == kernel);
         assert!(
@@ -379,5 +387,27 @@ fn operator_fixtures_match_their_conformance_manifest() {
     assert_eq!(
         rendered, committed,
         "exact-profile outputs of fixtures/ops differ from fixtures/ops/conformance.json"
+    );
+}
+
+/// `digits_mobilenet` (fixtures/FAMILIES.md) is the fixture that runs Prova's depthwise
+/// convolution: its two depthwise `Conv` nodes (3x3, stride 1 and 2) must reach the exact
+/// plan as that op, or the fixture tests, the conformance manifest and the CPU matrix no longer
+/// cover it.
+#[test]
+fn digits_mobilenet_runs_provas_depthwise_convolution() {
+    let runtime = Runtime::new(Profile::Exact).unwrap();
+    let bytes = std::fs::read(fixtures().join("models/digits_mobilenet.onnx")).unwrap();
+    let model = runtime.load(&bytes).unwrap();
+    let depthwise = model
+        .plan()
+        .model()
+        .nodes
+        .iter()
+        .filter(|n| n.op_is::<prova_runtime::depthwise::DepthwiseConv>())
+        .count();
+    assert_eq!(
+        depthwise, 2,
+        "digits_mobilenet's depthwise convolutions in the plan"
     );
 }

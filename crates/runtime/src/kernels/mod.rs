@@ -24,6 +24,8 @@
 //! the AVX and portable matrix kernels do not agree on, must not decide a maximum.
 
 #[cfg(target_arch = "x86_64")]
+pub mod erf;
+#[cfg(target_arch = "x86_64")]
 pub mod exp_sum;
 
 #[cfg(target_arch = "x86_64")]
@@ -34,7 +36,7 @@ mod x86_64 {
     use tract_onnx::prelude::{DatumType, TractResult};
     use tract_onnx::tract_core::tract_linalg::{
         Func,
-        element_wise::ElementWise,
+        element_wise::{ElementWise, ElementWiseKer},
         isa::{self, Arch, IsaReq, LEVEL_BOOST},
         reduce::{MapReduce, MapReduceImpl, Reduce},
         routines::{self, Routine, RoutineFactory},
@@ -173,7 +175,18 @@ mod x86_64 {
         }
     }
 
+    /// `erf` (exact Gelu): under the exact profile the portable kernel's arithmetic,
+    /// vectorised with AVX (see `erf`); tract's usual choice otherwise.
+    fn erf() -> Box<dyn ElementWise<f32>> {
+        static SLOT: OnceLock<&'static Routine> = OnceLock::new();
+        if exact() {
+            return super::erf::Erf::ew();
+        }
+        element_wise(Func::Erf, &SLOT)
+    }
+
     pin!(Softmax2, RoutineFactory::F32MapReduce(softmax2));
+    pin!(Erf, RoutineFactory::F32(erf));
     pin!(Tanh, RoutineFactory::F32(tanh));
     pin!(Sigmoid, RoutineFactory::F32(sigmoid));
     pin!(ReduceMax, RoutineFactory::F32Reduce(reduce_max));
@@ -183,6 +196,7 @@ mod x86_64 {
     pub fn report() -> Vec<(&'static str, &'static str)> {
         [
             Func::Softmax2,
+            Func::Erf,
             Func::Tanh,
             Func::Sigmoid,
             Func::ReduceMax,

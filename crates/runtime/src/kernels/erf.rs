@@ -1,0 +1,163 @@
+//! `erf` (exact Gelu's inner function) with tract's portable arithmetic, vectorised with AVX.
+//!
+//! tract's portable kernel (`generic_erf_f32_4n`) is a degree-6 polynomial in `|x|` with
+//! separate multiplies and adds, then `1 - 1 / (y + 1)^16` (four squarings) and `x`'s sign:
+//! IEEE operations, each rounded once, on each element alone. Under the exact profile (no FMA
+//! for tract) tract has no vectorised kernel for it, and the portable loop was an eighth of a
+//! transformer encoder block's time (docs/performance.md). [`Erf`] runs the same operations
+//! eight lanes at a time with AVX, which gives the same bits on every CPU, and tract's portable
+//! kernel on a CPU without AVX (checked against it on edge values in this module's tests).
+
+use tract_onnx::tract_core::tract_linalg::{
+    element_wise::ElementWiseKer, generic::erf::generic_erf_f32_4n,
+};
+
+/// The kernel; tract's frame (`ElementWiseImpl`) hands it the same blocks as the portable one.
+#[derive(Debug, Clone, Copy)]
+pub struct Erf;
+
+type Portable = generic_erf_f32_4n;
+
+impl ElementWiseKer<f32> for Erf {
+    fn name() -> &'static str {
+        "prova_erf_f32"
+    }
+
+    fn alignment_items() -> usize {
+        <Portable as ElementWiseKer<f32>>::alignment_items()
+    }
+
+    fn nr() -> usize {
+        <Portable as ElementWiseKer<f32>>::nr()
+    }
+
+    fn run(x: &mut [f32], _: ()) {
+        if avx() {
+            // SAFETY: the CPU has AVX.
+            unsafe { avx::erf(x) }
+        } else {
+            <Portable as ElementWiseKer<f32>>::run(x, ())
+        }
+    }
+}
+
+/// Whether this CPU runs the vectorised kernel (tests can force the portable one).
+fn avx() -> bool {
+    !FORCE_PORTABLE.load(std::sync::atomic::Ordering::Relaxed)
+        && std::arch::is_x86_feature_detected!("avx")
+}
+
+/// Makes [`Erf`] run tract's portable kernel even on a CPU with AVX (tests).
+pub static FORCE_PORTABLE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+mod avx {
+    use std::arch::x86_64::*;
+
+    /// The portable kernel's coefficients, `a1` to `a6`.
+    #[allow(clippy::excessive_precision)]
+    const A: [f32; 6] = [
+        0.0705230784,
+        0.0422820123,
+        0.0092705272,
+        0.0001520143,
+        0.0002765672,
+        0.0000430638,
+    ];
+
+    /// # Safety
+    /// AVX.
+    #[target_feature(enable = "avx")]
+    pub(super) unsafe fn erf(x: &mut [f32]) {
+        let sign = _mm256_set1_ps(-0.0);
+        let one = _mm256_set1_ps(1.0);
+        let mut eights = x.chunks_exact_mut(8);
+        for chunk in &mut eights {
+            // SAFETY: `chunk` holds eight floats.
+            let v = unsafe { _mm256_loadu_ps(chunk.as_ptr()) };
+            let abs = _mm256_andnot_ps(sign, v);
+            let mut y = _mm256_mul_ps(_mm256_set1_ps(A[5]), abs);
+            for a in A[..5].iter().rev() {
+                y = _mm256_mul_ps(_mm256_add_ps(_mm256_set1_ps(*a), y), abs);
+            }
+            // (y + 1)^16 by four squarings, as `powi(16)` computes it.
+            let mut p = _mm256_add_ps(y, one);
+            for _ in 0..4 {
+                p = _mm256_mul_ps(p, p);
+            }
+            let y = _mm256_sub_ps(one, _mm256_div_ps(one, p));
+            // `copysign(y, signum(x))`: x's sign bit (a NaN's result is NaN either way).
+            let out = _mm256_or_ps(_mm256_andnot_ps(sign, y), _mm256_and_ps(sign, v));
+            // SAFETY: as above.
+            unsafe { _mm256_storeu_ps(chunk.as_mut_ptr(), out) };
+        }
+        let rest = eights.into_remainder();
+        if !rest.is_empty() {
+            <super::Portable as super::ElementWiseKer<f32>>::run(rest, ());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(x: &[f32], portable: bool) -> Vec<u32> {
+        let mut v = x.to_vec();
+        if portable {
+            <Portable as ElementWiseKer<f32>>::run(&mut v, ());
+        } else {
+            assert!(avx(), "this test needs a CPU with AVX");
+            // SAFETY: checked just above.
+            unsafe { avx::erf(&mut v) };
+        }
+        v.into_iter()
+            .map(|f| if f.is_nan() { 0x7fc0_0000 } else { f.to_bits() })
+            .collect()
+    }
+
+    /// The vectorised kernel gives the portable kernel's bits on every length, on a sweep
+    /// across erf's range and on edge values (signed zeros, subnormals, infinities, NaN,
+    /// the largest values, where `(y + 1)^16` overflows).
+    #[test]
+    fn same_bits_as_the_portable_kernel() {
+        if !avx() {
+            eprintln!("skipped: no AVX on this CPU");
+            return;
+        }
+        let edges = [
+            0.0,
+            -0.0,
+            1e-45,
+            -1e-45,
+            1e-38,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::MAX,
+            f32::MIN,
+            1e10,
+            -1e10,
+            3.9,
+            -3.9,
+        ];
+        for len in 0..40 {
+            let x: Vec<f32> = (0..len)
+                .map(|i| edges[i % edges.len()] * if i % 3 == 0 { 1.0 } else { -1.0 })
+                .collect();
+            assert_eq!(run(&x, false), run(&x, true), "{x:?}");
+        }
+        let sweep: Vec<f32> = (0..400_000).map(|i| -12.0 + i as f32 * 0.000_06).collect();
+        assert_eq!(run(&sweep, false), run(&sweep, true));
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let random: Vec<f32> = (0..100_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                f32::from_bits((state >> 32) as u32)
+            })
+            .collect();
+        assert_eq!(run(&random, false), run(&random, true));
+    }
+}
