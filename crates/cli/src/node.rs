@@ -8,7 +8,7 @@ use prova_rpc::{Mining, RpcConfig};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 /// The fixture models, embedded so the node runs from any directory: `(name, bytes)`.
-pub const FIXTURE_MODELS: [(&str, &[u8]); 15] = [
+pub const FIXTURE_MODELS: [(&str, &[u8]); 16] = [
     (
         "cancer_forest",
         include_bytes!("../../../fixtures/models/cancer_forest.onnx"),
@@ -52,6 +52,10 @@ pub const FIXTURE_MODELS: [(&str, &[u8]); 15] = [
     (
         "digits_mlp_int8",
         include_bytes!("../../../fixtures/models/digits_mlp_int8.onnx"),
+    ),
+    (
+        "digits_mobilenet",
+        include_bytes!("../../../fixtures/models/digits_mobilenet.onnx"),
     ),
     (
         "digits_transformer",
