@@ -104,9 +104,9 @@ fn element_weight(name: &str, out_dt: DatumType, broadcast: bool) -> u64 {
         "Cast" => 600,
         "Or" | "Xor" if broadcast => 1_500,
         "Or" => 900,
-        "Erf" => 2_500,
-        "GeluExact" => 3_500,
-        "GeluApproximate" => 4_000,
+        "Erf" => 620,
+        "GeluExact" => 700,
+        "GeluApproximate" => 1_200,
         "Rsqrt" => 3_900,
         "Resize" => 10_000,
         "NearestUpsample" => 600,
@@ -389,7 +389,7 @@ pub(crate) fn static_cost(
                 .saturating_add(out_elements.saturating_mul(per_out))
         } else if let Some(op) = node.op_as::<Softmax>() {
             let innermost = op.axes.as_slice() == [out_rank.saturating_sub(1)];
-            elements.saturating_mul(if innermost { 15_400 } else { 60_000 })
+            elements.saturating_mul(if innermost { 1_300 } else { 60_000 })
         } else if let Some(op) = node.op_as::<Reduce>() {
             let innermost_only = op.axes.as_slice() == [out_rank.saturating_sub(1)];
             let per_element = match op.reducer {

@@ -88,22 +88,14 @@ impl CompiledModel {
     }
 }
 
-/// One copy of the bytes: Prova's encoding and tract's storage are both the little-endian
-/// element bytes (the target is little-endian, checked above; bool as 0/1, which
-/// `Tensor::new` enforces).
+/// One copy of the bytes, into an uninitialised buffer (no zeroing pass first): Prova's
+/// encoding and tract's storage are both the little-endian element bytes (the target is
+/// little-endian, checked above; bool as 0/1, which `Tensor::new` enforces).
 fn to_tract(t: &Tensor) -> TractResult<TractTensor> {
     let shape: Vec<usize> = t.shape().iter().map(|&d| d as usize).collect();
-    let mut out = TractTensor::zero_dt(datum_type(t.dtype()), &shape)?;
-    let bytes = out.as_bytes_mut();
-    if bytes.len() != t.data().len() {
-        bail!(
-            "tensor of shape {shape:?} holds {} bytes, expected {}",
-            t.data().len(),
-            bytes.len()
-        );
-    }
-    bytes.copy_from_slice(t.data());
-    Ok(out)
+    // SAFETY: Prova's dtypes are plain numbers and 0/1 bools, valid for any bytes of their
+    // size; `from_raw_dt` checks the length against the shape before copying.
+    unsafe { TractTensor::from_raw_dt(datum_type(t.dtype()), &shape, t.data()) }
 }
 
 fn from_tract(t: &TractTensor, dtype: DType) -> TractResult<Tensor> {
@@ -121,9 +113,29 @@ fn from_tract(t: &TractTensor, dtype: DType) -> TractResult<Tensor> {
         bail!("output still symbolic");
     }
     let shape = t.shape().iter().map(|&d| d as u64).collect();
-    let mut data = t.as_bytes().to_vec();
-    canonicalize_nans(dtype, &mut data);
+    let data = canonical_bytes(dtype, t.as_bytes());
     Tensor::new(dtype, shape, data).map_err(|e| anyhow!(e))
+}
+
+/// `bytes` with every NaN replaced by the canonical one (see [`canonicalize_nans`]), in one
+/// pass for f32, the common case.
+fn canonical_bytes(dtype: DType, bytes: &[u8]) -> Vec<u8> {
+    if dtype != DType::F32 {
+        let mut data = bytes.to_vec();
+        canonicalize_nans(dtype, &mut data);
+        return data;
+    }
+    let mut data = Vec::with_capacity(bytes.len());
+    data.extend(bytes.chunks_exact(4).flat_map(|c| {
+        let bits = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        let canonical = if f32::from_bits(bits).is_nan() {
+            0x7fc0_0000
+        } else {
+            bits
+        };
+        canonical.to_le_bytes()
+    }));
+    data
 }
 
 /// Replaces every NaN in little-endian float `data` with the canonical quiet NaN
