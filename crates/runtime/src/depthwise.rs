@@ -13,11 +13,13 @@
 //! skipped, not multiplied by zero), in row-major kernel order, one multiply and then one add.
 //! With AVX and a column stride of 1 or 2 it computes eight (or four) consecutive outputs of
 //! a row per vector and four such groups per pass over the taps (independent sums in flight):
-//! the input plane is copied once into rows padded on both sides, so every load stays inside;
-//! where a tap reads padding for some lanes (the border columns), the product is replaced by
-//! `-0.0`, the exact identity of IEEE addition (`a + -0.0` is `a` for every `a`, signed zeros
-//! and NaN included), which is the sum that skips the tap; kernel rows outside the image are
-//! skipped per group. Stride 2 reads eight outputs' inputs with two loads and a shuffle. Other
+//! the input plane is copied once into a buffer padded with zeros on every side, so every
+//! load stays inside. When the channel's bias is not -0.0 and its weights are finite, adding a
+//! padding tap's product (±0) equals skipping it (a sum that does not start at -0.0 never is
+//! -0.0), so every group reads the padded plane unmasked. Otherwise, where a tap reads padding
+//! for some lanes (the border columns), the product is replaced by `-0.0`, the exact identity
+//! of IEEE addition (`a + -0.0` is `a` for every `a`, signed zeros and NaN included), which is
+//! the sum that skips the tap, and kernel rows outside the image are skipped per group. Stride 2 reads eight outputs' inputs with two loads and a shuffle. Other
 //! strides, and CPUs without AVX, take a portable loop with the same operations. Separate
 //! multiplies and adds (no FMA: Rust never contracts them), one rounding each, so the bits do
 //! not depend on the vector width, the path or the CPU. `tests/depthwise.rs` compares both
@@ -162,6 +164,7 @@ impl DepthwiseConv {
             lo,
             hi: hi.max(lo),
             wp: ((ow.max(1) - 1) * sw + reach + 1).max(pw + w),
+            hp: ((oh.max(1) - 1) * sh + (kh - 1) * dh + 1).max(ph + h),
             rows,
         }
     }
@@ -174,7 +177,7 @@ impl DepthwiseConv {
         let [oh, ow] = self.output;
         let [kh, kw] = self.kernel;
         let plane = plane_fn();
-        let mut scratch = Scratch::new(&g, h);
+        let mut scratch = Scratch::new(&g);
         for n in 0..self.batch {
             for c in 0..self.channels {
                 let index = n * self.channels + c;
@@ -213,6 +216,9 @@ struct Geometry {
     /// Width of a padded input row: every column any output's taps read, at least the image
     /// and its padding before.
     wp: usize,
+    /// Rows of the padded input: every row any output's taps read, at least the image and its
+    /// padding above.
+    hp: usize,
     rows: Vec<std::ops::Range<usize>>,
 }
 
@@ -224,27 +230,29 @@ impl Geometry {
     }
 }
 
-/// Buffers one convolution's planes share: the input plane with its rows padded to `g.wp`
-/// columns (`g.pw` before; the padding stays zero), and one such row holding all ones where a
-/// column is inside the image and zero in the padding.
+/// Buffers one convolution's planes share: the input plane padded with zeros to `g.hp` rows
+/// of `g.wp` columns (`g.ph` rows above, `g.pw` columns before; the padding stays zero), and
+/// one padded row holding all ones where a column is inside the image and zero in the
+/// padding.
 struct Scratch {
     padded: Vec<f32>,
     mask: Vec<f32>,
 }
 
 impl Scratch {
-    fn new(g: &Geometry, h: usize) -> Self {
+    fn new(g: &Geometry) -> Self {
         let mut mask = vec![0.0f32; g.wp];
         mask[g.pw..g.pw + g.w].fill(f32::from_bits(u32::MAX));
         Scratch {
-            padded: vec![0.0; h * g.wp],
+            padded: vec![0.0; g.hp * g.wp],
             mask,
         }
     }
 
-    /// Copies plane `x` into the padded rows.
+    /// Copies plane `x` into the padded rows (image row `r` at padded row `r + ph`).
     fn fill(&mut self, g: &Geometry, x: &[f32]) {
-        for (src, dst) in x.chunks_exact(g.w).zip(self.padded.chunks_exact_mut(g.wp)) {
+        let rows = self.padded[g.ph * g.wp..].chunks_exact_mut(g.wp);
+        for (src, dst) in x.chunks_exact(g.w).zip(rows) {
             dst[g.pw..g.pw + g.w].copy_from_slice(src);
         }
     }
@@ -407,12 +415,20 @@ mod avx {
         };
         // Four kinds of batch: border groups (masked) or not, and rows whose every kernel row
         // reads inside the image or not.
+        // Where the bias is not -0.0 and every weight is finite, adding a padding tap's
+        // product (a zero times a finite weight: +0 or -0) is the same as skipping it: a sum
+        // starting from anything but -0.0 is never -0.0 (in round-to-nearest `a + b` is -0.0
+        // only when both are), and `a + ±0` is `a` for every other `a`. Then every group reads
+        // the zero-padded plane with no mask and no skipped rows; otherwise four kinds of
+        // batch: border groups (masked) or not, rows whose every kernel row reads inside the
+        // image or not.
+        let uniform = bias.to_bits() != (-0.0f32).to_bits() && k.iter().all(|v| v.is_finite());
         let mut batches = [Batch::new(), Batch::new(), Batch::new(), Batch::new()];
         for oy in 0..g.oh {
-            let full = g.rows[oy].len() == g.kh;
+            let full = uniform || g.rows[oy].len() == g.kh;
             let mut ox = 0;
             loop {
-                let border = ox < g.lo || ox + lanes > g.hi;
+                let border = !uniform && (ox < g.lo || ox + lanes > g.hi);
                 let batch = &mut batches[usize::from(border) * 2 + usize::from(full)];
                 batch.at[batch.n] = (oy, ox);
                 batch.n += 1;
@@ -509,20 +525,15 @@ mod avx {
                 let neg_zero = $set1(-0.0);
                 let mut acc = [$set1(c.bias); GROUPS];
                 let mut masks = [c.mask.as_ptr(); GROUPS];
-                // Each group's input at kernel row 0 (below the image top for a row that is not
-                // `FULL`: only offset, never read there), and its kernel rows inside the image.
+                // Each group's input at kernel row 0 in the padded plane, and (unless `FULL`)
+                // its kernel rows inside the image.
                 let mut rows = [c.x.as_ptr(); GROUPS];
                 let mut first = [0usize; GROUPS];
                 let mut end = [g.kh; GROUPS];
                 for i in 0..GROUPS {
                     let (oy, ox) = at[i];
                     masks[i] = masks[i].wrapping_add(ox * S);
-                    rows[i] = rows[i].wrapping_add(
-                        (oy * g.sh)
-                            .wrapping_sub(g.ph)
-                            .wrapping_mul(g.wp)
-                            .wrapping_add(ox * S),
-                    );
+                    rows[i] = rows[i].wrapping_add(oy * g.sh * g.wp + ox * S);
                     if !FULL {
                         first[i] = g.rows[oy].start;
                         end[i] = g.rows[oy].end;
@@ -536,7 +547,7 @@ mod avx {
                         let col = kx * dw;
                         for i in 0..GROUPS {
                             if FULL || (first[i] <= ky && ky < end[i]) {
-                                // SAFETY: an interior row of the padded plane; see `$load`.
+                                // SAFETY: a row of the padded plane, which holds every tap's reads.
                                 let mut prod = $mul(unsafe { $load::<S>(rows[i].wrapping_add(col)) }, kv);
                                 if MASKED {
                                     // SAFETY: the mask row is as wide as a padded row.

@@ -179,15 +179,17 @@ mod fma_avx2 {
 mod tests {
     use super::*;
 
+    /// Through tract's frame, which aligns and pads rows for both kernels alike.
     fn run(x: &[f32], max: f32, portable: bool) -> (Vec<u32>, u32) {
+        use tract_onnx::tract_core::tract_linalg::reduce::{MapReduce, MapReduceImpl};
         let mut v = x.to_vec();
         let sum = if portable {
-            <Portable as MapReduceKer<f32, f32>>::run(&mut v, max)
+            MapReduceImpl::<Portable, f32, f32>::new().run_with_params(&mut v, max)
         } else {
             assert!(fma(), "this test needs a CPU with FMA and AVX2");
-            // SAFETY: checked just above.
-            unsafe { fma_avx2::exp_sum(&mut v, max) }
-        };
+            MapReduceImpl::<ExpSum, f32, f32>::new().run_with_params(&mut v, max)
+        }
+        .unwrap();
         let canon = |f: f32| if f.is_nan() { 0x7fc0_0000 } else { f.to_bits() };
         (v.into_iter().map(canon).collect(), canon(sum))
     }
