@@ -98,7 +98,7 @@ fn element_weight(name: &str, out_dt: DatumType, broadcast: bool) -> u64 {
         "Iff" => 300,
         "Sigmoid" => 3_500,
         "Tanh" => 2_700,
-        "Sqrt" => 3_000,
+        "Sqrt" => 1_300,
         "Mul" => 170,
         "Pad" => 610,
         "Cast" => 600,

@@ -35,8 +35,8 @@ impl GasSchedule {
         gas_per_node: 60,
         milligas_per_mac: 125,
         milligas_per_byte_moved: 0,
-        milligas_per_input_byte: 12,
-        milligas_per_output_byte: 13,
+        milligas_per_input_byte: 6,
+        milligas_per_output_byte: 9,
     };
 
     /// Gas for one inference with `input_bytes` and `output_bytes` of tensor data.
