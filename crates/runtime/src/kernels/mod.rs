@@ -1,4 +1,5 @@
-//! tract routines the exact profile pins to tract's own portable kernels.
+//! tract routines the exact profile pins: to tract's own portable kernels, or to Prova's
+//! kernels that compute the portable arithmetic faster.
 //!
 //! The exact profile keeps tract's AVX and AVX2 kernels (see [`crate::EXACT_ISA_EDIT`]) because
 //! their arithmetic is the portable kernels' arithmetic vectorised across independent outputs:
@@ -22,6 +23,12 @@
 //! softmax) goes through that lookup, so the pin covers them all. The two reductions are
 //! also made NaN-propagating in both profiles (`NanPropagating`): the sign of a NaN, which
 //! the AVX and portable matrix kernels do not agree on, must not decide a maximum.
+//!
+//! Two functions have no vectorised kernel left under the exact profile (tract's need FMA),
+//! and their portable loops were a third of a transformer block's time; they are pinned to
+//! Prova's kernels, which run the portable kernel's operations lane for lane: softmax's
+//! exp-and-sum ([`exp_sum`], FMA where the CPU has it: a fused multiply-add is correctly
+//! rounded, so it equals the portable kernel's `fmaf`) and erf ([`erf`], AVX).
 
 #[cfg(target_arch = "x86_64")]
 pub mod erf;
