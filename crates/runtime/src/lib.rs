@@ -117,52 +117,36 @@ fn from_tract(t: &TractTensor, dtype: DType) -> TractResult<Tensor> {
     Tensor::new(dtype, shape, data).map_err(|e| anyhow!(e))
 }
 
-/// `bytes` with every NaN replaced by the canonical one (see [`canonicalize_nans`]), in one
-/// pass for f32, the common case.
+/// `bytes` (little-endian elements of `dtype`) copied with every NaN replaced by the canonical
+/// quiet NaN (`0x7fc00000`, `0x7ff8000000000000`), as WebAssembly engines do for determinism:
+/// the sign and payload of a NaN depend on which kernel and operand order produced it, its
+/// being NaN does not (docs/determinism.md, "NaN"). One pass: copy and replace together.
 fn canonical_bytes(dtype: DType, bytes: &[u8]) -> Vec<u8> {
-    if dtype != DType::F32 {
-        let mut data = bytes.to_vec();
-        canonicalize_nans(dtype, &mut data);
-        return data;
-    }
     let mut data = Vec::with_capacity(bytes.len());
-    data.extend(bytes.chunks_exact(4).flat_map(|c| {
-        let bits = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        let canonical = if f32::from_bits(bits).is_nan() {
-            0x7fc0_0000
-        } else {
-            bits
-        };
-        canonical.to_le_bytes()
-    }));
-    data
-}
-
-/// Replaces every NaN in little-endian float `data` with the canonical quiet NaN
-/// (`0x7fc00000`, `0x7ff8000000000000`), as WebAssembly engines do for determinism: the sign
-/// and payload of a NaN depend on which kernel and operand order produced it, its being NaN
-/// does not (docs/determinism.md, "NaN").
-fn canonicalize_nans(dtype: DType, data: &mut [u8]) {
     match dtype {
-        DType::F32 => {
-            for chunk in data.chunks_exact_mut(4) {
-                let bits = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-                if f32::from_bits(bits).is_nan() {
-                    chunk.copy_from_slice(&0x7fc0_0000u32.to_le_bytes());
-                }
-            }
-        }
-        DType::F64 => {
-            for chunk in data.chunks_exact_mut(8) {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(chunk);
-                if f64::from_bits(u64::from_le_bytes(b)).is_nan() {
-                    chunk.copy_from_slice(&0x7ff8_0000_0000_0000u64.to_le_bytes());
-                }
-            }
-        }
-        _ => {}
+        DType::F32 => data.extend(bytes.chunks_exact(4).flat_map(|c| {
+            let bits = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            let bits = if f32::from_bits(bits).is_nan() {
+                0x7fc0_0000
+            } else {
+                bits
+            };
+            bits.to_le_bytes()
+        })),
+        DType::F64 => data.extend(bytes.chunks_exact(8).flat_map(|c| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            let bits = u64::from_le_bytes(b);
+            let bits = if f64::from_bits(bits).is_nan() {
+                0x7ff8_0000_0000_0000
+            } else {
+                bits
+            };
+            bits.to_le_bytes()
+        })),
+        _ => data.extend_from_slice(bytes),
     }
+    data
 }
 
 /// Compiles and runs models in one profile.
@@ -221,9 +205,11 @@ impl Runtime {
             } else {
                 Vec::new()
             };
-            let mut decluttered = typed.into_decluttered()?;
-            depthwise::use_prova_depthwise(&mut decluttered)?;
-            let optimized = decluttered.into_optimized()?;
+            // tract's `into_optimized` is declutter then codegen; Prova's depthwise op goes in
+            // between, where tract's codegen would otherwise pick its own.
+            let mut optimized = typed.into_decluttered()?;
+            depthwise::use_prova_depthwise(&mut optimized)?;
+            optimized.optimize()?;
             if exact {
                 libm.extend(prova_model::ops::platform_libm_nodes(&optimized));
             }
