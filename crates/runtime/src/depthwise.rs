@@ -19,8 +19,9 @@
 //! -0.0), so every group reads the padded plane unmasked. Otherwise, where a tap reads padding
 //! for some lanes (the border columns), the product is replaced by `-0.0`, the exact identity
 //! of IEEE addition (`a + -0.0` is `a` for every `a`, signed zeros and NaN included), which is
-//! the sum that skips the tap, and kernel rows outside the image are skipped per group. Stride 2 reads eight outputs' inputs with two loads and a shuffle. Other
-//! strides, and CPUs without AVX, take a portable loop with the same operations. Separate
+//! the sum that skips the tap, and kernel rows outside the image are skipped per group.
+//! Stride 2 reads eight outputs' inputs with two loads and a shuffle. Other strides, and CPUs
+//! without AVX, take a portable loop with the same operations. Separate
 //! multiplies and adds (no FMA: Rust never contracts them), one rounding each, so the bits do
 //! not depend on the vector width, the path or the CPU. `tests/depthwise.rs` compares both
 //! paths with tract's op bit for bit on edge geometries and values (padding on every side,
@@ -170,8 +171,7 @@ impl DepthwiseConv {
     }
 
     /// Computes the convolution of `x` into `out` (shapes as built; panics otherwise).
-    #[doc(hidden)]
-    pub fn run(&self, x: &[f32], kernel: &[f32], bias: &[f32], out: &mut [f32]) {
+    fn run(&self, x: &[f32], kernel: &[f32], bias: &[f32], out: &mut [f32]) {
         let g = self.geometry();
         let [h, w] = self.input;
         let [oh, ow] = self.output;
@@ -381,13 +381,13 @@ mod avx {
     /// width is not a multiple of the group (recomputing the same values), [`GROUPS`] groups
     /// per pass over the taps.
     ///
-    /// The input is read from a copy whose rows are padded on both sides, so every group's
-    /// loads stay inside it; where a tap reads padding for some outputs of a group (the
-    /// border columns), its product is replaced by `-0.0`, the exact identity of IEEE
-    /// addition (`a + -0.0` is `a` for every `a`, zeros and NaNs included): the sum is the one
-    /// that skips the tap, and a weight's infinity or NaN never meets the padding. Which
-    /// lanes read padding comes from a mask row loaded exactly as the input is. Kernel rows
-    /// outside the image are skipped per group.
+    /// The input is read from a zero-padded copy, so every group's loads stay inside it.
+    /// Unless the padding's zeros cannot change a sum (see below), where a tap reads padding
+    /// for some outputs of a group (the border columns), its product is replaced by `-0.0`,
+    /// the exact identity of IEEE addition (`a + -0.0` is `a` for every `a`, zeros and NaNs
+    /// included): the sum is the one that skips the tap, and a weight's infinity or NaN never
+    /// meets the padding. Which lanes read padding comes from a mask row loaded exactly as the
+    /// input is. Kernel rows outside the image are skipped per group.
     #[target_feature(enable = "avx")]
     unsafe fn plane<const S: usize>(
         g: &Geometry,
@@ -413,8 +413,6 @@ mod avx {
             k,
             bias,
         };
-        // Four kinds of batch: border groups (masked) or not, and rows whose every kernel row
-        // reads inside the image or not.
         // Where the bias is not -0.0 and every weight is finite, adding a padding tap's
         // product (a zero times a finite weight: +0 or -0) is the same as skipping it: a sum
         // starting from anything but -0.0 is never -0.0 (in round-to-nearest `a + b` is -0.0

@@ -41,15 +41,10 @@ impl ElementWiseKer<f32> for Erf {
     }
 }
 
-/// Whether this CPU runs the vectorised kernel (tests can force the portable one).
+/// Whether this CPU runs the vectorised kernel.
 fn avx() -> bool {
-    !FORCE_PORTABLE.load(std::sync::atomic::Ordering::Relaxed)
-        && std::arch::is_x86_feature_detected!("avx")
+    std::arch::is_x86_feature_detected!("avx")
 }
-
-/// Makes [`Erf`] run tract's portable kernel even on a CPU with AVX (tests).
-pub static FORCE_PORTABLE: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
 
 mod avx {
     use std::arch::x86_64::*;

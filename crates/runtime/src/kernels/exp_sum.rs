@@ -61,17 +61,10 @@ impl MapReduceKer<f32, f32> for ExpSum {
     }
 }
 
-/// Whether this CPU runs the vectorised kernel (tests can force the portable one).
+/// Whether this CPU runs the vectorised kernel.
 fn fma() -> bool {
-    use std::sync::atomic::Ordering;
-    !FORCE_PORTABLE.load(Ordering::Relaxed)
-        && std::arch::is_x86_feature_detected!("fma")
-        && std::arch::is_x86_feature_detected!("avx2")
+    std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2")
 }
-
-/// Makes [`ExpSum`] run tract's portable kernel even on a CPU with FMA (tests).
-pub static FORCE_PORTABLE: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
 
 mod fma_avx2 {
     use std::arch::x86_64::*;

@@ -3,8 +3,9 @@
 //!
 //! The exact profile keeps tract's AVX and AVX2 kernels (see [`crate::EXACT_ISA_EDIT`]) because
 //! their arithmetic is the portable kernels' arithmetic vectorised across independent outputs:
-//! the matrix kernels multiply, then add, one accumulator per output in k order; the depthwise
-//! kernel and the multiply-by-scalar kernel do the same basic operations per element. Four
+//! the matrix kernels multiply, then add, one accumulator per output in k order; the
+//! multiply-by-scalar kernel does the same basic operations per element (tract's depthwise
+//! convolution is replaced by Prova's op, `crate::depthwise`). Four
 //! AVX routines are *not* the portable arithmetic, and would make a CPU with AVX disagree
 //! with one without it:
 //!
@@ -220,7 +221,8 @@ mod x86_64 {
 }
 
 /// The functions whose tract kernel Prova pins, each with the kernel tract runs for it in this
-/// process (tract's portable kernel under the exact profile). Empty off x86-64.
+/// process (under the exact profile, Prova's `prova_exp_sum_f32` and `prova_erf_f32`, and
+/// tract's portable kernel for the others). Empty off x86-64.
 pub fn pinned_kernels() -> Vec<(&'static str, &'static str)> {
     #[cfg(target_arch = "x86_64")]
     {
