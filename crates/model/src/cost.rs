@@ -4,8 +4,9 @@
 //! op, in **MAC-equivalents**: the unit gas prices, calibrated with `prova bench gas` on the
 //! worst-case single-op models in fixtures/gas (docs/gas.md):
 //!
-//! - matrix products (`EinSum`): per MAC of their iteration space (float 0.016, integer
-//!   0.06), per output element (8 / 9) and per input element (0.06 / 0.5);
+//! - matrix products (`EinSum`): per MAC of their iteration space (float 0.02, integer
+//!   0.06), per output element (1 / 9), per input element (0.02 / 0.5) and, for float, per
+//!   element of a run-time (non-constant) input (1, its packing on every call);
 //! - convolutions: per MAC and per output element, by kind (float, `ConvInteger`,
 //!   `QLinearConv`) and whether depthwise (`group > 1`, dominated by the per-output part);
 //! - softmax, reductions and pools: per element, heavier across a non-innermost axis (lighter,
@@ -354,20 +355,22 @@ pub(crate) fn static_cost(
                 acc.saturating_mul(size as u64)
             });
             let int = op.q_params.is_some() || integer(op.operating_dt);
-            // Measured on the exact profile's AVX kernels (docs/gas.md): ~0.04 ns per float
-            // MAC on large products, more per integer MAC; every output pays packing and
-            // dispatch (batched tiny products are dominated by it), and every input element
-            // is read and packed once per call (skinny products, whose weight is as large
-            // as their work; integer ones also sum it for the zero-point correction).
-            let (per_mac, per_out, per_in) = if int {
-                (60, 9_000, 500)
+            // Measured on the exact profile's kernels (docs/gas.md): per MAC; per output
+            // (stores and dispatch); per input element, constant or not (skinny products,
+            // whose weight is as large as their work; integer ones also sum it for the
+            // zero-point correction); and, for float products, per element of a run-time
+            // input, which is packed on every call (batched products of two activations,
+            // attention, are dominated by it; constant weights are packed once, at load).
+            let (per_mac, per_out, per_in, per_read) = if int {
+                (60, 9_000, 500, 0)
             } else {
-                (16, 8_000, 60)
+                (20, 1_000, 20, 1_000)
             };
             let in_elements = volumes.iter().fold(0u64, |a, v| a.saturating_add(*v));
             macs.saturating_mul(per_mac)
                 .saturating_add(out_elements.saturating_mul(per_out))
                 .saturating_add(in_elements.saturating_mul(per_in))
+                .saturating_add(read.saturating_mul(per_read))
         } else if let Some(op) = node.op_as::<Conv>() {
             let per_output = (op.input_channels() / op.group.max(1)) as u64;
             let macs = out_elements
@@ -378,8 +381,12 @@ pub(crate) fn static_cost(
             // Depthwise and small-channel convolutions cost per output, not per MAC;
             // QLinearConv (8-bit output) also requantizes every output, ConvInteger (i32
             // output) does not.
+            // A pointwise (1 × 1, stride 1) float convolution is a plain matrix product.
+            let pointwise = volume(&op.pool_spec.kernel_shape) == 1
+                && op.pool_spec.strides().iter().all(|s| *s == 1);
             let (per_mac, per_out) = match (int, out_dt) {
                 (false, _) if op.group > 1 => (18, 2_000),
+                (false, _) if pointwise => (13, 3_500),
                 (false, _) => (18, 5_000),
                 (true, DatumType::I32) => (30, 15_000),
                 (true, _) if op.group > 1 => (40, 32_000),
@@ -502,7 +509,7 @@ pub(crate) fn static_cost(
                 .saturating_mul(out_channels / group)
                 .saturating_mul(volume(&op.pool_spec.kernel_shape));
             // Grouped (depthwise) ones are dominated by the per-output scatter-add.
-            let (per_mac, per_out) = if group > 1 { (30, 12_000) } else { (80, 2_000) };
+            let (per_mac, per_out) = if group > 1 { (30, 12_000) } else { (48, 1_200) };
             macs.saturating_mul(per_mac)
                 .saturating_add(out_elements.saturating_mul(per_out))
         } else if let Some(op) = node.op_as::<Topk>() {

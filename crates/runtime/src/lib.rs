@@ -41,6 +41,9 @@ pub mod sampler;
 pub use cache::CacheStats;
 pub use error::RuntimeError;
 pub use generate::{GenerateRequest, tokens_tensor};
+/// Prova's AVX-512 f32 matrix kernels (x86-64): the exact profile's arithmetic on wider tiles.
+#[cfg(target_arch = "x86_64")]
+pub use kernels::mmm as matrix_kernels;
 pub use kernels::pinned_kernels;
 pub use profile::{
     EXACT_ISA_EDIT, EXACT_TIER_ENV, EXACT_UNPINNED_KNOBS, Profile, isa_report, pin, pinned,
@@ -74,6 +77,31 @@ impl CompiledModel {
     /// The tract plan, for baselines that measure tract alone (benchmarks).
     pub fn plan(&self) -> &Arc<TypedRunnableModel> {
         &self.plan
+    }
+
+    /// The matrix kernels the plan runs, by name, sorted and without repeats (tract's
+    /// `avx_mmm_f32_16x6` and siblings, Prova's `prova_avx512_mmm_f32_16x16`, ...).
+    pub fn matrix_kernels(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .plan
+            .model()
+            .nodes
+            .iter()
+            .flat_map(|n| n.op.info().unwrap_or_default())
+            .filter_map(|line| {
+                let list = line.strip_prefix("Mult:")?.split_once(" with [")?.1;
+                Some(
+                    list.trim_end_matches(']')
+                        .split(", ")
+                        .map(str::to_string)
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .flatten()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Converts Prova tensors into tract values (what [`Runtime::run`] does before tract runs).

@@ -17,44 +17,8 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
-/// splitmix64: reproducible values without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Mostly ordinary values, with one in `edge_every` an edge value.
-    fn value(&mut self, edge_every: u64) -> f32 {
-        const EDGES: [f32; 10] = [
-            0.0,
-            -0.0,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            f32::NAN,
-            1e-40,
-            -1e-40,
-            3e38,
-            -3e38,
-            f32::MIN_POSITIVE,
-        ];
-        let r = self.next();
-        if edge_every > 0 && r.is_multiple_of(edge_every) {
-            EDGES[(r >> 32) as usize % EDGES.len()]
-        } else {
-            ((r >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
-        }
-    }
-
-    fn values(&mut self, n: usize, edge_every: u64) -> Vec<f32> {
-        (0..n).map(|_| self.value(edge_every)).collect()
-    }
-}
+mod common;
+use common::{Rng, bits};
 
 #[derive(Debug, Clone, Copy)]
 struct Case {
@@ -160,19 +124,7 @@ fn check(case: Case, seed: u64) {
             .run(tvec!(input.clone().into_tvalue()))
             .unwrap();
         let t = out[0].clone().into_tensor();
-        (
-            t.shape().to_vec(),
-            t.try_as_plain_ram()
-                .unwrap()
-                .as_slice::<f32>()
-                .unwrap()
-                .iter()
-                // A NaN's sign and payload are not part of the arithmetic (x86 hands out the
-                // first operand's NaN, and compilers may swap an add's operands); Prova
-                // canonicalises NaNs in outputs (docs/determinism.md, "NaN").
-                .map(|v| if v.is_nan() { 0x7fc0_0000 } else { v.to_bits() })
-                .collect::<Vec<u32>>(),
-        )
+        (t.shape().to_vec(), bits(&t))
     };
     let expected = run(&theirs);
     for baseline in [false, true] {

@@ -171,6 +171,9 @@ fn hashes(runtime: &Runtime) -> Vec<String> {
         if dir == "gas" && !uses_kernels {
             continue;
         }
+        for kernel in model.matrix_kernels() {
+            lines.push(format!("{name} mmm:{kernel} {kernel}"));
+        }
         let sample = sample_inputs(&model.info, 1).unwrap();
         let edge = edge_inputs(&sample);
         for (kind, inputs) in [("sample", sample), ("edge", edge)] {
@@ -262,6 +265,29 @@ fn exact_profile_gives_the_avx_tiers_bits() {
         "too few runs: {} (fixtures missing?)",
         exact.len()
     );
+    // Which runs used Prova's AVX-512 matrix kernel: on a CPU with AVX-512F, the exact child
+    // (never the AVX-tier one), so that this comparison covers it against tract's AVX kernels.
+    let prova_mmm = |runs: &BTreeMap<String, String>| {
+        runs.iter()
+            .filter(|(k, v)| k.contains(" mmm:") && v.starts_with("prova_"))
+            .count()
+    };
+    let (ours_exact, ours_avx) = (prova_mmm(&exact), prova_mmm(&avx));
+    println!("models running Prova's matrix kernel: {ours_exact} (AVX-tier child: {ours_avx})");
+    assert_eq!(ours_avx, 0);
+    assert_eq!(
+        ours_exact > 0,
+        prova_runtime::matrix_kernels::available(),
+        "Prova's matrix kernel runs in the exact child iff the CPU has AVX-512F"
+    );
+    let exact: BTreeMap<String, String> = exact
+        .into_iter()
+        .filter(|(k, _)| !k.contains(" mmm:"))
+        .collect();
+    let avx: BTreeMap<String, String> = avx
+        .into_iter()
+        .filter(|(k, _)| !k.contains(" mmm:"))
+        .collect();
     assert_eq!(exact.len(), avx.len());
     let mut differ = Vec::new();
     for (key, outcome) in &exact {

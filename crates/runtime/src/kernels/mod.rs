@@ -35,6 +35,8 @@
 pub mod erf;
 #[cfg(target_arch = "x86_64")]
 pub mod exp_sum;
+#[cfg(target_arch = "x86_64")]
+pub mod mmm;
 
 #[cfg(target_arch = "x86_64")]
 mod x86_64 {

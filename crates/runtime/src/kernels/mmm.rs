@@ -1,0 +1,465 @@
+//! Prova's f32 matrix kernel for the exact profile on CPUs with AVX-512F: tract's AVX matrix
+//! arithmetic, sixteen lanes wide, on a 16 × 16 tile.
+//!
+//! tract's AVX kernels (`avx_mmm_f32_16x6` and siblings), which the exact profile runs, keep
+//! one accumulator per output and add the products in k order, `vmulps` then `vaddps`, under an
+//! MXCSR with DAZ set (subnormal inputs read as zero) and FTZ clear. This kernel does exactly
+//! that per output with 512-bit registers: the same multiplies and adds in the same order, so
+//! every output has the same bits whichever kernel, tile or vector width computed it
+//! (`tests/matrix_kernels.rs` checks it against tract's AVX kernels on edge values). Every
+//! fused operation keeps the AVX kernel's operand order (`vminps acc, m, acc` computes
+//! `m < acc ? m : acc`), so NaNs and signed zeros come out the same.
+//!
+//! Why: tract's AVX-512 kernels fuse (FMA), so the exact profile removes them and runs the
+//! 256-bit AVX kernels, 32 instructions per 96 multiply-adds. On a core with two multiply and two
+//! add pipes (AMD Zen 4, 58 GMAC/s measured without FMA) they reach ~42 GMAC/s; this tile, one
+//! load and sixteen broadcast multiplies and adds per k step (256 multiply-adds), ~51 in the
+//! encoder (docs/performance.md). Wider tiles (32 × 8, 48 × 8) measured slower: their packed
+//! panel of the left operand no longer fits the level-1 cache at k = 256.
+//!
+//! Selection: a kernel tier ranked above tract's (`MmmTier`; applies only under the exact
+//! profile on a CPU with AVX-512F) names this kernel for an f32 product whose `m`, `k` and `n`
+//! are known and at least 16; every other product (matrix-vector, narrow, symbolic shapes) stays
+//! with tract's AVX tier. The kernel ranks below tract's AVX kernels otherwise, so tract's own
+//! fallbacks never pick it. On a CPU without AVX-512F it is not built and the tier does not
+//! apply; whichever kernel runs, the bits are the same.
+
+use std::arch::{asm, x86_64::*};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tract_onnx::prelude::DatumType;
+use tract_onnx::tract_core::tract_linalg::{
+    isa::{Arch, Isa, IsaReq, IsaSet},
+    mmm::{DynKernel, FusedKerSpec, OutputStoreKer, Query, Suitable},
+    mmm_routines::MmmRoutine,
+    mmm_tiers::MmmTier,
+    pack::Packing,
+};
+
+/// MXCSR inside tract's matrix kernels: every exception masked, round to nearest, DAZ set
+/// (subnormal inputs read as zero), FTZ clear (subnormal results kept).
+const KERNEL_MXCSR: u32 = 0x1FC0;
+
+/// Set by tests to leave every product to tract's kernels (the baseline the bits are compared
+/// against). Read once per product at planning time, never per call.
+pub static FORCE_TRACT: AtomicBool = AtomicBool::new(false);
+
+/// Whether this CPU runs the kernels (AVX-512F, whatever tract's instruction-set view says:
+/// the exact profile hides AVX-512 from tract).
+pub fn available() -> bool {
+    static AVX512: LazyLock<bool> = LazyLock::new(|| is_x86_feature_detected!("avx512f"));
+    *AVX512
+}
+
+macro_rules! kernel {
+    ($name:ident, $fn_name:ident, $v:literal, $nr:literal) => {
+        /// The kernel entry tract calls with one tile's fused operations.
+        unsafe fn $fn_name(ops: &[FusedKerSpec<f32>]) -> isize {
+            if !available() {
+                return 1;
+            }
+            // SAFETY: AVX-512F is present; `ops` is the tile program tract built for this
+            // kernel's geometry (packed panels of 16·V × k and NR × k, tiles of 16·V × NR).
+            unsafe { with_kernel_mxcsr(tile::<$v, $nr>, ops.as_ptr()) }
+        }
+
+        static $name: LazyLock<DynKernel<{ 16 * $v }, $nr, f32>> = LazyLock::new(|| {
+            let mut k = DynKernel::<{ 16 * $v }, $nr, f32>::new(
+                stringify!($fn_name),
+                $fn_name,
+                f32::packing(16 * $v).align(64),
+                f32::packing($nr).align(4),
+            )
+            .with_isa(IsaReq::ANY.needing(&[Isa::X86_64Avx]))
+            // Below tract's AVX kernels of the same level: only the tier below names these.
+            .with_boost(|| -1);
+            k.arch = Some(Arch::X86_64);
+            k.built = available();
+            k
+        });
+
+        inventory::submit! { MmmRoutine { make: || $name.mmm() } }
+    };
+}
+
+kernel!(
+    PROVA_AVX512_MMM_F32_16X16,
+    prova_avx512_mmm_f32_16x16,
+    1,
+    16
+);
+
+/// Whether Prova's 16×16 kernel runs this product: f32, `m`, `k` and `n` known, `n` at least
+/// 16 (a narrower product is tract's 16×6 tile or matrix-vector kernel's), `k` at least 16
+/// (below that the product is all tile overhead).
+fn preferred(_isa: &IsaSet, dt: DatumType, query: &Query, _: &[Suitable]) -> Option<&'static str> {
+    if dt != DatumType::F32 || FORCE_TRACT.load(Ordering::Relaxed) {
+        return None;
+    }
+    let (m, k, n) = (query.m?, query.k?, query.n?);
+    (m >= 16 && k >= 16 && n >= 16).then(|| PROVA_AVX512_MMM_F32_16X16.name.as_str())
+}
+
+inventory::submit! {
+    MmmTier {
+        arch: Some(Arch::X86_64),
+        precedence: 40,
+        name: "prova-exact-avx512",
+        // `PROVA_EXACT_TIER=avx` computes what an IvyBridge computes (tract's AVX kernels).
+        applies: |isa| {
+            crate::pinned() != Some(crate::Profile::Native)
+                && std::env::var(crate::EXACT_TIER_ENV).as_deref() != Ok("avx")
+                && available()
+                && isa.has(Isa::X86_64Avx)
+        },
+        preferred,
+    }
+}
+
+/// Runs the tile program under [`KERNEL_MXCSR`], restoring the caller's MXCSR after. The
+/// compiler does not model MXCSR, so the floating-point work sits in `tile`, a function that
+/// is never inlined (and, built for AVX-512, could not be inlined here), behind a call the
+/// `asm!` blocks (memory clobbers) keep in place.
+#[inline(never)]
+unsafe fn with_kernel_mxcsr(
+    tile: unsafe fn(*const FusedKerSpec<f32>) -> isize,
+    ops: *const FusedKerSpec<f32>,
+) -> isize {
+    let mut saved: u32 = 0;
+    let kernel = KERNEL_MXCSR;
+    // SAFETY: stmxcsr/ldmxcsr read and write 4 bytes at valid addresses; the caller's MXCSR is
+    // restored before returning.
+    unsafe {
+        asm!("stmxcsr [{}]", in(reg) &mut saved, options(nostack, preserves_flags));
+        asm!("ldmxcsr [{}]", in(reg) &kernel, options(nostack, preserves_flags, readonly));
+    }
+    // SAFETY: the caller's contract (see `tile`).
+    let r = unsafe { tile(ops) };
+    unsafe {
+        asm!("ldmxcsr [{}]", in(reg) &saved, options(nostack, preserves_flags, readonly));
+    }
+    r
+}
+
+/// One tile program: `V` vectors of 16 rows by `NR` columns of accumulators. Returns 0, or 1
+/// for an operation tract's AVX f32 kernels do not support either (quantisation steps, a
+/// packing or store type other than f32).
+#[inline(never)]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile<const V: usize, const NR: usize>(mut op: *const FusedKerSpec<f32>) -> isize {
+    let mr = 16 * V;
+    let mut acc = [[_mm512_setzero_ps(); V]; NR];
+    // SAFETY (whole body): tract hands pointers to tiles and vectors of this geometry.
+    unsafe {
+        loop {
+            match *op {
+                FusedKerSpec::Done => break,
+                FusedKerSpec::Clear => acc = [[_mm512_setzero_ps(); V]; NR],
+                FusedKerSpec::LoadTile(col_major, _) => {
+                    for (j, col) in acc.iter_mut().enumerate() {
+                        for (v, a) in col.iter_mut().enumerate() {
+                            *a = _mm512_loadu_ps(col_major.add(j * mr + 16 * v));
+                        }
+                    }
+                }
+                // tract's AVX kernel: `op acc, broadcast(m), acc`, i.e. `m op acc`; the
+                // flipped ones `acc op m`.
+                FusedKerSpec::ScalarMin(m) => scalar(&mut acc, m, |m, a| _mm512_min_ps(m, a)),
+                FusedKerSpec::ScalarMax(m) => scalar(&mut acc, m, |m, a| _mm512_max_ps(m, a)),
+                FusedKerSpec::ScalarAdd(m) => scalar(&mut acc, m, |m, a| _mm512_add_ps(m, a)),
+                FusedKerSpec::ScalarMul(m) => scalar(&mut acc, m, |m, a| _mm512_mul_ps(m, a)),
+                FusedKerSpec::ScalarSub(m) => scalar(&mut acc, m, |m, a| _mm512_sub_ps(m, a)),
+                FusedKerSpec::ScalarSubF(m) => scalar(&mut acc, m, |m, a| _mm512_sub_ps(a, m)),
+                FusedKerSpec::LeakyRelu(alpha) => {
+                    // `0 < x ? x : alpha * x`, as the AVX kernel's compare and blend.
+                    let alpha = _mm512_set1_ps(alpha);
+                    let zero = _mm512_setzero_ps();
+                    for a in acc.iter_mut().flatten() {
+                        let scaled = _mm512_mul_ps(*a, alpha);
+                        let positive = _mm512_cmp_ps_mask::<_CMP_LT_OS>(zero, *a);
+                        *a = _mm512_mask_blend_ps(positive, scaled, *a);
+                    }
+                }
+                FusedKerSpec::PerRowMin(p) => per_row(&mut acc, p, |r, a| _mm512_min_ps(r, a)),
+                FusedKerSpec::PerRowMax(p) => per_row(&mut acc, p, |r, a| _mm512_max_ps(r, a)),
+                FusedKerSpec::PerRowAdd(p) => per_row(&mut acc, p, |r, a| _mm512_add_ps(r, a)),
+                FusedKerSpec::PerRowMul(p) => per_row(&mut acc, p, |r, a| _mm512_mul_ps(r, a)),
+                FusedKerSpec::PerRowSub(p) => per_row(&mut acc, p, |r, a| _mm512_sub_ps(r, a)),
+                FusedKerSpec::PerRowSubF(p) => per_row(&mut acc, p, |r, a| _mm512_sub_ps(a, r)),
+                FusedKerSpec::PerColMin(p) => per_col(&mut acc, p, |c, a| _mm512_min_ps(c, a)),
+                FusedKerSpec::PerColMax(p) => per_col(&mut acc, p, |c, a| _mm512_max_ps(c, a)),
+                FusedKerSpec::PerColAdd(p) => per_col(&mut acc, p, |c, a| _mm512_add_ps(c, a)),
+                FusedKerSpec::PerColMul(p) => per_col(&mut acc, p, |c, a| _mm512_mul_ps(c, a)),
+                FusedKerSpec::PerColSub(p) => per_col(&mut acc, p, |c, a| _mm512_sub_ps(c, a)),
+                FusedKerSpec::PerColSubF(p) => per_col(&mut acc, p, |c, a| _mm512_sub_ps(a, c)),
+                FusedKerSpec::AddRowColProducts(rows, cols) => {
+                    let mut r = [_mm512_setzero_ps(); V];
+                    for (v, r) in r.iter_mut().enumerate() {
+                        *r = _mm512_loadu_ps(rows.add(16 * v));
+                    }
+                    for (j, col) in acc.iter_mut().enumerate() {
+                        let c = _mm512_set1_ps(*cols.add(j));
+                        for (a, r) in col.iter_mut().zip(&r) {
+                            *a = _mm512_add_ps(*a, _mm512_mul_ps(*r, c));
+                        }
+                    }
+                }
+                FusedKerSpec::AddUnicast(other) => {
+                    if other.item_size != 4 {
+                        return 1;
+                    }
+                    if other.row_byte_stride == 4 {
+                        for (j, col) in acc.iter_mut().enumerate() {
+                            let base = other.ptr.offset(other.col_byte_stride * j as isize);
+                            for (v, a) in col.iter_mut().enumerate() {
+                                let d = _mm512_loadu_ps(base.add(64 * v) as *const f32);
+                                *a = _mm512_add_ps(*a, d);
+                            }
+                        }
+                    } else if other.col_byte_stride == 4 && V == 1 && NR == 16 {
+                        let rows: [__m512; 16] = std::array::from_fn(|i| {
+                            let at = other.ptr.offset(other.row_byte_stride * i as isize);
+                            _mm512_loadu_ps(at as *const f32)
+                        });
+                        let cols = transpose16(rows);
+                        for (col, c) in acc.iter_mut().zip(cols) {
+                            col[0] = _mm512_add_ps(col[0], c);
+                        }
+                    } else {
+                        acc = add_unicast_strided(acc, &other);
+                    }
+                }
+                FusedKerSpec::AddMatMul { k, pa, pb, packing } => {
+                    if packing != 0 {
+                        return 1;
+                    }
+                    acc = add_mat_mul::<V, NR>(acc, k, pa as *const f32, pb as *const f32);
+                }
+                FusedKerSpec::Store(tile) => {
+                    if tile.item_size != 4 {
+                        return 1;
+                    }
+                    if tile.row_byte_stride == 4 {
+                        for (j, col) in acc.iter().enumerate() {
+                            let base = tile.ptr.offset(tile.col_byte_stride * j as isize);
+                            for (v, a) in col.iter().enumerate() {
+                                _mm512_storeu_ps(base.add(64 * v) as *mut f32, *a);
+                            }
+                        }
+                    } else if tile.col_byte_stride == 4 && V == 1 && NR == 16 {
+                        // Row-major output (n contiguous, as a convolution's channel × pixel
+                        // output): sixteen rows of sixteen after a register transpose.
+                        let rows = transpose16(std::array::from_fn(|j| acc[j][0]));
+                        for (i, row) in rows.iter().enumerate() {
+                            let at = tile.ptr.offset(tile.row_byte_stride * i as isize);
+                            _mm512_storeu_ps(at as *mut f32, *row);
+                        }
+                    } else {
+                        store_strided(acc, &tile);
+                    }
+                }
+                FusedKerSpec::QScale(..)
+                | FusedKerSpec::RoundingShiftRight(..)
+                | FusedKerSpec::ShiftLeft(_) => return 1,
+            }
+            op = op.add(1);
+        }
+    }
+    0
+}
+
+/// `acc[j][i] += a[i] * b[j]` for each k in order: one multiply, then one add, per output.
+#[inline(always)]
+unsafe fn add_mat_mul<const V: usize, const NR: usize>(
+    mut acc: [[__m512; V]; NR],
+    k: usize,
+    mut pa: *const f32,
+    mut pb: *const f32,
+) -> [[__m512; V]; NR] {
+    unsafe {
+        for _ in 0..k {
+            let mut a = [_mm512_setzero_ps(); V];
+            for (v, a) in a.iter_mut().enumerate() {
+                *a = _mm512_loadu_ps(pa.add(16 * v));
+            }
+            for (j, col) in acc.iter_mut().enumerate() {
+                let b = _mm512_set1_ps(*pb.add(j));
+                for (acc, a) in col.iter_mut().zip(&a) {
+                    *acc = _mm512_add_ps(*acc, _mm512_mul_ps(*a, b));
+                }
+            }
+            pa = pa.add(16 * V);
+            pb = pb.add(NR);
+        }
+    }
+    acc
+}
+
+#[inline(always)]
+unsafe fn scalar<const V: usize, const NR: usize>(
+    acc: &mut [[__m512; V]; NR],
+    m: f32,
+    f: impl Fn(__m512, __m512) -> __m512,
+) {
+    unsafe {
+        let m = _mm512_set1_ps(m);
+        for a in acc.iter_mut().flatten() {
+            *a = f(m, *a);
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn per_row<const V: usize, const NR: usize>(
+    acc: &mut [[__m512; V]; NR],
+    rows: *const f32,
+    f: impl Fn(__m512, __m512) -> __m512,
+) {
+    unsafe {
+        for col in acc.iter_mut() {
+            for (v, a) in col.iter_mut().enumerate() {
+                *a = f(_mm512_loadu_ps(rows.add(16 * v)), *a);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn per_col<const V: usize, const NR: usize>(
+    acc: &mut [[__m512; V]; NR],
+    cols: *const f32,
+    f: impl Fn(__m512, __m512) -> __m512,
+) {
+    unsafe {
+        for (j, col) in acc.iter_mut().enumerate() {
+            let c = _mm512_set1_ps(*cols.add(j));
+            for a in col.iter_mut() {
+                *a = f(c, *a);
+            }
+        }
+    }
+}
+
+/// The transpose of a 16 × 16 block held as sixteen registers (register `j`, lane `i` to
+/// register `i`, lane `j`): pairs of lanes, then pairs of pairs, then 128-bit quarters twice.
+/// Moves bits only.
+#[inline(always)]
+unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    unsafe {
+        // Interleave lanes of registers 2p and 2p + 1.
+        let mut t = [_mm512_setzero_ps(); 16];
+        for p in 0..8 {
+            t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);
+            t[2 * p + 1] = _mm512_unpackhi_ps(r[2 * p], r[2 * p + 1]);
+        }
+        // Interleave lane pairs of registers 4q + {0, 2} and 4q + {1, 3}.
+        let mut u = [_mm512_setzero_ps(); 16];
+        for q in 0..4 {
+            for h in 0..2 {
+                let a = _mm512_castps_pd(t[4 * q + h]);
+                let b = _mm512_castps_pd(t[4 * q + 2 + h]);
+                u[4 * q + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+                u[4 * q + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+            }
+        }
+        // Gather 128-bit quarters: even and odd quarters of registers x and x + 4.
+        let mut w = [_mm512_setzero_ps(); 16];
+        for g in 0..2 {
+            for x in 0..4 {
+                let (a, b) = (u[8 * g + x], u[8 * g + x + 4]);
+                w[8 * g + x] = _mm512_shuffle_f32x4::<0x88>(a, b);
+                w[8 * g + x + 4] = _mm512_shuffle_f32x4::<0xDD>(a, b);
+            }
+        }
+        let mut out = [_mm512_setzero_ps(); 16];
+        for x in 0..8 {
+            out[x] = _mm512_shuffle_f32x4::<0x88>(w[x], w[x + 8]);
+            out[x + 8] = _mm512_shuffle_f32x4::<0xDD>(w[x], w[x + 8]);
+        }
+        out
+    }
+}
+
+/// `acc + other` for a tile whose rows are not contiguous. Rare (border tiles go through a
+/// contiguous scratch), so out of line and by value: the accumulators of `tile` are only ever
+/// indexed by constants, which keeps them in registers.
+#[inline(never)]
+#[target_feature(enable = "avx512f")]
+unsafe fn add_unicast_strided<const V: usize, const NR: usize>(
+    mut acc: [[__m512; V]; NR],
+    t: &OutputStoreKer,
+) -> [[__m512; V]; NR] {
+    unsafe {
+        for (j, col) in acc.iter_mut().enumerate() {
+            let base = t.ptr.offset(t.col_byte_stride * j as isize);
+            for (v, a) in col.iter_mut().enumerate() {
+                let mut lanes = [0f32; 16];
+                for (i, lane) in lanes.iter_mut().enumerate() {
+                    *lane = *(base.offset(t.row_byte_stride * (16 * v + i) as isize) as *const f32);
+                }
+                *a = _mm512_add_ps(*a, _mm512_loadu_ps(lanes.as_ptr()));
+            }
+        }
+    }
+    acc
+}
+
+/// Stores the tile where its rows are not contiguous (see [`add_unicast_strided`]).
+#[inline(never)]
+#[target_feature(enable = "avx512f")]
+unsafe fn store_strided<const V: usize, const NR: usize>(
+    acc: [[__m512; V]; NR],
+    t: &OutputStoreKer,
+) {
+    unsafe {
+        for (j, col) in acc.iter().enumerate() {
+            let base = t.ptr.offset(t.col_byte_stride * j as isize);
+            for (v, a) in col.iter().enumerate() {
+                let mut lanes = [0f32; 16];
+                _mm512_storeu_ps(lanes.as_mut_ptr(), *a);
+                for (i, lane) in lanes.iter().enumerate() {
+                    *(base.offset(t.row_byte_stride * (16 * v + i) as isize) as *mut f32) = *lane;
+                }
+            }
+        }
+    }
+}
+
+/// [`transpose16`] on a row-major 16 × 16 block, for tests.
+#[cfg(test)]
+fn transpose16_for_tests(block: &[f32; 256]) -> Option<[f32; 256]> {
+    if !available() {
+        return None;
+    }
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run(block: &[f32; 256]) -> [f32; 256] {
+        unsafe {
+            let r = std::array::from_fn(|i| _mm512_loadu_ps(block.as_ptr().add(16 * i)));
+            let t = transpose16(r);
+            let mut out = [0f32; 256];
+            for (i, v) in t.iter().enumerate() {
+                _mm512_storeu_ps(out.as_mut_ptr().add(16 * i), *v);
+            }
+            out
+        }
+    }
+    // SAFETY: AVX-512F is present.
+    Some(unsafe { run(block) })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn transpose16_transposes() {
+        let block: [f32; 256] = std::array::from_fn(|i| i as f32);
+        let Some(t) = super::transpose16_for_tests(&block) else {
+            return;
+        };
+        for i in 0..16 {
+            for j in 0..16 {
+                assert_eq!(t[16 * i + j], block[16 * j + i], "({i}, {j})");
+            }
+        }
+    }
+}
