@@ -3,28 +3,25 @@
 # one thread each, on a MobileNet-style CNN, dense MLPs of 1-7M parameters and a transformer
 # encoder block at sequence 128 (fixtures/bench_real.py builds them with seeded weights).
 # Prints a Markdown table (docs/performance.md, "Real-size networks") with the ratios, the
-# achieved GMAC/s next to this core's peak without FMA, and the peak resident set of a process
-# that loads a model and runs one inference; writes target/bench-real.json.
+# achieved GMAC/s next to this core's peak without FMA (measured in the same run by
+# `prova bench peak`: multiply-then-add chains at the CPU's widest vectors, at the clock the core
+# really runs), and the peak resident set of a process that loads a model and runs one
+# inference; writes target/bench-real.json.
 #
 #   scripts/bench-real.sh [ITERS]      (default 200; median of ITERS warm calls)
-#
-# PEAK_MAC_PER_CYCLE (default 16: two 8-lane multiplies and two 8-lane adds a cycle, Zen 2-4's
-# four FP pipes; 8 on Intel cores, whose adds and multiplies share two ports) sets the peak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 iters=${1:-200}
-peak_mpc=${PEAK_MAC_PER_CYCLE:-16}
 
 . scripts/bench-setup.sh
 py="$venv/bin/python"
 dir=target/bench-real
 mkdir -p "$dir"
 "$py" fixtures/bench_real.py make "$dir" >"$dir/models.txt"
-ghz=$(awk -F: '/^cpu MHz/ {print $2 / 1000; exit}' /proc/cpuinfo)
 
 out=target/bench-real.json
 {
-  printf '{"ghz":%s,"peak_mac_per_cycle":%s,"models":{' "${ghz:-0}" "$peak_mpc"
+  printf '{"peak":%s,"models":{' "$("$prova" bench peak --json)"
   first=1
   while read -r name macs params; do
     [ $first = 1 ] || printf ','
@@ -51,9 +48,10 @@ out=target/bench-real.json
 python3 - "$out" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-peak = d["ghz"] * d["peak_mac_per_cycle"]
-print(f"One thread each; {d['ghz']:.2f} GHz, peak without FMA {peak:.1f} GMAC/s "
-      f"({d['peak_mac_per_cycle']} f32 MACs a cycle).\n")
+peak = d["peak"]["peak_no_fma_gmacs"]
+fma = max((l["gmacs"] for l in d["peak"]["loops"] if l["kind"] == "fma"), default=0)
+print(f"One thread each; this core's measured f32 peak: {peak:.1f} GMAC/s without FMA "
+      f"(multiply, then add), {fma:.1f} with FMA.\n")
 print("| model | params | MMACs | exact µs | native µs | onnxruntime µs | exact / ORT | native / ORT "
       "| exact GMAC/s (% of peak) | ORT GMAC/s | peak RSS MiB exact / ORT |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -23,6 +23,9 @@ pub enum BenchCommand {
     /// Finalization latency and finalized inference transactions per second of a validator
     /// network on loopback, against a dev node with the same block time, in one run.
     Network(crate::network_bench::BenchNetworkArgs),
+    /// This core's f32 multiply-add peak, without FMA (the exact profile's ceiling) and with,
+    /// at each vector width it has: the GMAC/s that real-size benchmarks are compared against.
+    Peak(crate::peak_bench::BenchPeakArgs),
 }
 
 #[derive(Args)]
@@ -51,6 +54,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Admit(args) => crate::admit_bench::run(args),
         BenchCommand::Calls(args) => crate::calls_bench::run(args),
         BenchCommand::Network(args) => crate::network_bench::run(args),
+        BenchCommand::Peak(args) => crate::peak_bench::run(args),
     }
 }
 

@@ -14,6 +14,7 @@ mod model;
 mod network;
 mod network_bench;
 mod node;
+mod peak_bench;
 mod replay_bench;
 mod shim;
 mod util;

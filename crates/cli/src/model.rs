@@ -4,6 +4,7 @@ use crate::util;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use prova_model::{Limits, admit};
+use prova_runtime::{Profile, Runtime};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -19,6 +20,10 @@ pub enum ModelCommand {
 pub struct InspectArgs {
     /// ONNX model file.
     model: PathBuf,
+    /// Also compile the model under this profile and print its plan: each node's operator
+    /// and output, and the matrix kernel each product runs.
+    #[arg(long, value_name = "PROFILE")]
+    plan: Option<Profile>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -32,10 +37,16 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
 }
 
 fn inspect(args: InspectArgs) -> Result<()> {
+    // The runtime first: a profile is pinned before anything else initialises tract.
+    let runtime = args.plan.map(Runtime::new).transpose()?;
     let bytes = util::read_model(&args.model)?;
     let id = prova_model::ModelId::of(&bytes);
     let admitted =
         admit(&bytes, &Limits::DEFAULT).map_err(|e| anyhow::anyhow!("model {id} refused: {e}"))?;
+    let plan = match &runtime {
+        Some(rt) => Some((rt.profile(), rt.load(&bytes)?.plan_nodes())),
+        None => None,
+    };
     let info = admitted.info;
     let work = work_by_op(&admitted.work);
     if args.json {
@@ -44,6 +55,15 @@ fn inspect(args: InspectArgs) -> Result<()> {
             .iter()
             .map(|(op, nodes, milli)| json!({"op": op, "nodes": nodes, "macs": milli.div_ceil(1000)}))
             .collect();
+        if let Some((profile, nodes)) = &plan {
+            v["plan"] = json!({
+                "profile": profile.name(),
+                "nodes": nodes
+                    .iter()
+                    .map(|n| json!({"name": n.name, "op": n.op, "outputs": n.outputs, "kernels": n.kernels}))
+                    .collect::<Vec<_>>(),
+            });
+        }
         println!("{v}");
         return Ok(());
     }
@@ -99,6 +119,24 @@ fn inspect(args: InspectArgs) -> Result<()> {
                 "gas       {} per token (prompt and generated), {} per call; {} tokens fit \
                  one 30M-gas block",
                 d.gas_per_token, schedule.base, fits
+            );
+        }
+    }
+    if let Some((profile, nodes)) = &plan {
+        println!(
+            "plan      {} nodes under the {profile} profile:",
+            nodes.len()
+        );
+        for (i, n) in nodes.iter().enumerate() {
+            let kernels = match n.kernels.is_empty() {
+                true => String::new(),
+                false => format!("  [{}]", n.kernels.join(", ")),
+            };
+            println!(
+                "  {i:>4} {} {} -> {}{kernels}",
+                n.op,
+                n.name,
+                n.outputs.join(", ")
             );
         }
     }

@@ -166,6 +166,51 @@ fn inspect_prints_signature_and_cost() {
     assert_eq!(code, 0);
     assert!(out.contains("Conv×1") && out.contains("gas"), "{out}");
     assert!(out.contains("work      Conv×1: "), "{out}");
+
+    // --plan compiles under a profile and lists the plan: the convolution as a matrix product
+    // with the kernel it runs, the dense layer as a matrix-vector product.
+    let (code, out, err) = prova(
+        &[
+            "model",
+            "inspect",
+            "fixtures/models/digits_cnn.onnx",
+            "--plan",
+            "exact",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["plan"]["profile"], "exact");
+    let nodes = v["plan"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes[0]["op"], "Source");
+    assert_eq!(nodes[0]["outputs"], serde_json::json!(["F32 1,1,8,8"]));
+    let products: Vec<&Value> = nodes.iter().filter(|n| n["op"] == "OptMatMul").collect();
+    assert_eq!(products.len(), 2, "{nodes:?}");
+    for p in products {
+        let kernels = p["kernels"].as_array().unwrap();
+        assert!(
+            !kernels.is_empty()
+                && kernels
+                    .iter()
+                    .all(|k| k.as_str().unwrap().contains("mmm_f32")),
+            "{p}"
+        );
+    }
+    let (code, out, _) = prova(
+        &[
+            "model",
+            "inspect",
+            "fixtures/models/digits_cnn.onnx",
+            "--plan",
+            "native",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("nodes under the native profile:"), "{out}");
+    assert!(out.contains("OptMatMul logits -> F32 1,10  ["), "{out}");
 }
 
 #[test]
@@ -231,6 +276,54 @@ fn gas_bench_reports_gas_per_second() {
         );
     }
     assert!(v["summary"]["fixture_spread"].as_f64().unwrap() >= 1.0);
+}
+
+/// `prova bench peak` measures one multiply-then-add loop per vector width the CPU has, and an
+/// FMA loop beside each where the CPU fuses; the peak without FMA is the best mul+add loop.
+#[test]
+fn peak_bench_measures_each_vector_width() {
+    let v = bench_json("peak", &[], &["--rounds", "3"]);
+    let loops = v["loops"].as_array().unwrap();
+    let has = |name: &str, kind: &str| {
+        loops
+            .iter()
+            .any(|l| l["loop"] == name && l["kind"] == kind && l["gmacs"].as_f64().unwrap() > 0.0)
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        assert_eq!(
+            has("avx", "mul+add"),
+            is_x86_feature_detected!("avx"),
+            "{v}"
+        );
+        assert_eq!(
+            has("avx+fma", "fma"),
+            is_x86_feature_detected!("fma"),
+            "{v}"
+        );
+        let avx512 = is_x86_feature_detected!("avx512f");
+        assert_eq!(
+            has("avx512f", "mul+add") && has("avx512f", "fma"),
+            avx512,
+            "{v}"
+        );
+        assert_eq!(
+            loops.len(),
+            1 + usize::from(is_x86_feature_detected!("fma")) + 2 * usize::from(avx512)
+        );
+    }
+    let best = loops
+        .iter()
+        .filter(|l| l["kind"] == "mul+add")
+        .map(|l| l["gmacs"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert_eq!(v["peak_no_fma_gmacs"].as_f64().unwrap(), best, "{v}");
+    for l in loops {
+        assert!(
+            l["median_gmacs"].as_f64().unwrap() <= l["gmacs"].as_f64().unwrap(),
+            "{l}"
+        );
+    }
 }
 
 #[test]
@@ -327,6 +420,14 @@ fn bad_input_gets_one_line_and_exit_code_1() {
         (
             vec!["bench", "infer", iris, "--input", good, "--iters", "0"],
             "--iters must be at least 1",
+        ),
+        (
+            vec!["model", "inspect", iris, "--plan", "fast"],
+            "unknown profile \"fast\"",
+        ),
+        (
+            vec!["bench", "peak", "--rounds", "0"],
+            "--rounds must be at least 1",
         ),
         (vec!["frobnicate"], "unrecognized subcommand"),
     ];

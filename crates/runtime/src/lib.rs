@@ -63,6 +63,20 @@ use tract_onnx::tract_core::{
 
 type Plan = TypedRunnableModel;
 
+/// One node of a compiled plan, as `prova model inspect --plan` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanNode {
+    /// The node's name (the ONNX node's, or tract's for nodes its compilation made).
+    pub name: String,
+    /// The operator that runs (tract's, or Prova's such as `ProvaDepthwiseConv`).
+    pub op: String,
+    /// Each output's element type and shape (`F32 1,16,32,32`), or `(packed)` for a
+    /// matrix operand packed for a kernel.
+    pub outputs: Vec<String>,
+    /// The matrix kernels a product runs (empty for other operators).
+    pub kernels: Vec<String>,
+}
+
 /// A model compiled into a runnable tract plan.
 #[derive(Debug)]
 pub struct CompiledModel {
@@ -83,25 +97,52 @@ impl CompiledModel {
     /// `avx_mmm_f32_16x6` and siblings, Prova's `prova_avx512_mmm_f32_16x16`, ...).
     pub fn matrix_kernels(&self) -> Vec<String> {
         let mut names: Vec<String> = self
-            .plan
-            .model()
-            .nodes
-            .iter()
-            .flat_map(|n| n.op.info().unwrap_or_default())
-            .filter_map(|line| {
-                let list = line.strip_prefix("Mult:")?.split_once(" with [")?.1;
-                Some(
-                    list.trim_end_matches(']')
-                        .split(", ")
-                        .map(str::to_string)
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .flatten()
+            .plan_nodes()
+            .into_iter()
+            .flat_map(|n| n.kernels)
             .collect();
         names.sort();
         names.dedup();
         names
+    }
+
+    /// The plan's nodes in evaluation order: what the profile's compilation made of the model
+    /// (fused chains, Prova's ops, the matrix kernel each product runs).
+    pub fn plan_nodes(&self) -> Vec<PlanNode> {
+        let model = self.plan.model();
+        model
+            .nodes
+            .iter()
+            .map(|n| PlanNode {
+                name: n.name.clone(),
+                op: n.op.name().to_string(),
+                outputs: n
+                    .outputs
+                    .iter()
+                    .map(|o| match o.fact.is_exotic() {
+                        true => format!("{:?} (packed)", o.fact.datum_type),
+                        false if o.fact.rank() == 0 => format!("{:?} scalar", o.fact.datum_type),
+                        false => format!("{:?} {:?}", o.fact.datum_type, o.fact.shape),
+                    })
+                    .collect(),
+                kernels: n
+                    .op
+                    .info()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|line| {
+                        let list = line.strip_prefix("Mult:")?.split_once(" with [")?.1;
+                        Some(
+                            list.trim_end_matches(']')
+                                .split(", ")
+                                .map(str::to_string)
+                                .collect::<Vec<_>>(),
+                        )
+                    })
+                    .flatten()
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Converts Prova tensors into tract values (what [`Runtime::run`] does before tract runs).
