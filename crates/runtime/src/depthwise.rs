@@ -29,8 +29,16 @@
 //! determinism matrix (scripts/test runs it under qemu).
 //!
 //! [`use_prova_depthwise`] swaps tract's `Conv` for this op after decluttering (so the
-//! weights are tract's) and before tract's codegen would pick `DepthWise`; the batch
-//! normalisation and clip that follow stay tract's fused element-wise chain.
+//! weights are tract's) and before tract's codegen would pick `DepthWise`. The element-wise
+//! operations with constant operands that follow (a BatchNorm's multiply and add, a Clip's
+//! max and min, subtractions) are fused into the op as [`Step`]s, applied to each channel's
+//! plane while it is in the level-1 cache, where tract would otherwise run them as a separate
+//! pass of by-scalar kernels (`OptBinChain`, 8% of a MobileNet's time). Fused only where tract
+//! runs exactly those kernels (one image, planes of at least 32 outputs; its short-period and
+//! generic paths compute max and min with other NaN and signed-zero rules), with the same
+//! result for every input: [`Step::apply`] writes out what tract's `f32::max` compiles to.
+//! `tests/depthwise.rs` checks every step kind, operands on either side, against tract's
+//! chain bit for bit, with signed zeros, NaN and infinities as operands and values.
 
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
@@ -51,6 +59,58 @@ pub struct DepthwiseConv {
     pad_before: [usize; 2],
     /// The full output shape (with or without N, as the input).
     output_shape: TVec<usize>,
+    /// Element-wise steps fused after the convolution (inputs 3.., one operand each).
+    steps: TVec<Step>,
+}
+
+/// An element-wise operation with a constant operand `s` (one per channel, or one for all)
+/// that tract would run on the convolution's output `x` as a by-scalar kernel, fused into
+/// [`DepthwiseConv`] with the same result for every `x` and `s` (see [`Step::apply`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// `x * s`
+    Mul,
+    /// `x + s`
+    Add,
+    /// `x - s`
+    Sub,
+    /// `s - x`
+    SubF,
+    /// tract's `x.max(s)`: `s` if `x` is NaN, else `s > x ? s : x`.
+    Max,
+    /// tract's `x.min(s)`: `s` if `x` is NaN, else `s < x ? s : x`.
+    Min,
+}
+
+impl Step {
+    /// The step on one value, as tract's by-scalar kernels compute it. Max and min are
+    /// `f32::max`/`f32::min` in tract's portable kernels, which LLVM lowers on x86 to
+    /// `maxps(s, x)` (`s > x ? s : x`) with `s` chosen where `x` is NaN: the same value for
+    /// every input, signed zeros included (`x` is kept when they compare equal). Written out
+    /// here so that the result does not depend on how a compiler lowers `max`.
+    #[inline(always)]
+    pub fn apply(self, x: f32, s: f32) -> f32 {
+        match self {
+            Step::Mul => x * s,
+            Step::Add => x + s,
+            Step::Sub => x - s,
+            Step::SubF => s - x,
+            Step::Max => {
+                if x.is_nan() || s > x {
+                    s
+                } else {
+                    x
+                }
+            }
+            Step::Min => {
+                if x.is_nan() || s < x {
+                    s
+                } else {
+                    x
+                }
+            }
+        }
+    }
 }
 
 impl DepthwiseConv {
@@ -111,6 +171,7 @@ impl DepthwiseConv {
             dilations: pair(&patch.spec.dilations),
             pad_before: pair(&patch.pad_before),
             output_shape: geo.output_shape.shape.clone(),
+            steps: tvec!(),
         }))
     }
 
@@ -170,26 +231,36 @@ impl DepthwiseConv {
         }
     }
 
-    /// Computes the convolution of `x` into `out` (shapes as built; panics otherwise).
-    fn run(&self, x: &[f32], kernel: &[f32], bias: &[f32], out: &mut [f32]) {
+    /// Computes the convolution of `x` into `out`, then the fused steps with their operands
+    /// (shapes as built; panics otherwise).
+    fn run(&self, x: &[f32], kernel: &[f32], bias: &[f32], operands: &[&[f32]], out: &mut [f32]) {
         let g = self.geometry();
         let [h, w] = self.input;
         let [oh, ow] = self.output;
         let [kh, kw] = self.kernel;
-        let plane = plane_fn();
+        let (plane, steps) = routines();
         let mut scratch = Scratch::new(&g);
+        let mut values: TVec<f32> = tvec!(0.0; self.steps.len());
         for n in 0..self.batch {
             for c in 0..self.channels {
                 let index = n * self.channels + c;
                 let b = if bias.len() == 1 { bias[0] } else { bias[c] };
+                let out = &mut out[index * oh * ow..][..oh * ow];
                 plane(
                     &g,
                     &x[index * h * w..][..h * w],
                     &kernel[c * kh * kw..][..kh * kw],
                     b,
-                    &mut out[index * oh * ow..][..oh * ow],
+                    out,
                     &mut scratch,
                 );
+                if !self.steps.is_empty() {
+                    for (v, o) in values.iter_mut().zip(operands) {
+                        *v = if o.len() == 1 { o[0] } else { o[c] };
+                    }
+                    // While the plane is in the level-1 cache.
+                    steps(&self.steps, &values, out);
+                }
             }
         }
     }
@@ -259,20 +330,31 @@ impl Scratch {
 }
 
 type PlaneFn = fn(&Geometry, &[f32], &[f32], f32, &mut [f32], &mut Scratch);
+type StepsFn = fn(&[Step], &[f32], &mut [f32]);
 
-/// The plane routine for this CPU: AVX where the CPU has it, else the portable one. Both
-/// compute every output with the same operations in the same order.
-fn plane_fn() -> PlaneFn {
+/// The routines for this CPU: computing a plane, and applying fused steps to it. AVX where
+/// the CPU has it, else the portable ones; both compute every output with the same
+/// operations in the same order.
+fn routines() -> (PlaneFn, StepsFn) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx")
         && !FORCE_BASELINE.load(std::sync::atomic::Ordering::Relaxed)
     {
-        return avx::plane_entry;
+        return (avx::plane_entry, avx::steps_entry);
     }
-    plane_portable
+    (plane_portable, steps_portable)
 }
 
-/// Makes [`plane_fn`] hand out the portable routine even on a CPU with AVX (tests compare
+fn steps_portable(steps: &[Step], values: &[f32], out: &mut [f32]) {
+    for x in out {
+        *x = steps
+            .iter()
+            .zip(values)
+            .fold(*x, |x, (step, &s)| step.apply(x, s));
+    }
+}
+
+/// Makes [`routines`] hand out the portable routine even on a CPU with AVX (tests compare
 /// both with tract).
 #[doc(hidden)]
 pub static FORCE_BASELINE: std::sync::atomic::AtomicBool =
@@ -346,13 +428,54 @@ mod avx {
         out: &mut [f32],
         scratch: &mut Scratch,
     ) {
-        // SAFETY: only handed out by `plane_fn` after checking the CPU has AVX.
+        // SAFETY: only handed out by `routines` after checking the CPU has AVX.
         unsafe {
             match g.sw {
                 1 => plane::<1>(g, x, k, bias, out, scratch),
                 2 => plane::<2>(g, x, k, bias, out, scratch),
                 _ => super::plane_portable(g, x, k, bias, out, scratch),
             }
+        }
+    }
+
+    pub(super) fn steps_entry(steps: &[super::Step], values: &[f32], out: &mut [f32]) {
+        // SAFETY: only handed out by `routines` after checking the CPU has AVX.
+        unsafe { apply_steps(steps, values, out) }
+    }
+
+    /// [`super::Step::apply`] eight values at a time, the rest one by one: one pass over the
+    /// plane (in the level-1 cache) per step, so each pass is one tight loop.
+    #[target_feature(enable = "avx")]
+    unsafe fn apply_steps(steps: &[super::Step], values: &[f32], out: &mut [f32]) {
+        use super::Step;
+        for (&step, &v) in steps.iter().zip(values) {
+            let s = _mm256_set1_ps(v);
+            match step {
+                Step::Mul => map8(out, |x| _mm256_mul_ps(x, s)),
+                Step::Add => map8(out, |x| _mm256_add_ps(x, s)),
+                Step::Sub => map8(out, |x| _mm256_sub_ps(x, s)),
+                Step::SubF => map8(out, |x| _mm256_sub_ps(s, x)),
+                // `vmaxps s, x` is `s > x ? s : x`; then `s` where `x` is NaN.
+                Step::Max => map8(out, |x| {
+                    _mm256_blendv_ps(_mm256_max_ps(s, x), s, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
+                }),
+                Step::Min => map8(out, |x| {
+                    _mm256_blendv_ps(_mm256_min_ps(s, x), s, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
+                }),
+            }
+            let tail = out.len() / 8 * 8;
+            for x in &mut out[tail..] {
+                *x = step.apply(*x, v);
+            }
+        }
+    }
+
+    /// `out[i..i + 8] = f(out[i..i + 8])` for every whole group of eight.
+    #[inline(always)]
+    fn map8(out: &mut [f32], f: impl Fn(__m256) -> __m256) {
+        for chunk in out.chunks_exact_mut(8) {
+            // SAFETY: `chunk` holds eight floats; AVX (every caller is an AVX function).
+            unsafe { _mm256_storeu_ps(chunk.as_mut_ptr(), f(_mm256_loadu_ps(chunk.as_ptr()))) };
         }
     }
 
@@ -666,14 +789,16 @@ impl Op for DepthwiseConv {
 
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
-            "{} channels, {:?} -> {:?}, kernel {:?}, strides {:?}, dilations {:?}, pads {:?}",
+            "{} channels, {:?} -> {:?}, kernel {:?}, strides {:?}, dilations {:?}, pads {:?}, \
+             then {:?}",
             self.channels,
             self.input,
             self.output,
             self.kernel,
             self.strides,
             self.dilations,
-            self.pad_before
+            self.pad_before,
+            self.steps
         )])
     }
 
@@ -684,17 +809,25 @@ impl EvalOp for DepthwiseConv {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let (x, kernel, bias) = args_3!(inputs);
-        let x = x.try_as_plain_ram()?.as_slice::<f32>()?;
-        let kernel = kernel.try_as_plain_ram()?.as_slice::<f32>()?;
-        let bias = bias.try_as_plain_ram()?.as_slice::<f32>()?;
+        ensure!(
+            inputs.len() == 3 + self.steps.len(),
+            "depthwise convolution takes three inputs and one per fused step"
+        );
+        let slices = inputs
+            .iter()
+            .map(|t| t.try_as_plain_ram()?.as_slice::<f32>())
+            .collect::<TractResult<TVec<&[f32]>>>()?;
+        let (x, kernel, bias, operands) = (slices[0], slices[1], slices[2], &slices[3..]);
         let [h, w] = self.input;
         let [kh, kw] = self.kernel;
         let planes = self.batch * self.channels;
         ensure!(
             x.len() == planes * h * w
                 && kernel.len() == self.channels * kh * kw
-                && (bias.len() == 1 || bias.len() == self.channels),
+                && [bias]
+                    .iter()
+                    .chain(operands)
+                    .all(|v| v.len() == 1 || v.len() == self.channels),
             "depthwise convolution inputs do not match the shapes it was built for"
         );
         // SAFETY: f32 has no invalid bit patterns, and `run` writes every output.
@@ -703,6 +836,7 @@ impl EvalOp for DepthwiseConv {
             x,
             kernel,
             bias,
+            operands,
             out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
         );
         Ok(tvec!(out.into_tvalue()))
@@ -712,14 +846,15 @@ impl EvalOp for DepthwiseConv {
 impl TypedOp for DepthwiseConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         ensure!(
-            inputs.len() == 3,
-            "depthwise convolution takes three inputs"
+            inputs.len() == 3 + self.steps.len(),
+            "depthwise convolution takes three inputs and one per fused step"
         );
         Ok(tvec!(f32::fact(&*self.output_shape)))
     }
 
     fn cost(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
-        let macs = self.output_shape.iter().product::<usize>() * self.kernel[0] * self.kernel[1];
+        let outputs = self.output_shape.iter().product::<usize>();
+        let macs = outputs * (self.kernel[0] * self.kernel[1] + self.steps.len());
         Ok(tvec!((Cost::FMA(f32::datum_type()), macs.to_dim())))
     }
 
@@ -744,14 +879,94 @@ pub fn use_prova_depthwise(model: &mut TypedModel) -> TractResult<usize> {
         }
     }
     let count = candidates.len();
-    for (id, op) in candidates {
+    for (id, mut op) in candidates {
         let node = &model.nodes[id];
+        let mut inputs: Vec<OutletId> = node.inputs.clone();
+        let mut absorbed = vec![id];
+        let mut out = OutletId::new(id, 0);
+        while let Some((step, operand, next)) = fusable_step(model, &op, out)? {
+            op.steps.push(step);
+            inputs.push(operand);
+            absorbed.push(next);
+            out = OutletId::new(next, 0);
+        }
         let mut patch = TypedModelPatch::new("prova-depthwise");
-        let taps = patch.taps(model, &node.inputs)?;
+        let taps = patch.taps(model, &inputs)?;
         let wire = patch.wire_node(&node.name, op, &taps)?[0];
-        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
-        patch.obliterate(id)?;
+        patch.shunt_outside(model, out, wire)?;
+        for id in absorbed {
+            patch.obliterate(id)?;
+        }
         patch.apply(model)?;
     }
     Ok(count)
+}
+
+/// The element-wise step that can be fused after `op`'s output `out`: its only use, a
+/// binary `Mul`, `Add`, `Sub`, `Max` or `Min` with a constant f32 operand of one value per
+/// channel or one for all, which tract would run as a by-scalar kernel (`OptBinByScalar`,
+/// alone or in an `OptBinChain`): planes of at least 32 outputs and one image (tract then
+/// takes that kernel, not its short-period or generic paths, whose max and min treat NaN and
+/// signed zeros differently). Returns the step, the operand's outlet and the node.
+fn fusable_step(
+    model: &TypedModel,
+    op: &DepthwiseConv,
+    out: OutletId,
+) -> TractResult<Option<(Step, OutletId, usize)>> {
+    use tract_onnx::tract_core::ops::binary::TypedBinOp;
+    use tract_onnx::tract_core::ops::math::{Add, Max, Min, Mul, Sub};
+    let [oh, ow] = op.output;
+    if op.batch != 1 || oh * ow < 32 || model.output_outlets()?.contains(&out) {
+        return Ok(None);
+    }
+    let [succ] = model.outlet_successors(out) else {
+        return Ok(None);
+    };
+    let node = model.node(succ.node);
+    let Some(bin) = node.op_as::<TypedBinOp>() else {
+        return Ok(None);
+    };
+    if node.inputs.len() != 2 || bin.1.is_some() {
+        return Ok(None);
+    }
+    let operand = node.inputs[1 - succ.slot];
+    let fact = model.outlet_fact(operand)?;
+    let shape = &op.output_shape;
+    let per_channel: TVec<usize> = shape
+        .iter()
+        .enumerate()
+        .map(|(axis, &d)| if axis == shape.len() - 3 { d } else { 1 })
+        .collect();
+    let fits = fact.datum_type == f32::datum_type()
+        && fact.konst.is_some()
+        && fact.shape.as_concrete().is_some_and(|s| {
+            s.len() == shape.len() && (s.iter().all(|&d| d == 1) || s == &*per_channel)
+        });
+    let out_fact = model.outlet_fact(OutletId::new(node.id, 0))?;
+    if !fits
+        || node.outputs.len() != 1
+        || out_fact.datum_type != f32::datum_type()
+        || out_fact.shape.as_concrete() != Some(&**shape)
+    {
+        return Ok(None);
+    }
+    let mini = &bin.0;
+    let step = if mini.is::<Mul>() {
+        Step::Mul
+    } else if mini.is::<Add>() {
+        Step::Add
+    } else if mini.is::<Sub>() {
+        if succ.slot == 0 {
+            Step::Sub
+        } else {
+            Step::SubF
+        }
+    } else if mini.is::<Max>() {
+        Step::Max
+    } else if mini.is::<Min>() {
+        Step::Min
+    } else {
+        return Ok(None);
+    };
+    Ok(Some((step, operand, node.id)))
 }

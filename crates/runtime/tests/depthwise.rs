@@ -14,7 +14,9 @@
 use prova_runtime::{Profile, depthwise};
 use std::sync::atomic::Ordering;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::change_axes::wire_with_rank_broadcast;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
+use tract_onnx::tract_core::ops::math;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 mod common;
@@ -30,6 +32,22 @@ struct Case {
     dilations: [usize; 2],
     pads: [usize; 4],
     scalar_bias: bool,
+    chain: Chain,
+}
+
+/// Element-wise operations after the convolution, with constant operands (which Prova fuses
+/// into its op where tract would run them as by-scalar kernels).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Chain {
+    None,
+    /// A BatchNorm and a Clip: `* slope[c]`, `+ shift[c]`, `max(·, 0)`, `min(·, 6)`.
+    BatchNormClip,
+    /// Every step kind, operands on either side: `max(m[c], ·)`, `· - a[c]`, `min(·, s)`,
+    /// `b[c] - ·`, `t * ·`, `d[c] + ·`, edge values as operands.
+    Mixed,
+    /// Signed zeros against signed zeros: `· * z[c]` (mostly ±0), `max(·, -0)`, `min(·, 0)`,
+    /// `max(·, z'[c])`, `min(·, z''[c])`.
+    Zeros,
 }
 
 fn model(case: &Case, rng: &mut Rng, edge_every: u64) -> TractResult<TypedModel> {
@@ -70,9 +88,80 @@ fn model(case: &Case, rng: &mut Rng, edge_every: u64) -> TractResult<TypedModel>
         group: c,
         q_params: None,
     };
-    let y = model.wire_node("conv", conv, &[x, k, b])?;
-    model.select_output_outlets(&y)?;
+    let mut y = model.wire_node("conv", conv, &[x, k, b])?[0];
+    let rank = shape.len();
+    // Operands: one per channel (`[1, C, 1, 1]` or `[C, 1, 1]`) or one for all.
+    let mut per_channel = vec![1; rank];
+    per_channel[rank - 3] = c;
+    let operand = |model: &mut TypedModel, values: Vec<f32>| {
+        let dims = if values.len() == 1 {
+            vec![1; rank]
+        } else {
+            per_channel.clone()
+        };
+        let t = tract_ndarray::ArrayD::from_shape_vec(dims, values)
+            .unwrap()
+            .into_tensor();
+        let name = format!("operand{}", model.nodes.len());
+        model.add_const(name, t)
+    };
+    let zeros = |rng: &mut Rng, n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| match rng.next() % 4 {
+                0 => 0.0,
+                1 => -0.0,
+                2 => f32::NAN,
+                _ => rng.value(3),
+            })
+            .collect()
+    };
+    let edges = edge_every.max(3);
+    use math::{add, max, min, mul, sub};
+    // (operation, operand values, the operand is the left input)
+    let steps: Vec<(Box<dyn TypedOp>, Vec<f32>, bool)> = match case.chain {
+        Chain::None => vec![],
+        Chain::BatchNormClip => vec![
+            (Box::new(mul()), rng.values(c, edge_every), false),
+            (Box::new(add()), rng.values(c, edge_every), false),
+            (Box::new(max()), vec![0.0], false),
+            (Box::new(min()), vec![6.0], false),
+        ],
+        Chain::Mixed => vec![
+            (Box::new(max()), rng.values(c, edges), true),
+            (Box::new(sub()), rng.values(c, edges), false),
+            (Box::new(min()), rng.values(1, 2), false),
+            (Box::new(sub()), rng.values(c, edges), true),
+            // An ordinary factor: tract folds a product by zero away.
+            (Box::new(mul()), rng.values(1, 0), true),
+            (Box::new(add()), rng.values(c, edges), true),
+        ],
+        Chain::Zeros => vec![
+            // One ordinary factor: tract folds a product by all zeros away (into zeros).
+            (
+                Box::new(mul()),
+                [vec![0.75], zeros(rng, c - 1)].concat(),
+                false,
+            ),
+            (Box::new(max()), vec![-0.0], false),
+            (Box::new(min()), vec![0.0], false),
+            (Box::new(max()), zeros(rng, c), false),
+            (Box::new(min()), zeros(rng, c), true),
+        ],
+    };
+    for (i, (op, values, left)) in steps.into_iter().enumerate() {
+        let v = operand(&mut model, values)?;
+        let inputs = if left { [v, y] } else { [y, v] };
+        y = wire_with_rank_broadcast(format!("step{i}"), &mut model, op, &inputs)?[0];
+    }
+    model.select_output_outlets(&[y])?;
     Ok(model)
+}
+
+/// The output's height and width.
+fn output_hw(plan: &TypedModel) -> [usize; 2] {
+    let fact = plan.outlet_fact(plan.output_outlets().unwrap()[0]).unwrap();
+    let s = fact.shape.as_concrete().unwrap();
+    [s[s.len() - 2], s[s.len() - 1]]
 }
 
 fn op_names(plan: &TypedModel) -> Vec<String> {
@@ -115,6 +204,17 @@ fn check(case: Case, seed: u64) {
         op_names(&ours).iter().any(|n| n == "ProvaDepthwiseConv"),
         "{case:?}"
     );
+    // The steps are fused where tract would run by-scalar kernels: one image, planes of at
+    // least 32 outputs.
+    let [oh, ow] = output_hw(&theirs);
+    let fused = case.batch.unwrap_or(1) == 1 && oh * ow >= 32;
+    if case.chain != Chain::None {
+        let rest: Vec<String> = op_names(&ours)
+            .into_iter()
+            .filter(|n| !["Source", "Const", "ProvaDepthwiseConv"].contains(&n.as_str()))
+            .collect();
+        assert_eq!(rest.is_empty(), fused, "{case:?}: {:?}", op_names(&ours));
+    }
 
     let run = |plan: &TypedModel| {
         let out = plan
@@ -154,6 +254,7 @@ fn case(hw: [usize; 2], kernel: [usize; 2], strides: [usize; 2], pads: [usize; 4
         dilations: [1, 1],
         pads,
         scalar_bias: false,
+        chain: Chain::None,
     }
 }
 
@@ -209,6 +310,14 @@ fn same_bits_as_tracts_depthwise() {
         channels: 16,
         ..case([12, 12], [5, 5], [1, 1], [2, 2, 2, 2])
     });
+    // Each geometry again with every chain of element-wise steps after it.
+    let chained: Vec<Case> = cases
+        .iter()
+        .flat_map(|c| {
+            [Chain::BatchNormClip, Chain::Mixed, Chain::Zeros].map(|chain| Case { chain, ..*c })
+        })
+        .collect();
+    cases.extend(chained);
     for (i, c) in cases.into_iter().enumerate() {
         for seed in 0..4 {
             check(c, 1000 * i as u64 + seed);
