@@ -86,10 +86,13 @@ pub fn preview(t: &Tensor, max: usize) -> String {
     format!("[{}{}]", shown.join(", "), more)
 }
 
-/// Logs on stderr, `info` and up unless `RUST_LOG` says otherwise.
+/// Logs on stderr, `info` and up unless `RUST_LOG` says otherwise. tract's warning that a
+/// model's opset is newer than the ones it tests (18) is left out: admission decides which
+/// operators and opsets run, and every admitted operator is checked against onnxruntime
+/// (docs/operators.md), so the warning, once per model loaded, only alarmed users.
 pub fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tract_onnx::model=error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
