@@ -31,18 +31,19 @@
 //! [`use_prova_depthwise`] swaps tract's `Conv` for this op after decluttering (so the
 //! weights are tract's) and before tract's codegen would pick `DepthWise`. The element-wise
 //! operations with constant operands that follow (a BatchNorm's multiply and add, a Clip's
-//! max and min, subtractions) are fused into the op as [`Step`]s, applied to each channel's
+//! max and min, subtractions) are fused into the op as steps, applied to each channel's
 //! plane while it is in the level-1 cache, where tract would otherwise run them as a separate
 //! pass of by-scalar kernels (`OptBinChain`, 8% of a MobileNet's time). Fused only where tract
 //! runs exactly those kernels (one image, planes of at least 32 outputs; its short-period and
 //! generic paths compute max and min with other NaN and signed-zero rules), with the same
-//! result for every input: [`Step::apply`] writes out what tract's `f32::max` compiles to.
+//! result for every input: [`apply_step`] writes out what tract's `f32::max` compiles to.
 //! `tests/depthwise.rs` checks every step kind, operands on either side, against tract's
 //! chain bit for bit, with signed zeros, NaN and infinities as operands and values.
 
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
+use tract_onnx::tract_core::tract_linalg::BinOp;
 
 /// A 2-D f32 depthwise convolution in NCHW (or CHW) layout, kernel `[C, 1, KH, KW]`, bias of
 /// one value per channel (or one for all): inputs `(x, kernel, bias)`.
@@ -59,55 +60,37 @@ pub struct DepthwiseConv {
     pad_before: [usize; 2],
     /// The full output shape (with or without N, as the input).
     output_shape: TVec<usize>,
-    /// Element-wise steps fused after the convolution (inputs 3.., one operand each).
-    steps: TVec<Step>,
+    /// Element-wise steps fused after the convolution (inputs 3.., one operand each), as
+    /// tract's by-scalar kernels compute them ([`apply_step`]).
+    steps: TVec<BinOp>,
 }
 
-/// An element-wise operation with a constant operand `s` (one per channel, or one for all)
-/// that tract would run on the convolution's output `x` as a by-scalar kernel, fused into
-/// [`DepthwiseConv`] with the same result for every `x` and `s` (see [`Step::apply`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Step {
-    /// `x * s`
-    Mul,
-    /// `x + s`
-    Add,
-    /// `x - s`
-    Sub,
-    /// `s - x`
-    SubF,
-    /// tract's `x.max(s)`: `s` if `x` is NaN, else `s > x ? s : x`.
-    Max,
-    /// tract's `x.min(s)`: `s` if `x` is NaN, else `s < x ? s : x`.
-    Min,
-}
-
-impl Step {
-    /// The step on one value, as tract's by-scalar kernels compute it. Max and min are
-    /// `f32::max`/`f32::min` in tract's portable kernels, which LLVM lowers on x86 to
-    /// `maxps(s, x)` (`s > x ? s : x`) with `s` chosen where `x` is NaN: the same value for
-    /// every input, signed zeros included (`x` is kept when they compare equal). Written out
-    /// here so that the result does not depend on how a compiler lowers `max`.
-    #[inline(always)]
-    pub fn apply(self, x: f32, s: f32) -> f32 {
-        match self {
-            Step::Mul => x * s,
-            Step::Add => x + s,
-            Step::Sub => x - s,
-            Step::SubF => s - x,
-            Step::Max => {
-                if x.is_nan() || s > x {
-                    s
-                } else {
-                    x
-                }
+/// One fused step on one value `x` with its operand `s` (one per channel, or one for all),
+/// as tract's by-scalar kernel for `op` computes it, the tensor on the left (`op` is tract's
+/// own operation, flipped as tract's codegen flips it when the tensor is the right input).
+/// Max and min are `f32::max`/`f32::min` in tract's portable kernels, which LLVM lowers on x86
+/// to `maxps(s, x)` (`s > x ? s : x`) with `s` chosen where `x` is NaN: the same value for
+/// every input, signed zeros included (`x` is kept when they compare equal). Written out here
+/// so that the result does not depend on how a compiler lowers `max`.
+#[inline(always)]
+pub fn apply_step(op: BinOp, x: f32, s: f32) -> f32 {
+    match op {
+        BinOp::Mul => x * s,
+        BinOp::Add => x + s,
+        BinOp::Sub => x - s,
+        BinOp::SubF => s - x,
+        BinOp::Max => {
+            if x.is_nan() || s > x {
+                s
+            } else {
+                x
             }
-            Step::Min => {
-                if x.is_nan() || s < x {
-                    s
-                } else {
-                    x
-                }
+        }
+        BinOp::Min => {
+            if x.is_nan() || s < x {
+                s
+            } else {
+                x
             }
         }
     }
@@ -330,7 +313,7 @@ impl Scratch {
 }
 
 type PlaneFn = fn(&Geometry, &[f32], &[f32], f32, &mut [f32], &mut Scratch);
-type StepsFn = fn(&[Step], &[f32], &mut [f32]);
+type StepsFn = fn(&[BinOp], &[f32], &mut [f32]);
 
 /// The routines for this CPU: computing a plane, and applying fused steps to it. AVX where
 /// the CPU has it, else the portable ones; both compute every output with the same
@@ -345,12 +328,12 @@ fn routines() -> (PlaneFn, StepsFn) {
     (plane_portable, steps_portable)
 }
 
-fn steps_portable(steps: &[Step], values: &[f32], out: &mut [f32]) {
+fn steps_portable(steps: &[BinOp], values: &[f32], out: &mut [f32]) {
     for x in out {
         *x = steps
             .iter()
             .zip(values)
-            .fold(*x, |x, (step, &s)| step.apply(x, s));
+            .fold(*x, |x, (&op, &s)| apply_step(op, x, s));
     }
 }
 
@@ -419,6 +402,7 @@ fn plane_portable(g: &Geometry, x: &[f32], k: &[f32], bias: f32, out: &mut [f32]
 mod avx {
     use super::{Geometry, Scratch, outputs_one_by_one};
     use std::arch::x86_64::*;
+    use tract_onnx::tract_core::tract_linalg::BinOp;
 
     pub(super) fn plane_entry(
         g: &Geometry,
@@ -438,34 +422,33 @@ mod avx {
         }
     }
 
-    pub(super) fn steps_entry(steps: &[super::Step], values: &[f32], out: &mut [f32]) {
+    pub(super) fn steps_entry(steps: &[BinOp], values: &[f32], out: &mut [f32]) {
         // SAFETY: only handed out by `routines` after checking the CPU has AVX.
         unsafe { apply_steps(steps, values, out) }
     }
 
-    /// [`super::Step::apply`] eight values at a time, the rest one by one: one pass over the
+    /// [`super::apply_step`] eight values at a time, the rest one by one: one pass over the
     /// plane (in the level-1 cache) per step, so each pass is one tight loop.
     #[target_feature(enable = "avx")]
-    unsafe fn apply_steps(steps: &[super::Step], values: &[f32], out: &mut [f32]) {
-        use super::Step;
+    unsafe fn apply_steps(steps: &[BinOp], values: &[f32], out: &mut [f32]) {
         for (&step, &v) in steps.iter().zip(values) {
             let s = _mm256_set1_ps(v);
             match step {
-                Step::Mul => map8(out, |x| _mm256_mul_ps(x, s)),
-                Step::Add => map8(out, |x| _mm256_add_ps(x, s)),
-                Step::Sub => map8(out, |x| _mm256_sub_ps(x, s)),
-                Step::SubF => map8(out, |x| _mm256_sub_ps(s, x)),
+                BinOp::Mul => map8(out, |x| _mm256_mul_ps(x, s)),
+                BinOp::Add => map8(out, |x| _mm256_add_ps(x, s)),
+                BinOp::Sub => map8(out, |x| _mm256_sub_ps(x, s)),
+                BinOp::SubF => map8(out, |x| _mm256_sub_ps(s, x)),
                 // `vmaxps s, x` is `s > x ? s : x`; then `s` where `x` is NaN.
-                Step::Max => map8(out, |x| {
+                BinOp::Max => map8(out, |x| {
                     _mm256_blendv_ps(_mm256_max_ps(s, x), s, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
                 }),
-                Step::Min => map8(out, |x| {
+                BinOp::Min => map8(out, |x| {
                     _mm256_blendv_ps(_mm256_min_ps(s, x), s, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
                 }),
             }
             let tail = out.len() / 8 * 8;
             for x in &mut out[tail..] {
-                *x = step.apply(*x, v);
+                *x = super::apply_step(step, *x, v);
             }
         }
     }
@@ -903,7 +886,8 @@ pub fn use_prova_depthwise(model: &mut TypedModel) -> TractResult<usize> {
 }
 
 /// The element-wise step that can be fused after `op`'s output `out`: its only use, a
-/// binary `Mul`, `Add`, `Sub`, `Max` or `Min` with a constant f32 operand of one value per
+/// binary operation tract has a by-scalar kernel for (`Mul`, `Add`, `Sub`, `SubF`, `Max`,
+/// `Min`) with a constant f32 operand of one value per
 /// channel or one for all, which tract would run as a by-scalar kernel (`OptBinByScalar`,
 /// alone or in an `OptBinChain`): planes of at least 32 outputs and one image (tract then
 /// takes that kernel, not its short-period or generic paths, whose max and min treat NaN and
@@ -912,9 +896,8 @@ fn fusable_step(
     model: &TypedModel,
     op: &DepthwiseConv,
     out: OutletId,
-) -> TractResult<Option<(Step, OutletId, usize)>> {
+) -> TractResult<Option<(BinOp, OutletId, usize)>> {
     use tract_onnx::tract_core::ops::binary::TypedBinOp;
-    use tract_onnx::tract_core::ops::math::{Add, Max, Min, Mul, Sub};
     let [oh, ow] = op.output;
     if op.batch != 1 || oh * ow < 32 || model.output_outlets()?.contains(&out) {
         return Ok(None);
@@ -950,23 +933,11 @@ fn fusable_step(
     {
         return Ok(None);
     }
-    let mini = &bin.0;
-    let step = if mini.is::<Mul>() {
-        Step::Mul
-    } else if mini.is::<Add>() {
-        Step::Add
-    } else if mini.is::<Sub>() {
-        if succ.slot == 0 {
-            Step::Sub
-        } else {
-            Step::SubF
-        }
-    } else if mini.is::<Max>() {
-        Step::Max
-    } else if mini.is::<Min>() {
-        Step::Min
-    } else {
+    // tract's own operation for the mini-op, flipped where the tensor is the right input, as
+    // its codegen does before it picks the by-scalar kernel.
+    let Some(op) = bin.0.as_linalg_binop() else {
         return Ok(None);
     };
+    let step = if succ.slot == 0 { op } else { op.flip() };
     Ok(Some((step, operand, node.id)))
 }
