@@ -43,12 +43,13 @@ fn inspect(args: InspectArgs) -> Result<()> {
     let id = prova_model::ModelId::of(&bytes);
     let admitted =
         admit(&bytes, &Limits::DEFAULT).map_err(|e| anyhow::anyhow!("model {id} refused: {e}"))?;
+    let info = admitted.info.clone();
+    let work = work_by_op(&admitted.work);
+    // The plan of the model just admitted (not admitted again).
     let plan = match &runtime {
-        Some(rt) => Some((rt.profile(), rt.load(&bytes)?.plan_nodes())),
+        Some(rt) => Some((rt.profile(), rt.compile(admitted)?.plan_nodes())),
         None => None,
     };
-    let info = admitted.info;
-    let work = work_by_op(&admitted.work);
     if args.json {
         let mut v = json!(info);
         v["work"] = work

@@ -63,8 +63,9 @@ pub const EXACT_ISA_EDIT: &str =
     "-fma,-f16c,-avx512f,-avx512vnni,-avx512fp16,-avxvnni,-amx-int8,-amx-bf16";
 
 /// Environment variable that restricts the exact profile to the AVX tier (value `avx`: AVX2 is
-/// removed too, and Prova's AVX-512 matrix kernel), so that one machine can compute what a CPU
-/// with AVX but not AVX2 (IvyBridge) computes. The claim is that both give the same bits; `kernel_tiers.rs` checks it with this.
+/// removed too, and with it Prova's AVX-512 matrix kernel), so that one machine can compute
+/// what a CPU with AVX but not AVX2 (IvyBridge) computes. The claim is that both give the same
+/// bits; `kernel_tiers.rs` checks it with this.
 pub const EXACT_TIER_ENV: &str = "PROVA_EXACT_TIER";
 
 /// x86-64 features that must be absent under the exact profile.

@@ -52,43 +52,32 @@ pub fn available() -> bool {
     *AVX512
 }
 
-macro_rules! kernel {
-    ($name:ident, $fn_name:ident, $v:literal, $nr:literal) => {
-        /// The kernel entry tract calls with one tile's fused operations.
-        unsafe fn $fn_name(ops: &[FusedKerSpec<f32>]) -> isize {
-            if !available() {
-                return 1;
-            }
-            // SAFETY: AVX-512F is present; `ops` is the tile program tract built for this
-            // kernel's geometry (packed panels of 16·V × k and NR × k, tiles of 16·V × NR).
-            unsafe { with_kernel_mxcsr(tile::<$v, $nr>, ops.as_ptr()) }
-        }
-
-        static $name: LazyLock<DynKernel<{ 16 * $v }, $nr, f32>> = LazyLock::new(|| {
-            let mut k = DynKernel::<{ 16 * $v }, $nr, f32>::new(
-                stringify!($fn_name),
-                $fn_name,
-                f32::packing(16 * $v).align(64),
-                f32::packing($nr).align(4),
-            )
-            .with_isa(IsaReq::ANY.needing(&[Isa::X86_64Avx]))
-            // Below tract's AVX kernels of the same level: only the tier below names these.
-            .with_boost(|| -1);
-            k.arch = Some(Arch::X86_64);
-            k.built = available();
-            k
-        });
-
-        inventory::submit! { MmmRoutine { make: || $name.mmm() } }
-    };
+/// The kernel entry tract calls with one tile's fused operations.
+unsafe fn prova_avx512_mmm_f32_16x16(ops: &[FusedKerSpec<f32>]) -> isize {
+    if !available() {
+        return 1;
+    }
+    // SAFETY: AVX-512F is present; `ops` is the tile program tract built for this kernel's
+    // geometry (packed panels of 16 × k and 16 × k, tiles of 16 × 16).
+    unsafe { with_kernel_mxcsr(tile::<1, 16>, ops.as_ptr()) }
 }
 
-kernel!(
-    PROVA_AVX512_MMM_F32_16X16,
-    prova_avx512_mmm_f32_16x16,
-    1,
-    16
-);
+static PROVA_AVX512_MMM_F32_16X16: LazyLock<DynKernel<16, 16, f32>> = LazyLock::new(|| {
+    let mut k = DynKernel::<16, 16, f32>::new(
+        "prova_avx512_mmm_f32_16x16",
+        prova_avx512_mmm_f32_16x16,
+        f32::packing(16).align(64),
+        f32::packing(16).align(4),
+    )
+    .with_isa(IsaReq::ANY.needing(&[Isa::X86_64Avx]))
+    // Below tract's AVX kernels of the same level: only the tier below names it.
+    .with_boost(|| -1);
+    k.arch = Some(Arch::X86_64);
+    k.built = available();
+    k
+});
+
+inventory::submit! { MmmRoutine { make: || PROVA_AVX512_MMM_F32_16X16.mmm() } }
 
 /// Whether Prova's 16×16 kernel runs this product: f32, `m`, `k` and `n` known, `n` at least
 /// 16 (a narrower product is tract's 16×6 tile or matrix-vector kernel's), `k` at least 16
@@ -106,12 +95,13 @@ inventory::submit! {
         arch: Some(Arch::X86_64),
         precedence: 40,
         name: "prova-exact-avx512",
-        // `PROVA_EXACT_TIER=avx` computes what an IvyBridge computes (tract's AVX kernels).
+        // Read from the instruction set the profile pinned: `PROVA_EXACT_TIER=avx` removes
+        // AVX2 from it to compute what an IvyBridge computes (tract's AVX kernels), and every
+        // CPU with AVX-512F has AVX2.
         applies: |isa| {
             crate::pinned() != Some(crate::Profile::Native)
-                && std::env::var(crate::EXACT_TIER_ENV).as_deref() != Ok("avx")
                 && available()
-                && isa.has(Isa::X86_64Avx)
+                && isa.has(Isa::X86_64Avx2)
         },
         preferred,
     }
