@@ -41,6 +41,10 @@ pub struct BenchInferArgs {
     /// Timed iterations (after 10% warm-up).
     #[arg(long, default_value_t = 1000)]
     iters: usize,
+    /// Also time every node of the plan (after the other runs, its own iterations) and list
+    /// the ones taking the most time: where an inference's time goes.
+    #[arg(long)]
+    nodes: bool,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -103,7 +107,12 @@ fn infer(args: BenchInferArgs) -> Result<()> {
     })?;
     let (p10, median, p90) = percentiles(&mut prova);
     let (_, tract_median, _) = percentiles(&mut tract);
-    let doc = json!({
+    let nodes = if args.nodes {
+        Some(node_times(&model, &values, args.iters)?)
+    } else {
+        None
+    };
+    let mut doc = json!({
         "model": model.info.id,
         "profile": args.profile.name(),
         "iters": args.iters,
@@ -115,6 +124,12 @@ fn infer(args: BenchInferArgs) -> Result<()> {
         "tract_median_ns": tract_median,
         "overhead_ns": median as i64 - tract_median as i64,
     });
+    if let Some(nodes) = &nodes {
+        doc["nodes"] = json!(nodes
+            .iter()
+            .map(|n| json!({"id": n.id, "name": n.name, "op": n.op, "ns": n.ns, "share": n.share}))
+            .collect::<Vec<_>>());
+    }
     if args.json {
         println!("{doc}");
     } else {
@@ -132,6 +147,54 @@ fn infer(args: BenchInferArgs) -> Result<()> {
             "compile    {} ns (admission + plan: {load_ns} ns)",
             model.compile_ns
         );
+        if let Some(nodes) = &nodes {
+            let total: u64 = nodes.iter().map(|n| n.ns).sum();
+            println!("nodes      {total} ns per run in the ops themselves, the slowest first:");
+            for n in nodes.iter().take_while(|n| n.share >= 0.005) {
+                println!(
+                    "  {:>9} ns {:>5.1}%  #{:<4} {} {}",
+                    n.ns,
+                    n.share * 100.0,
+                    n.id,
+                    n.op,
+                    n.name
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// One node's mean time per run.
+struct NodeTime {
+    id: usize,
+    name: String,
+    op: String,
+    ns: u64,
+    share: f64,
+}
+
+/// Every node of `model`'s plan with its mean time per run, the slowest first.
+fn node_times(
+    model: &CompiledModel,
+    values: &prova_runtime::TractValues,
+    iters: usize,
+) -> Result<Vec<NodeTime>> {
+    let times = model.node_times(values, iters)?;
+    let sum = times.iter().sum::<u64>().max(1) as f64;
+    let mut nodes: Vec<NodeTime> = model
+        .plan_nodes()
+        .into_iter()
+        .zip(times)
+        .enumerate()
+        .map(|(id, (node, ns))| NodeTime {
+            id,
+            name: node.name,
+            op: node.op,
+            ns,
+            share: ns as f64 / sum,
+        })
+        .collect();
+    nodes.sort_by(|a, b| b.ns.cmp(&a.ns).then(a.id.cmp(&b.id)));
+    Ok(nodes)
 }

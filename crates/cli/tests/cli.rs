@@ -245,6 +245,53 @@ fn bench_reports_percentiles_and_compile_time() {
     );
 }
 
+/// `--nodes` times every node of the plan: one entry per plan node, the slowest first, shares
+/// that add up to the whole.
+#[test]
+fn bench_infer_times_every_node() {
+    let v = bench_json(
+        "infer",
+        &["fixtures/models/digits_cnn.onnx"],
+        &[
+            "--input",
+            "fixtures/inputs/digits_cnn.json",
+            "--iters",
+            "50",
+            "--nodes",
+        ],
+    );
+    let nodes = v["nodes"].as_array().unwrap();
+    let (code, plan, _) = prova(
+        &[
+            "model",
+            "inspect",
+            "fixtures/models/digits_cnn.onnx",
+            "--plan",
+            "exact",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0);
+    let planned = plan.lines().filter(|l| l.starts_with("  ")).count();
+    assert_eq!(nodes.len(), planned, "{v}\n{plan}");
+    let ns: Vec<u64> = nodes.iter().map(|n| n["ns"].as_u64().unwrap()).collect();
+    assert!(ns.windows(2).all(|w| w[0] >= w[1]), "{ns:?}");
+    let share: f64 = nodes.iter().map(|n| n["share"].as_f64().unwrap()).sum();
+    assert!((share - 1.0).abs() < 1e-6, "{share}");
+    let mut ids: Vec<u64> = nodes.iter().map(|n| n["id"].as_u64().unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..nodes.len() as u64).collect::<Vec<_>>());
+    // The convolution's product takes time; a constant takes next to none.
+    let share_of = |op: &str| {
+        nodes
+            .iter()
+            .filter(|n| n["op"] == op)
+            .map(|n| n["share"].as_f64().unwrap())
+            .fold(0.0, f64::max)
+    };
+    assert!(share_of("OptMatMul") > share_of("Const"), "{v}");
+}
+
 /// Runs `prova bench <what> <models…> <extra…> --json` on fixtures and parses its object.
 fn bench_json(what: &str, models: &[&str], extra: &[&str]) -> Value {
     let mut args = vec!["bench", what];

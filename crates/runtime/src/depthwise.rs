@@ -20,7 +20,10 @@
 //! for some lanes (the border columns), the product is replaced by `-0.0`, the exact identity
 //! of IEEE addition (`a + -0.0` is `a` for every `a`, signed zeros and NaN included), which is
 //! the sum that skips the tap, and kernel rows outside the image are skipped per group.
-//! Stride 2 reads eight outputs' inputs with two loads and a shuffle. Other strides, and CPUs
+//! Stride 2 reads eight outputs' inputs with two loads and a shuffle. The common case (a
+//! kernel three columns wide on planes at least eight wide, unmasked) has its own loop: eight
+//! vectors of outputs per pass over the taps, their places computed once per convolution, and
+//! the fused steps (below) applied in registers before the store. Other strides, and CPUs
 //! without AVX, take a portable loop with the same operations. Separate
 //! multiplies and adds (no FMA: Rust never contracts them), one rounding each, so the bits do
 //! not depend on the vector width, the path or the CPU. `tests/depthwise.rs` compares both
@@ -221,7 +224,7 @@ impl DepthwiseConv {
         let [h, w] = self.input;
         let [oh, ow] = self.output;
         let [kh, kw] = self.kernel;
-        let (plane, steps) = routines();
+        let plane = routine();
         let mut scratch = Scratch::new(&g);
         let mut values: TVec<f32> = tvec!(0.0; self.steps.len());
         for n in 0..self.batch {
@@ -229,21 +232,21 @@ impl DepthwiseConv {
                 let index = n * self.channels + c;
                 let b = if bias.len() == 1 { bias[0] } else { bias[c] };
                 let out = &mut out[index * oh * ow..][..oh * ow];
+                for (v, o) in values.iter_mut().zip(operands) {
+                    *v = if o.len() == 1 { o[0] } else { o[c] };
+                }
                 plane(
                     &g,
                     &x[index * h * w..][..h * w],
                     &kernel[c * kh * kw..][..kh * kw],
                     b,
+                    Steps {
+                        ops: &self.steps,
+                        values: &values,
+                    },
                     out,
                     &mut scratch,
                 );
-                if !self.steps.is_empty() {
-                    for (v, o) in values.iter_mut().zip(operands) {
-                        *v = if o.len() == 1 { o[0] } else { o[c] };
-                    }
-                    // While the plane is in the level-1 cache.
-                    steps(&self.steps, &values, out);
-                }
             }
         }
     }
@@ -291,48 +294,72 @@ impl Geometry {
 struct Scratch {
     padded: Vec<f32>,
     mask: Vec<f32>,
+    /// Per vector of eight outputs (rows in order, eight columns at a time, the last of a row
+    /// ending at the row's end), its first input in the padded plane and its first output;
+    /// repeated at the end to a whole number of passes (see `avx::unmasked3`).
+    spots: Vec<(usize, usize)>,
 }
 
 impl Scratch {
     fn new(g: &Geometry) -> Self {
         let mut mask = vec![0.0f32; g.wp];
         mask[g.pw..g.pw + g.w].fill(f32::from_bits(u32::MAX));
+        let mut spots = Vec::new();
+        if g.ow >= 8 {
+            for oy in 0..g.oh {
+                let mut ox = 0;
+                loop {
+                    spots.push((oy * g.sh * g.wp + ox * g.sw, oy * g.ow + ox));
+                    if ox + 8 == g.ow {
+                        break;
+                    }
+                    ox = (ox + 8).min(g.ow - 8);
+                }
+            }
+            while spots.len() % IN_FLIGHT != 0 {
+                spots.push(spots[spots.len() - 1]);
+            }
+        }
         Scratch {
             padded: vec![0.0; g.hp * g.wp],
             mask,
-        }
-    }
-
-    /// Copies plane `x` into the padded rows (image row `r` at padded row `r + ph`).
-    fn fill(&mut self, g: &Geometry, x: &[f32]) {
-        let rows = self.padded[g.ph * g.wp..].chunks_exact_mut(g.wp);
-        for (src, dst) in x.chunks_exact(g.w).zip(rows) {
-            dst[g.pw..g.pw + g.w].copy_from_slice(src);
+            spots,
         }
     }
 }
 
-type PlaneFn = fn(&Geometry, &[f32], &[f32], f32, &mut [f32], &mut Scratch);
-type StepsFn = fn(&[BinOp], &[f32], &mut [f32]);
+/// Vectors of eight outputs computed together in one pass over the taps by `avx::unmasked3`:
+/// independent sums in flight (an add takes three or four cycles, two start each cycle).
+const IN_FLIGHT: usize = 8;
 
-/// The routines for this CPU: computing a plane, and applying fused steps to it. AVX where
-/// the CPU has it, else the portable ones; both compute every output with the same
-/// operations in the same order.
-fn routines() -> (PlaneFn, StepsFn) {
+/// A plane's fused steps, and each step's operand for this plane's channel.
+#[derive(Clone, Copy)]
+struct Steps<'a> {
+    ops: &'a [BinOp],
+    values: &'a [f32],
+}
+
+/// Computes one channel plane (input, kernel, bias), then its fused steps, into `out`.
+type PlaneFn = fn(&Geometry, &[f32], &[f32], f32, Steps, &mut [f32], &mut Scratch);
+
+/// The routine for this CPU: AVX where the CPU has it, else the portable one; both compute
+/// every output with the same operations in the same order.
+fn routine() -> PlaneFn {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx")
         && !FORCE_BASELINE.load(std::sync::atomic::Ordering::Relaxed)
     {
-        return (avx::plane_entry, avx::steps_entry);
+        return avx::plane_entry;
     }
-    (plane_portable, steps_portable)
+    plane_portable
 }
 
-fn steps_portable(steps: &[BinOp], values: &[f32], out: &mut [f32]) {
+fn steps_portable(steps: Steps, out: &mut [f32]) {
     for x in out {
         *x = steps
+            .ops
             .iter()
-            .zip(values)
+            .zip(steps.values)
             .fold(*x, |x, (&op, &s)| apply_step(op, x, s));
     }
 }
@@ -394,13 +421,22 @@ fn outputs_one_by_one(
     }
 }
 
-fn plane_portable(g: &Geometry, x: &[f32], k: &[f32], bias: f32, out: &mut [f32], _: &mut Scratch) {
+fn plane_portable(
+    g: &Geometry,
+    x: &[f32],
+    k: &[f32],
+    bias: f32,
+    steps: Steps,
+    out: &mut [f32],
+    _: &mut Scratch,
+) {
     outputs_one_by_one(g, x, k, bias, out, 0..g.oh, 0..g.ow);
+    steps_portable(steps, out);
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx {
-    use super::{Geometry, Scratch, outputs_one_by_one};
+    use super::{Geometry, IN_FLIGHT, Scratch, Steps, outputs_one_by_one};
     use std::arch::x86_64::*;
     use tract_onnx::tract_core::tract_linalg::BinOp;
 
@@ -409,42 +445,59 @@ mod avx {
         x: &[f32],
         k: &[f32],
         bias: f32,
+        steps: Steps,
         out: &mut [f32],
         scratch: &mut Scratch,
     ) {
-        // SAFETY: only handed out by `routines` after checking the CPU has AVX.
+        // SAFETY: only handed out by `routine` after checking the CPU has AVX.
         unsafe {
-            match g.sw {
-                1 => plane::<1>(g, x, k, bias, out, scratch),
-                2 => plane::<2>(g, x, k, bias, out, scratch),
-                _ => super::plane_portable(g, x, k, bias, out, scratch),
+            let fused = match g.sw {
+                1 => plane::<1>(g, x, k, bias, steps, out, scratch),
+                2 => plane::<2>(g, x, k, bias, steps, out, scratch),
+                _ => {
+                    super::outputs_one_by_one(g, x, k, bias, out, 0..g.oh, 0..g.ow);
+                    false
+                }
+            };
+            if !fused {
+                apply_steps(steps, out);
             }
         }
     }
 
-    pub(super) fn steps_entry(steps: &[BinOp], values: &[f32], out: &mut [f32]) {
-        // SAFETY: only handed out by `routines` after checking the CPU has AVX.
-        unsafe { apply_steps(steps, values, out) }
+    /// [`super::apply_step`] on eight values.
+    #[inline(always)]
+    fn step8(step: BinOp, x: __m256, s: __m256) -> __m256 {
+        // SAFETY: AVX (every caller is an AVX function).
+        unsafe {
+            match step {
+                BinOp::Mul => _mm256_mul_ps(x, s),
+                BinOp::Add => _mm256_add_ps(x, s),
+                BinOp::Sub => _mm256_sub_ps(x, s),
+                BinOp::SubF => _mm256_sub_ps(s, x),
+                // `vmaxps s, x` is `s > x ? s : x`; then `s` where `x` is NaN.
+                BinOp::Max => {
+                    _mm256_blendv_ps(_mm256_max_ps(s, x), s, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
+                }
+                BinOp::Min => {
+                    _mm256_blendv_ps(_mm256_min_ps(s, x), s, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
+                }
+            }
+        }
     }
 
     /// [`super::apply_step`] eight values at a time, the rest one by one: one pass over the
     /// plane (in the level-1 cache) per step, so each pass is one tight loop.
     #[target_feature(enable = "avx")]
-    unsafe fn apply_steps(steps: &[BinOp], values: &[f32], out: &mut [f32]) {
-        for (&step, &v) in steps.iter().zip(values) {
+    unsafe fn apply_steps(steps: Steps, out: &mut [f32]) {
+        for (&step, &v) in steps.ops.iter().zip(steps.values) {
             let s = _mm256_set1_ps(v);
-            match step {
-                BinOp::Mul => map8(out, |x| _mm256_mul_ps(x, s)),
-                BinOp::Add => map8(out, |x| _mm256_add_ps(x, s)),
-                BinOp::Sub => map8(out, |x| _mm256_sub_ps(x, s)),
-                BinOp::SubF => map8(out, |x| _mm256_sub_ps(s, x)),
-                // `vmaxps s, x` is `s > x ? s : x`; then `s` where `x` is NaN.
-                BinOp::Max => map8(out, |x| {
-                    _mm256_blendv_ps(_mm256_max_ps(s, x), s, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
-                }),
-                BinOp::Min => map8(out, |x| {
-                    _mm256_blendv_ps(_mm256_min_ps(s, x), s, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
-                }),
+            for chunk in out.chunks_exact_mut(8) {
+                // SAFETY: `chunk` holds eight floats; AVX.
+                unsafe {
+                    let x = _mm256_loadu_ps(chunk.as_ptr());
+                    _mm256_storeu_ps(chunk.as_mut_ptr(), step8(step, x, s));
+                }
             }
             let tail = out.len() / 8 * 8;
             for x in &mut out[tail..] {
@@ -453,12 +506,75 @@ mod avx {
         }
     }
 
-    /// `out[i..i + 8] = f(out[i..i + 8])` for every whole group of eight.
-    #[inline(always)]
-    fn map8(out: &mut [f32], f: impl Fn(__m256) -> __m256) {
-        for chunk in out.chunks_exact_mut(8) {
-            // SAFETY: `chunk` holds eight floats; AVX (every caller is an AVX function).
-            unsafe { _mm256_storeu_ps(chunk.as_mut_ptr(), f(_mm256_loadu_ps(chunk.as_ptr()))) };
+    /// Copies plane `x` into the padded rows of `scratch` (image row `r` at padded row
+    /// `r + ph`), eight floats a move (a call of `memcpy` per row costs more than the copy).
+    #[target_feature(enable = "avx")]
+    fn fill(scratch: &mut Scratch, g: &Geometry, x: &[f32]) {
+        let rows = scratch.padded[g.ph * g.wp..].chunks_exact_mut(g.wp);
+        for (src, dst) in x.chunks_exact(g.w).zip(rows) {
+            let dst = &mut dst[g.pw..g.pw + g.w];
+            let mut d = dst.chunks_exact_mut(8);
+            let mut s = src.chunks_exact(8);
+            for (d, s) in (&mut d).zip(&mut s) {
+                // SAFETY: eight floats each; AVX.
+                unsafe { _mm256_storeu_ps(d.as_mut_ptr(), _mm256_loadu_ps(s.as_ptr())) };
+            }
+            for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+                *d = *s;
+            }
+        }
+    }
+
+    /// The common case at full speed: a kernel three columns wide (no column dilation) on a
+    /// plane at least eight outputs wide whose padding's zeros cannot change a sum (see
+    /// [`plane`]), so that every vector of eight outputs reads the padded plane unmasked.
+    /// [`IN_FLIGHT`] vectors per pass over the taps, their positions from `scratch.spots`
+    /// (the same for every plane of the convolution), and the fused steps applied in
+    /// registers before the store: the same operations on the same values as the general
+    /// path then [`apply_steps`].
+    ///
+    /// # Safety
+    /// AVX; `g.kw == 3`, `g.dw == 1`, `g.ow >= 8`; `scratch.padded` holds the plane.
+    #[target_feature(enable = "avx")]
+    unsafe fn unmasked3<const S: usize>(
+        g: &Geometry,
+        scratch: &Scratch,
+        k: &[f32],
+        bias: f32,
+        steps: Steps,
+        out: &mut [f32],
+    ) {
+        let step = g.dh * g.wp;
+        let x = scratch.padded.as_ptr();
+        let k = &k[..g.kh * 3];
+        for chunk in scratch.spots.chunks_exact(IN_FLIGHT) {
+            let mut acc = [_mm256_set1_ps(bias); IN_FLIGHT];
+            let mut p: [*const f32; IN_FLIGHT] =
+                std::array::from_fn(|i| x.wrapping_add(chunk[i].0));
+            for taps in k.chunks_exact(3) {
+                for (kx, &kv) in taps.iter().enumerate() {
+                    let kv = _mm256_set1_ps(kv);
+                    for i in 0..IN_FLIGHT {
+                        // SAFETY: the padded plane holds every tap's reads of every output.
+                        let v = unsafe { load8::<S>(p[i].wrapping_add(kx)) };
+                        acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(v, kv));
+                    }
+                }
+                for r in p.iter_mut() {
+                    *r = r.wrapping_add(step);
+                }
+            }
+            for (&op, &v) in steps.ops.iter().zip(steps.values) {
+                let s = _mm256_set1_ps(v);
+                for a in acc.iter_mut() {
+                    *a = step8(op, *a, s);
+                }
+            }
+            for (a, &(_, o)) in acc.iter().zip(chunk) {
+                let dst = &mut out[o..][..8];
+                // SAFETY: `dst` holds eight floats.
+                unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), order8::<S>(*a)) };
+            }
         }
     }
 
@@ -494,24 +610,27 @@ mod avx {
     /// included): the sum is the one that skips the tap, and a weight's infinity or NaN never
     /// meets the padding. Which lanes read padding comes from a mask row loaded exactly as the
     /// input is. Kernel rows outside the image are skipped per group.
+    ///
+    /// Returns whether it applied the fused steps too.
     #[target_feature(enable = "avx")]
     unsafe fn plane<const S: usize>(
         g: &Geometry,
         x: &[f32],
         k: &[f32],
         bias: f32,
+        steps: Steps,
         out: &mut [f32],
         scratch: &mut Scratch,
-    ) {
+    ) -> bool {
         let lanes = if g.ow >= 8 {
             8
         } else if g.ow >= 4 {
             4
         } else {
             outputs_one_by_one(g, x, k, bias, out, 0..g.oh, 0..g.ow);
-            return;
+            return false;
         };
-        scratch.fill(g, x);
+        fill(scratch, g, x);
         let ctx = Ctx {
             g,
             x: &scratch.padded,
@@ -527,6 +646,11 @@ mod avx {
         // batch: border groups (masked) or not, rows whose every kernel row reads inside the
         // image or not.
         let uniform = bias.to_bits() != (-0.0f32).to_bits() && k.iter().all(|v| v.is_finite());
+        if uniform && lanes == 8 && g.kw == 3 && g.dw == 1 {
+            // SAFETY: AVX; the conditions just checked; the plane just copied.
+            unsafe { unmasked3::<S>(g, scratch, k, bias, steps, out) };
+            return true;
+        }
         let mut batches = [Batch::new(), Batch::new(), Batch::new(), Batch::new()];
         for oy in 0..g.oh {
             let full = uniform || g.rows[oy].len() == g.kh;
@@ -550,6 +674,7 @@ mod avx {
             // SAFETY: as above.
             unsafe { run::<S>(&ctx, batch, lanes, kind >= 2, kind % 2 == 1, out) };
         }
+        false
     }
 
     struct Ctx<'a> {

@@ -59,9 +59,13 @@ use tract_onnx::prelude::{
 use tract_onnx::tract_core::{
     internal::{anyhow, bail},
     model::IntoRunnable,
+    plan::SimpleState,
 };
 
 type Plan = TypedRunnableModel;
+
+/// A plan's inputs as tract takes them ([`CompiledModel::tract_inputs`]).
+pub type TractValues = TVec<TValue>;
 
 /// One node of a compiled plan, as `prova model inspect --plan` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,8 +149,33 @@ impl CompiledModel {
             .collect()
     }
 
+    /// Mean nanoseconds per run that each node of the plan (in [`Self::plan_nodes`]'s order)
+    /// spends in its own evaluation, over `iters` runs on `values` after a tenth as many
+    /// warm-up runs: where an inference's time goes (`prova bench infer --nodes`).
+    pub fn node_times(&self, values: &TractValues, iters: usize) -> Result<Vec<u64>, RuntimeError> {
+        let iters = iters.max(1);
+        let warm = iters.div_ceil(10);
+        let mut total = vec![0u64; self.plan.model().nodes.len()];
+        contain_tract(|| {
+            let mut state = SimpleState::new(&self.plan)?;
+            for round in 0..warm + iters {
+                state.run_plan_with_eval(values.clone(), |ctx, op_state, node, inputs| {
+                    let start = std::time::Instant::now();
+                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                    if round >= warm {
+                        total[node.id] += start.elapsed().as_nanos() as u64;
+                    }
+                    out
+                })?;
+            }
+            Ok(())
+        })
+        .map_err(RuntimeError::Execution)?;
+        Ok(total.into_iter().map(|t| t / iters as u64).collect())
+    }
+
     /// Converts Prova tensors into tract values (what [`Runtime::run`] does before tract runs).
-    pub fn tract_inputs(inputs: &[Tensor]) -> Result<TVec<TValue>, RuntimeError> {
+    pub fn tract_inputs(inputs: &[Tensor]) -> Result<TractValues, RuntimeError> {
         contain_tract(|| {
             inputs
                 .iter()

@@ -286,11 +286,18 @@ fn same_bits_as_tracts_depthwise() {
         case([17, 23], [7, 7], [2, 3], [3, 3, 3, 3]),
         case([64, 64], [3, 3], [2, 2], [0, 0, 1, 1]),
         case([3, 40], [3, 3], [1, 1], [1, 1, 1, 1]),
+        // Three columns wide but not three rows (the unmasked loop's kernel rows).
+        case([11, 17], [5, 3], [1, 1], [2, 1, 2, 1]),
+        case([9, 20], [1, 3], [1, 2], [0, 1, 0, 1]),
     ];
     // Dilations, batches, channel-first without a batch axis, one bias for all.
     cases.push(Case {
         dilations: [2, 3],
         ..case([15, 16], [3, 3], [1, 1], [2, 3, 2, 3])
+    });
+    cases.push(Case {
+        dilations: [2, 1],
+        ..case([14, 12], [3, 3], [1, 1], [2, 1, 2, 1])
     });
     cases.push(Case {
         dilations: [2, 2],
