@@ -59,7 +59,7 @@ unsafe fn prova_avx512_mmm_f32_16x16(ops: &[FusedKerSpec<f32>]) -> isize {
     }
     // SAFETY: AVX-512F is present; `ops` is the tile program tract built for this kernel's
     // geometry (packed panels of 16 × k and 16 × k, tiles of 16 × 16).
-    unsafe { with_kernel_mxcsr(tile::<1, 16>, ops.as_ptr()) }
+    unsafe { with_kernel_mxcsr(tile, ops.as_ptr()) }
 }
 
 static PROVA_AVX512_MMM_F32_16X16: LazyLock<DynKernel<16, 16, f32>> = LazyLock::new(|| {
@@ -132,26 +132,38 @@ unsafe fn with_kernel_mxcsr(
     r
 }
 
-/// One tile program: `V` vectors of 16 rows by `NR` columns of accumulators. Returns 0, or 1
-/// for an operation tract's AVX f32 kernels do not support either (quantisation steps, a
-/// packing or store type other than f32).
+/// A tile's accumulators: register `j` holds column `j` (sixteen rows, one per lane).
+type Acc = [__m512; 16];
+
+/// `$body` once per column `$j` = 0..16, written out: every index into the accumulators is
+/// a constant, so they stay in sixteen registers across the whole tile program (a loop over
+/// them, even a short one, left them in memory, loaded and stored around every operation).
+macro_rules! each_col {
+    ($j:ident => $body:expr) => {
+        each_col!(@ $j => $body; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+    };
+    (@ $j:ident => $body:expr; $($n:literal)*) => {
+        $({
+            const $j: usize = $n;
+            $body;
+        })*
+    };
+}
+
+/// One tile program on a 16 × 16 tile. Returns 0, or 1 for an operation tract's AVX f32
+/// kernels do not support either (quantisation steps, a packing or store type other than f32).
 #[inline(never)]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile<const V: usize, const NR: usize>(mut op: *const FusedKerSpec<f32>) -> isize {
-    let mr = 16 * V;
-    let mut acc = [[_mm512_setzero_ps(); V]; NR];
+unsafe fn tile(mut op: *const FusedKerSpec<f32>) -> isize {
+    let mut acc: Acc = [_mm512_setzero_ps(); 16];
     // SAFETY (whole body): tract hands pointers to tiles and vectors of this geometry.
     unsafe {
         loop {
             match *op {
                 FusedKerSpec::Done => break,
-                FusedKerSpec::Clear => acc = [[_mm512_setzero_ps(); V]; NR],
+                FusedKerSpec::Clear => acc = [_mm512_setzero_ps(); 16],
                 FusedKerSpec::LoadTile(col_major, _) => {
-                    for (j, col) in acc.iter_mut().enumerate() {
-                        for (v, a) in col.iter_mut().enumerate() {
-                            *a = _mm512_loadu_ps(col_major.add(j * mr + 16 * v));
-                        }
-                    }
+                    each_col!(J => acc[J] = _mm512_loadu_ps(col_major.add(16 * J)));
                 }
                 // tract's AVX kernel: `op acc, broadcast(m), acc`, i.e. `m op acc`; the
                 // flipped ones `acc op m`.
@@ -165,11 +177,11 @@ unsafe fn tile<const V: usize, const NR: usize>(mut op: *const FusedKerSpec<f32>
                     // `0 < x ? x : alpha * x`, as the AVX kernel's compare and blend.
                     let alpha = _mm512_set1_ps(alpha);
                     let zero = _mm512_setzero_ps();
-                    for a in acc.iter_mut().flatten() {
-                        let scaled = _mm512_mul_ps(*a, alpha);
-                        let positive = _mm512_cmp_ps_mask::<_CMP_LT_OS>(zero, *a);
-                        *a = _mm512_mask_blend_ps(positive, scaled, *a);
-                    }
+                    each_col!(J => {
+                        let scaled = _mm512_mul_ps(acc[J], alpha);
+                        let positive = _mm512_cmp_ps_mask::<_CMP_LT_OS>(zero, acc[J]);
+                        acc[J] = _mm512_mask_blend_ps(positive, scaled, acc[J]);
+                    });
                 }
                 FusedKerSpec::PerRowMin(p) => per_row(&mut acc, p, |r, a| _mm512_min_ps(r, a)),
                 FusedKerSpec::PerRowMax(p) => per_row(&mut acc, p, |r, a| _mm512_max_ps(r, a)),
@@ -184,38 +196,23 @@ unsafe fn tile<const V: usize, const NR: usize>(mut op: *const FusedKerSpec<f32>
                 FusedKerSpec::PerColSub(p) => per_col(&mut acc, p, |c, a| _mm512_sub_ps(c, a)),
                 FusedKerSpec::PerColSubF(p) => per_col(&mut acc, p, |c, a| _mm512_sub_ps(a, c)),
                 FusedKerSpec::AddRowColProducts(rows, cols) => {
-                    let mut r = [_mm512_setzero_ps(); V];
-                    for (v, r) in r.iter_mut().enumerate() {
-                        *r = _mm512_loadu_ps(rows.add(16 * v));
-                    }
-                    for (j, col) in acc.iter_mut().enumerate() {
-                        let c = _mm512_set1_ps(*cols.add(j));
-                        for (a, r) in col.iter_mut().zip(&r) {
-                            *a = _mm512_add_ps(*a, _mm512_mul_ps(*r, c));
-                        }
-                    }
+                    let r = _mm512_loadu_ps(rows);
+                    each_col!(J => {
+                        let c = _mm512_set1_ps(*cols.add(J));
+                        acc[J] = _mm512_add_ps(acc[J], _mm512_mul_ps(r, c));
+                    });
                 }
                 FusedKerSpec::AddUnicast(other) => {
                     if other.item_size != 4 {
                         return 1;
                     }
                     if other.row_byte_stride == 4 {
-                        for (j, col) in acc.iter_mut().enumerate() {
-                            let base = other.ptr.offset(other.col_byte_stride * j as isize);
-                            for (v, a) in col.iter_mut().enumerate() {
-                                let d = _mm512_loadu_ps(base.add(64 * v) as *const f32);
-                                *a = _mm512_add_ps(*a, d);
-                            }
-                        }
-                    } else if other.col_byte_stride == 4 && V == 1 && NR == 16 {
-                        let rows: [__m512; 16] = std::array::from_fn(|i| {
-                            let at = other.ptr.offset(other.row_byte_stride * i as isize);
-                            _mm512_loadu_ps(at as *const f32)
+                        each_col!(J => {
+                            let at = other.ptr.offset(other.col_byte_stride * J as isize);
+                            acc[J] = _mm512_add_ps(acc[J], _mm512_loadu_ps(at as *const f32));
                         });
-                        let cols = transpose16(rows);
-                        for (col, c) in acc.iter_mut().zip(cols) {
-                            col[0] = _mm512_add_ps(col[0], c);
-                        }
+                    } else if other.col_byte_stride == 4 {
+                        acc = add_unicast_rows(acc, &other);
                     } else {
                         acc = add_unicast_strided(acc, &other);
                     }
@@ -224,27 +221,19 @@ unsafe fn tile<const V: usize, const NR: usize>(mut op: *const FusedKerSpec<f32>
                     if packing != 0 {
                         return 1;
                     }
-                    acc = add_mat_mul::<V, NR>(acc, k, pa as *const f32, pb as *const f32);
+                    acc = add_mat_mul(acc, k, pa as *const f32, pb as *const f32);
                 }
                 FusedKerSpec::Store(tile) => {
                     if tile.item_size != 4 {
                         return 1;
                     }
                     if tile.row_byte_stride == 4 {
-                        for (j, col) in acc.iter().enumerate() {
-                            let base = tile.ptr.offset(tile.col_byte_stride * j as isize);
-                            for (v, a) in col.iter().enumerate() {
-                                _mm512_storeu_ps(base.add(64 * v) as *mut f32, *a);
-                            }
-                        }
-                    } else if tile.col_byte_stride == 4 && V == 1 && NR == 16 {
-                        // Row-major output (n contiguous, as a convolution's channel × pixel
-                        // output): sixteen rows of sixteen after a register transpose.
-                        let rows = transpose16(std::array::from_fn(|j| acc[j][0]));
-                        for (i, row) in rows.iter().enumerate() {
-                            let at = tile.ptr.offset(tile.row_byte_stride * i as isize);
-                            _mm512_storeu_ps(at as *mut f32, *row);
-                        }
+                        each_col!(J => {
+                            let at = tile.ptr.offset(tile.col_byte_stride * J as isize);
+                            _mm512_storeu_ps(at as *mut f32, acc[J]);
+                        });
+                    } else if tile.col_byte_stride == 4 {
+                        store_rows(acc, &tile);
                     } else {
                         store_strided(acc, &tile);
                     }
@@ -261,74 +250,36 @@ unsafe fn tile<const V: usize, const NR: usize>(mut op: *const FusedKerSpec<f32>
 
 /// `acc[j][i] += a[i] * b[j]` for each k in order: one multiply, then one add, per output.
 #[inline(always)]
-unsafe fn add_mat_mul<const V: usize, const NR: usize>(
-    mut acc: [[__m512; V]; NR],
-    k: usize,
-    mut pa: *const f32,
-    mut pb: *const f32,
-) -> [[__m512; V]; NR] {
+unsafe fn add_mat_mul(mut acc: Acc, k: usize, mut pa: *const f32, mut pb: *const f32) -> Acc {
     unsafe {
         for _ in 0..k {
-            let mut a = [_mm512_setzero_ps(); V];
-            for (v, a) in a.iter_mut().enumerate() {
-                *a = _mm512_loadu_ps(pa.add(16 * v));
-            }
-            for (j, col) in acc.iter_mut().enumerate() {
-                let b = _mm512_set1_ps(*pb.add(j));
-                for (acc, a) in col.iter_mut().zip(&a) {
-                    *acc = _mm512_add_ps(*acc, _mm512_mul_ps(*a, b));
-                }
-            }
-            pa = pa.add(16 * V);
-            pb = pb.add(NR);
+            let a = _mm512_loadu_ps(pa);
+            each_col!(J => acc[J] = _mm512_add_ps(acc[J], _mm512_mul_ps(a, _mm512_set1_ps(*pb.add(J)))));
+            pa = pa.add(16);
+            pb = pb.add(16);
         }
     }
     acc
 }
 
 #[inline(always)]
-unsafe fn scalar<const V: usize, const NR: usize>(
-    acc: &mut [[__m512; V]; NR],
-    m: f32,
-    f: impl Fn(__m512, __m512) -> __m512,
-) {
-    unsafe {
-        let m = _mm512_set1_ps(m);
-        for a in acc.iter_mut().flatten() {
-            *a = f(m, *a);
-        }
-    }
+unsafe fn scalar(acc: &mut Acc, m: f32, f: impl Fn(__m512, __m512) -> __m512) {
+    // SAFETY: AVX-512F (every caller is an AVX-512F function).
+    let m = unsafe { _mm512_set1_ps(m) };
+    each_col!(J => acc[J] = f(m, acc[J]));
 }
 
 #[inline(always)]
-unsafe fn per_row<const V: usize, const NR: usize>(
-    acc: &mut [[__m512; V]; NR],
-    rows: *const f32,
-    f: impl Fn(__m512, __m512) -> __m512,
-) {
-    unsafe {
-        for col in acc.iter_mut() {
-            for (v, a) in col.iter_mut().enumerate() {
-                *a = f(_mm512_loadu_ps(rows.add(16 * v)), *a);
-            }
-        }
-    }
+unsafe fn per_row(acc: &mut Acc, rows: *const f32, f: impl Fn(__m512, __m512) -> __m512) {
+    // SAFETY: sixteen rows' values.
+    let r = unsafe { _mm512_loadu_ps(rows) };
+    each_col!(J => acc[J] = f(r, acc[J]));
 }
 
 #[inline(always)]
-unsafe fn per_col<const V: usize, const NR: usize>(
-    acc: &mut [[__m512; V]; NR],
-    cols: *const f32,
-    f: impl Fn(__m512, __m512) -> __m512,
-) {
-    unsafe {
-        for (j, col) in acc.iter_mut().enumerate() {
-            let c = _mm512_set1_ps(*cols.add(j));
-            for a in col.iter_mut() {
-                *a = f(c, *a);
-            }
-        }
-    }
+unsafe fn per_col(acc: &mut Acc, cols: *const f32, f: impl Fn(__m512, __m512) -> __m512) {
+    // SAFETY: sixteen columns' values; AVX-512F (every caller is an AVX-512F function).
+    each_col!(J => acc[J] = f(unsafe { _mm512_set1_ps(*cols.add(J)) }, acc[J]));
 }
 
 /// The transpose of a 16 × 16 block held as sixteen registers (register `j`, lane `i` to
@@ -371,46 +322,69 @@ unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
     }
 }
 
-/// `acc + other` for a tile whose rows are not contiguous. Rare (border tiles go through a
-/// contiguous scratch), so out of line and by value: the accumulators of `tile` are only ever
-/// indexed by constants, which keeps them in registers.
+/// `acc + other` for a row-major tile (n contiguous, as a convolution's channel × pixel
+/// output): sixteen rows of sixteen, transposed in registers. Out of line, as the other
+/// layouts, so that the transpose's registers do not crowd the accumulators out of theirs in
+/// `tile`.
 #[inline(never)]
 #[target_feature(enable = "avx512f")]
-unsafe fn add_unicast_strided<const V: usize, const NR: usize>(
-    mut acc: [[__m512; V]; NR],
-    t: &OutputStoreKer,
-) -> [[__m512; V]; NR] {
+unsafe fn add_unicast_rows(mut acc: Acc, t: &OutputStoreKer) -> Acc {
     unsafe {
-        for (j, col) in acc.iter_mut().enumerate() {
-            let base = t.ptr.offset(t.col_byte_stride * j as isize);
-            for (v, a) in col.iter_mut().enumerate() {
-                let mut lanes = [0f32; 16];
-                for (i, lane) in lanes.iter_mut().enumerate() {
-                    *lane = *(base.offset(t.row_byte_stride * (16 * v + i) as isize) as *const f32);
-                }
-                *a = _mm512_add_ps(*a, _mm512_loadu_ps(lanes.as_ptr()));
-            }
+        let rows: [__m512; 16] = std::array::from_fn(|i| {
+            let at = t.ptr.offset(t.row_byte_stride * i as isize);
+            _mm512_loadu_ps(at as *const f32)
+        });
+        let cols = transpose16(rows);
+        for (a, c) in acc.iter_mut().zip(cols) {
+            *a = _mm512_add_ps(*a, c);
         }
     }
     acc
 }
 
-/// Stores the tile where its rows are not contiguous (see [`add_unicast_strided`]).
+/// Stores a row-major tile (see [`add_unicast_rows`]).
 #[inline(never)]
 #[target_feature(enable = "avx512f")]
-unsafe fn store_strided<const V: usize, const NR: usize>(
-    acc: [[__m512; V]; NR],
-    t: &OutputStoreKer,
-) {
+unsafe fn store_rows(acc: Acc, t: &OutputStoreKer) {
     unsafe {
-        for (j, col) in acc.iter().enumerate() {
+        let rows = transpose16(acc);
+        for (i, row) in rows.iter().enumerate() {
+            let at = t.ptr.offset(t.row_byte_stride * i as isize);
+            _mm512_storeu_ps(at as *mut f32, *row);
+        }
+    }
+}
+
+/// `acc + other` for a tile whose rows and columns are both strided. Rare (border tiles go
+/// through a contiguous scratch), so out of line and by value.
+#[inline(never)]
+#[target_feature(enable = "avx512f")]
+unsafe fn add_unicast_strided(mut acc: Acc, t: &OutputStoreKer) -> Acc {
+    unsafe {
+        for (j, a) in acc.iter_mut().enumerate() {
             let base = t.ptr.offset(t.col_byte_stride * j as isize);
-            for (v, a) in col.iter().enumerate() {
-                let mut lanes = [0f32; 16];
-                _mm512_storeu_ps(lanes.as_mut_ptr(), *a);
-                for (i, lane) in lanes.iter().enumerate() {
-                    *(base.offset(t.row_byte_stride * (16 * v + i) as isize) as *mut f32) = *lane;
-                }
+            let mut lanes = [0f32; 16];
+            for (i, lane) in lanes.iter_mut().enumerate() {
+                *lane = *(base.offset(t.row_byte_stride * i as isize) as *const f32);
+            }
+            *a = _mm512_add_ps(*a, _mm512_loadu_ps(lanes.as_ptr()));
+        }
+    }
+    acc
+}
+
+/// Stores the tile where its rows and columns are both strided (see
+/// [`add_unicast_strided`]).
+#[inline(never)]
+#[target_feature(enable = "avx512f")]
+unsafe fn store_strided(acc: Acc, t: &OutputStoreKer) {
+    unsafe {
+        for (j, a) in acc.iter().enumerate() {
+            let base = t.ptr.offset(t.col_byte_stride * j as isize);
+            let mut lanes = [0f32; 16];
+            _mm512_storeu_ps(lanes.as_mut_ptr(), *a);
+            for (i, lane) in lanes.iter().enumerate() {
+                *(base.offset(t.row_byte_stride * i as isize) as *mut f32) = *lane;
             }
         }
     }
