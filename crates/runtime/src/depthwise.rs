@@ -334,9 +334,23 @@ const IN_FLIGHT: usize = 8;
 
 /// A plane's fused steps, and each step's operand for this plane's channel.
 #[derive(Clone, Copy)]
-struct Steps<'a> {
-    ops: &'a [BinOp],
-    values: &'a [f32],
+pub(crate) struct Steps<'a> {
+    pub(crate) ops: &'a [BinOp],
+    pub(crate) values: &'a [f32],
+}
+
+/// Applies `steps` to every value of `out` ([`apply_step`] per value, eight at a time where
+/// the CPU has AVX).
+pub(crate) fn apply_steps(steps: Steps, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx")
+        && !FORCE_BASELINE.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        // SAFETY: the CPU has AVX.
+        unsafe { avx::apply_steps(steps, out) };
+        return;
+    }
+    steps_portable(steps, out);
 }
 
 /// Computes one channel plane (input, kernel, bias), then its fused steps, into `out`.
@@ -435,7 +449,7 @@ fn plane_portable(
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx {
+pub(crate) mod avx {
     use super::{Geometry, IN_FLIGHT, Scratch, Steps, outputs_one_by_one};
     use std::arch::x86_64::*;
     use tract_onnx::tract_core::tract_linalg::BinOp;
@@ -489,7 +503,7 @@ mod avx {
     /// [`super::apply_step`] eight values at a time, the rest one by one: one pass over the
     /// plane (in the level-1 cache) per step, so each pass is one tight loop.
     #[target_feature(enable = "avx")]
-    unsafe fn apply_steps(steps: Steps, out: &mut [f32]) {
+    pub(super) unsafe fn apply_steps(steps: Steps, out: &mut [f32]) {
         for (&step, &v) in steps.ops.iter().zip(steps.values) {
             let s = _mm256_set1_ps(v);
             for chunk in out.chunks_exact_mut(8) {
@@ -838,7 +852,7 @@ mod avx {
     /// AVX; `p .. p + 8 * S - 1` readable.
     #[inline]
     #[target_feature(enable = "avx")]
-    unsafe fn load8<const S: usize>(p: *const f32) -> __m256 {
+    pub(crate) unsafe fn load8<const S: usize>(p: *const f32) -> __m256 {
         // SAFETY: the caller's.
         unsafe {
             if S == 1 {
@@ -853,7 +867,7 @@ mod avx {
     /// 64-bit pairs.
     #[inline]
     #[target_feature(enable = "avx")]
-    fn order8<const S: usize>(v: __m256) -> __m256 {
+    pub(crate) fn order8<const S: usize>(v: __m256) -> __m256 {
         if S == 1 {
             return v;
         }
@@ -992,7 +1006,9 @@ pub fn use_prova_depthwise(model: &mut TypedModel) -> TractResult<usize> {
         let mut inputs: Vec<OutletId> = node.inputs.clone();
         let mut absorbed = vec![id];
         let mut out = OutletId::new(id, 0);
-        while let Some((step, operand, next)) = fusable_step(model, &op, out)? {
+        while let Some((step, operand, next)) =
+            fusable_step(model, op.batch, op.output, &op.output_shape, out)?
+        {
             op.steps.push(step);
             inputs.push(operand);
             absorbed.push(next);
@@ -1017,14 +1033,19 @@ pub fn use_prova_depthwise(model: &mut TypedModel) -> TractResult<usize> {
 /// alone or in an `OptBinChain`): planes of at least 32 outputs and one image (tract then
 /// takes that kernel, not its short-period or generic paths, whose max and min treat NaN and
 /// signed zeros differently). Returns the step, the operand's outlet and the node.
-fn fusable_step(
+///
+/// `out` is the output of a convolution of `batch` images into planes of `output` (height,
+/// width), its whole shape `shape` (channels third from last).
+pub(crate) fn fusable_step(
     model: &TypedModel,
-    op: &DepthwiseConv,
+    batch: usize,
+    output: [usize; 2],
+    shape: &[usize],
     out: OutletId,
 ) -> TractResult<Option<(BinOp, OutletId, usize)>> {
     use tract_onnx::tract_core::ops::binary::TypedBinOp;
-    let [oh, ow] = op.output;
-    if op.batch != 1 || oh * ow < 32 || model.output_outlets()?.contains(&out) {
+    let [oh, ow] = output;
+    if batch != 1 || oh * ow < 32 || model.output_outlets()?.contains(&out) {
         return Ok(None);
     }
     let [succ] = model.outlet_successors(out) else {
@@ -1039,7 +1060,6 @@ fn fusable_step(
     }
     let operand = node.inputs[1 - succ.slot];
     let fact = model.outlet_fact(operand)?;
-    let shape = &op.output_shape;
     let per_channel: TVec<usize> = shape
         .iter()
         .enumerate()
@@ -1054,7 +1074,7 @@ fn fusable_step(
     if !fits
         || node.outputs.len() != 1
         || out_fact.datum_type != f32::datum_type()
-        || out_fact.shape.as_concrete() != Some(&**shape)
+        || out_fact.shape.as_concrete() != Some(shape)
     {
         return Ok(None);
     }

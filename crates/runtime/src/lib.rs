@@ -31,6 +31,7 @@ compile_error!("Prova's tensor encoding assumes a little-endian target");
 
 mod cache;
 pub mod depthwise;
+pub mod direct_conv;
 mod error;
 mod generate;
 mod kernels;
@@ -307,6 +308,9 @@ impl Runtime {
             // between, where tract's codegen would otherwise pick its own.
             let mut optimized = typed.into_decluttered()?;
             depthwise::use_prova_depthwise(&mut optimized)?;
+            if exact {
+                direct_conv::use_prova_direct_conv(&mut optimized)?;
+            }
             optimized.optimize()?;
             if exact {
                 libm.extend(prova_model::ops::platform_libm_nodes(&optimized));

@@ -111,11 +111,10 @@ inventory::submit! {
 /// compiler does not model MXCSR, so the floating-point work sits in `tile`, a function that
 /// is never inlined (and, built for AVX-512, could not be inlined here), behind a call the
 /// `asm!` blocks (memory clobbers) keep in place.
+/// Prova's direct convolution (`crate::direct_conv`) runs its sums here too, to compute what
+/// a matrix kernel computes.
 #[inline(never)]
-unsafe fn with_kernel_mxcsr(
-    tile: unsafe fn(*const FusedKerSpec<f32>) -> isize,
-    ops: *const FusedKerSpec<f32>,
-) -> isize {
+pub(crate) unsafe fn with_kernel_mxcsr<T>(tile: unsafe fn(T) -> isize, ops: T) -> isize {
     let mut saved: u32 = 0;
     let kernel = KERNEL_MXCSR;
     // SAFETY: stmxcsr/ldmxcsr read and write 4 bytes at valid addresses; the caller's MXCSR is

@@ -1,0 +1,526 @@
+//! Prova's direct convolution for a network's stem: few input channels, a spatial kernel.
+//!
+//! tract runs a group-1 convolution as im2col and a matrix product: a `Pad` copy of the image,
+//! a lazily gathered im2col panel per tile (`LazyIm2col`), the product in a matrix kernel
+//! (`k` = input channels × kernel taps, 27 for an RGB 3×3 stem), and, because a reshape sits
+//! between the product and what follows, a separate pass for the activation. On a
+//! MobileNet-style network the stem was the slowest layer (a quarter of the time for a
+//! twentieth of the multiply-adds): `k` is too short for the tile to pay for itself.
+//!
+//! [`DirectConv`] computes what that product computes, output by output: starting from `+0`,
+//! for each input channel, kernel row and kernel column in that order (im2col's `k` order,
+//! padding taps included: the image is copied into a zero-padded buffer, so a padding tap
+//! multiplies a zero exactly as the im2col panel does), one multiply then one add; then, unless
+//! the bias is a constant of zeros (which tract drops), `bias + sum`, the bias the first
+//! operand as in tract's kernels. All of it under the matrix kernels' MXCSR (DAZ set: subnormal
+//! inputs of every multiply and add read as zero; FTZ clear), so the bits are those of tract's
+//! AVX kernels and of Prova's AVX-512 one. With AVX and a column stride of 1 or 2 it computes
+//! eight consecutive outputs of a row per vector, for up to eight output channels at once (the
+//! input vector loaded once per tap); otherwise one output at a time, the same operations.
+//! The element-wise steps with constant operands that follow are fused as in
+//! [`crate::depthwise`] (the same rule: where tract would run its by-scalar kernels), applied
+//! to each channel's plane after the sums, outside the kernel MXCSR as tract runs them.
+//!
+//! Only under the exact profile (where the matrix kernels are pinned to that arithmetic) and
+//! on CPUs with AVX (where they run it); elsewhere tract's own path runs. `tests/direct_conv.rs`
+//! compares it with tract's compiled convolution bit for bit on edge geometries and values.
+
+use crate::depthwise::{Steps, apply_steps, fusable_step};
+use crate::kernels::mmm::with_kernel_mxcsr;
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_onnx::tract_core::ops::nn::DataFormat;
+use tract_onnx::tract_core::tract_linalg::BinOp;
+
+/// The most multiply-adds per output (input channels × kernel taps) this op takes: a stem's.
+/// Longer sums are products the matrix kernels run well.
+pub const MAX_TAPS: usize = 64;
+
+/// Output channels computed together per vector of outputs (one accumulator each).
+const BLOCK: usize = 8;
+
+/// A 2-D f32 group-1 convolution in NCHW (or CHW) layout, kernel `[O, I, KH, KW]`, bias of one
+/// value per output channel (or one for all): inputs `(x, kernel, bias)` then one operand per
+/// fused step.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DirectConv {
+    batch: usize,
+    c_in: usize,
+    c_out: usize,
+    input: [usize; 2],
+    output: [usize; 2],
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    pad_before: [usize; 2],
+    output_shape: TVec<usize>,
+    /// Whether the sum gets the bias added (tract drops a constant bias of zeros).
+    bias: bool,
+    steps: TVec<BinOp>,
+}
+
+impl DirectConv {
+    /// The op computing `conv` on an input of fact `x`, or `None` unless it is a group-1 f32
+    /// NCHW/CHW 2-D convolution with an OIHW kernel of at least two taps and at most
+    /// [`MAX_TAPS`] multiply-adds per output, with known shapes.
+    pub fn for_conv(
+        conv: &Conv,
+        x: &TypedFact,
+        kernel: &TypedFact,
+        bias: &TypedFact,
+    ) -> TractResult<Option<Self>> {
+        let spec = &conv.pool_spec;
+        let (c_in, c_out) = (spec.input_channels, spec.output_channels);
+        if conv.q_params.is_some()
+            || conv.group != 1
+            || spec.kernel_shape.len() != 2
+            || conv.kernel_fmt != KernelFormat::OIHW
+            || !matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
+            || [x, kernel, bias]
+                .iter()
+                .any(|f| f.datum_type != f32::datum_type() || f.is_exotic())
+        {
+            return Ok(None);
+        }
+        let (Some(x_shape), Some(k_shape)) = (x.shape.as_concrete(), kernel.shape.as_concrete())
+        else {
+            return Ok(None);
+        };
+        let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
+        let bias_len = bias.shape.volume();
+        if k_shape != [c_out, c_in, kh, kw]
+            || kh * kw < 2
+            || c_in * kh * kw > MAX_TAPS
+            || (bias_len != c_out.to_dim() && bias_len != 1.to_dim())
+        {
+            return Ok(None);
+        }
+        let geo = spec
+            .compute_geo(&x.shape)?
+            .to_concrete(x_shape)?
+            .into_owned();
+        let patch = &geo.patch;
+        if patch.spec.input_shape.len() != 2
+            || patch.output_shape.len() != 2
+            || x_shape.contains(&0)
+            || patch.output_shape.contains(&0)
+            || c_out == 0
+        {
+            return Ok(None);
+        }
+        let zero_bias = match &bias.konst {
+            Some(b) => b.is_all_zero()?,
+            None => false,
+        };
+        let pair = |v: &[usize]| [v[0], v[1]];
+        Ok(Some(Self {
+            batch: *geo.input_shape.n().unwrap_or(&1),
+            c_in,
+            c_out,
+            input: pair(&patch.spec.input_shape),
+            output: pair(&patch.output_shape),
+            kernel: [kh, kw],
+            strides: pair(&patch.spec.strides),
+            dilations: pair(&patch.spec.dilations),
+            pad_before: pair(&patch.pad_before),
+            output_shape: geo.output_shape.shape.clone(),
+            bias: !zero_bias,
+            steps: tvec!(),
+        }))
+    }
+
+    /// The padded plane's width and height: every column and row any output's taps read, at
+    /// least the image and its padding before.
+    fn padded(&self) -> [usize; 2] {
+        let [h, w] = self.input;
+        let [oh, ow] = self.output;
+        let [kh, kw] = self.kernel;
+        let [sh, sw] = self.strides;
+        let [dh, dw] = self.dilations;
+        let [ph, pw] = self.pad_before;
+        [
+            ((ow - 1) * sw + (kw - 1) * dw + 1).max(pw + w),
+            ((oh - 1) * sh + (kh - 1) * dh + 1).max(ph + h),
+        ]
+    }
+}
+
+/// One image's sums: the padded input, the weights, the bias, where to write.
+struct Job<'a> {
+    op: &'a DirectConv,
+    padded: &'a [f32],
+    wp: usize,
+    hp: usize,
+    kernel: &'a [f32],
+    /// Per tap in `k` order (input channel, kernel row, kernel column), where it reads in the
+    /// padded image relative to an output's first tap.
+    offsets: &'a [usize],
+    /// The kernel tap-major: tap `t`'s weights of the output channels at `t * c_out`.
+    by_tap: &'a [f32],
+    bias: &'a [f32],
+    out: *mut f32,
+}
+
+impl Job<'_> {
+    fn bias(&self, co: usize) -> f32 {
+        if self.bias.len() == 1 {
+            self.bias[0]
+        } else {
+            self.bias[co]
+        }
+    }
+}
+
+/// Makes [`DirectConv`] take its portable loop even on a CPU with AVX (tests compare both
+/// with tract).
+#[doc(hidden)]
+pub static FORCE_BASELINE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Every output of one image, one at a time, in the order the module docs give. Runs under
+/// the kernel MXCSR.
+///
+/// # Safety
+/// `job.out` holds the image's `c_out × oh × ow` outputs.
+#[inline(never)]
+unsafe fn sums_portable(job: *const Job) -> isize {
+    // SAFETY: the caller's.
+    let job = unsafe { &*job };
+    let op = job.op;
+    let [oh, ow] = op.output;
+    let [kh, kw] = op.kernel;
+    let [sh, sw] = op.strides;
+    let [dh, dw] = op.dilations;
+    let taps = op.c_in * kh * kw;
+    for co in 0..op.c_out {
+        let w = &job.kernel[co * taps..][..taps];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = 0.0f32;
+                let mut t = 0;
+                for ci in 0..op.c_in {
+                    let plane = &job.padded[ci * job.hp * job.wp..][..job.hp * job.wp];
+                    for ky in 0..kh {
+                        let row = &plane[(oy * sh + ky * dh) * job.wp..][..job.wp];
+                        for kx in 0..kw {
+                            acc += row[ox * sw + kx * dw] * w[t];
+                            t += 1;
+                        }
+                    }
+                }
+                if op.bias {
+                    // The bias first, as the matrix kernels add it.
+                    #[allow(clippy::assign_op_pattern)]
+                    {
+                        acc = job.bias(co) + acc;
+                    }
+                }
+                // SAFETY: inside the image's outputs.
+                unsafe { *job.out.add((co * oh + oy) * ow + ox) = acc };
+            }
+        }
+    }
+    0
+}
+
+impl DirectConv {
+    fn run(&self, x: &[f32], kernel: &[f32], bias: &[f32], operands: &[&[f32]], out: &mut [f32]) {
+        let [h, w] = self.input;
+        let [oh, ow] = self.output;
+        let [ph, pw] = self.pad_before;
+        let [wp, hp] = self.padded();
+        let mut padded = vec![0.0f32; self.c_in * hp * wp];
+        let [kh, kw] = self.kernel;
+        let [dh, dw] = self.dilations;
+        let taps = self.c_in * kh * kw;
+        let mut offsets = Vec::with_capacity(taps);
+        for ci in 0..self.c_in {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    offsets.push(ci * hp * wp + ky * dh * wp + kx * dw);
+                }
+            }
+        }
+        let by_tap: Vec<f32> = (0..taps * self.c_out)
+            .map(|i| kernel[(i % self.c_out) * taps + i / self.c_out])
+            .collect();
+        let sums = sums_routine(self);
+        let mut values: TVec<f32> = tvec!(0.0; self.steps.len());
+        for n in 0..self.batch {
+            let image = &x[n * self.c_in * h * w..][..self.c_in * h * w];
+            for (src, dst) in image
+                .chunks_exact(h * w)
+                .zip(padded.chunks_exact_mut(hp * wp))
+            {
+                for (row, padded_row) in
+                    src.chunks_exact(w).zip(dst[ph * wp..].chunks_exact_mut(wp))
+                {
+                    padded_row[pw..pw + w].copy_from_slice(row);
+                }
+            }
+            let out = &mut out[n * self.c_out * oh * ow..][..self.c_out * oh * ow];
+            let job = Job {
+                op: self,
+                padded: &padded,
+                wp,
+                hp,
+                kernel,
+                offsets: &offsets,
+                by_tap: &by_tap,
+                bias,
+                out: out.as_mut_ptr(),
+            };
+            // SAFETY: `job.out` holds this image's outputs; `sums` is for this CPU.
+            unsafe { with_kernel_mxcsr(sums, &job as *const Job) };
+            if !self.steps.is_empty() {
+                for (c, plane) in out.chunks_exact_mut(oh * ow).enumerate() {
+                    for (v, o) in values.iter_mut().zip(operands) {
+                        *v = if o.len() == 1 { o[0] } else { o[c] };
+                    }
+                    let steps = Steps {
+                        ops: &self.steps,
+                        values: &values,
+                    };
+                    apply_steps(steps, plane);
+                }
+            }
+        }
+    }
+}
+
+/// The sums routine for this CPU and geometry.
+fn sums_routine(op: &DirectConv) -> unsafe fn(*const Job) -> isize {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx")
+        && !FORCE_BASELINE.load(std::sync::atomic::Ordering::Relaxed)
+        && op.output[1] >= 8
+    {
+        match op.strides[1] {
+            1 => return avx::sums::<1>,
+            2 => return avx::sums::<2>,
+            _ => {}
+        }
+    }
+    let _ = op;
+    sums_portable
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use super::{BLOCK, Job};
+    use crate::depthwise::avx::{load8, order8};
+    use std::arch::x86_64::*;
+
+    /// Every output of one image with column stride `S`: per output row, eight consecutive
+    /// outputs a vector (the last vector of a row ending at the row's end, recomputing the
+    /// values it shares with the one before), for [`BLOCK`] output channels at once. Runs
+    /// under the kernel MXCSR.
+    ///
+    /// # Safety
+    /// AVX; `job.out` holds the image's outputs; output rows at least eight wide.
+    #[inline(never)]
+    #[target_feature(enable = "avx")]
+    pub(super) unsafe fn sums<const S: usize>(job: *const Job) -> isize {
+        // SAFETY: the caller's.
+        let job = unsafe { &*job };
+        let op = job.op;
+        let mut co = 0;
+        while co < op.c_out {
+            let n = (op.c_out - co).min(BLOCK);
+            // SAFETY: forwarded; `co + n <= c_out`.
+            unsafe {
+                match n {
+                    8 => block::<S, 8>(job, co),
+                    7 => block::<S, 7>(job, co),
+                    6 => block::<S, 6>(job, co),
+                    5 => block::<S, 5>(job, co),
+                    4 => block::<S, 4>(job, co),
+                    3 => block::<S, 3>(job, co),
+                    2 => block::<S, 2>(job, co),
+                    _ => block::<S, 1>(job, co),
+                }
+            }
+            co += n;
+        }
+        0
+    }
+
+    /// Output channels `co .. co + N`.
+    ///
+    /// # Safety
+    /// As [`sums`]; `co + N <= c_out`.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    unsafe fn block<const S: usize, const N: usize>(job: &Job, co: usize) {
+        let op = job.op;
+        let [oh, ow] = op.output;
+        let [sh, _] = op.strides;
+        let c_out = op.c_out;
+        // SAFETY (whole body): AVX; every load lies in the padded image (its rows and columns
+        // cover every tap of every output, and a vector of eight outputs reads up to
+        // `8 * S - 1` columns past its first input, inside the padded row of the last one);
+        // every store lies in the outputs of channels `co .. co + N`.
+        unsafe {
+            let bias: [__m256; N] = std::array::from_fn(|c| _mm256_set1_ps(job.bias(co + c)));
+            for oy in 0..oh {
+                let mut ox = 0;
+                loop {
+                    let mut acc = [_mm256_setzero_ps(); N];
+                    let base = job.padded.as_ptr().add(oy * sh * job.wp + ox * S);
+                    let mut w = job.by_tap.as_ptr().add(co);
+                    for &offset in job.offsets {
+                        let v = load8::<S>(base.add(offset));
+                        for (c, a) in acc.iter_mut().enumerate() {
+                            let k = _mm256_broadcast_ss(&*w.add(c));
+                            *a = _mm256_add_ps(*a, _mm256_mul_ps(v, k));
+                        }
+                        w = w.add(c_out);
+                    }
+                    for (c, a) in acc.iter().enumerate() {
+                        let sum = if op.bias {
+                            _mm256_add_ps(bias[c], *a)
+                        } else {
+                            *a
+                        };
+                        let at = job.out.add(((co + c) * oh + oy) * ow + ox);
+                        _mm256_storeu_ps(at, order8::<S>(sum));
+                    }
+                    if ox + 8 == ow {
+                        break;
+                    }
+                    ox = (ox + 8).min(ow - 8);
+                }
+            }
+        }
+    }
+}
+
+impl Op for DirectConv {
+    fn name(&self) -> StaticName {
+        "ProvaDirectConv".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "{} -> {} channels, {:?} -> {:?}, kernel {:?}, strides {:?}, dilations {:?}, pads \
+             {:?}, bias {}, then {:?}",
+            self.c_in,
+            self.c_out,
+            self.input,
+            self.output,
+            self.kernel,
+            self.strides,
+            self.dilations,
+            self.pad_before,
+            self.bias,
+            self.steps
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for DirectConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        ensure!(
+            inputs.len() == 3 + self.steps.len(),
+            "direct convolution takes three inputs and one per fused step"
+        );
+        let slices = inputs
+            .iter()
+            .map(|t| t.try_as_plain_ram()?.as_slice::<f32>())
+            .collect::<TractResult<TVec<&[f32]>>>()?;
+        let (x, kernel, bias, operands) = (slices[0], slices[1], slices[2], &slices[3..]);
+        let [h, w] = self.input;
+        let [kh, kw] = self.kernel;
+        ensure!(
+            x.len() == self.batch * self.c_in * h * w
+                && kernel.len() == self.c_out * self.c_in * kh * kw
+                && [bias]
+                    .iter()
+                    .chain(operands)
+                    .all(|v| v.len() == 1 || v.len() == self.c_out),
+            "direct convolution inputs do not match the shapes it was built for"
+        );
+        // SAFETY: f32 has no invalid bit patterns, and `run` writes every output.
+        let mut out = unsafe { Tensor::uninitialized::<f32>(&self.output_shape)? };
+        self.run(
+            x,
+            kernel,
+            bias,
+            operands,
+            out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
+        );
+        Ok(tvec!(out.into_tvalue()))
+    }
+}
+
+impl TypedOp for DirectConv {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(
+            inputs.len() == 3 + self.steps.len(),
+            "direct convolution takes three inputs and one per fused step"
+        );
+        Ok(tvec!(f32::fact(&*self.output_shape)))
+    }
+
+    fn cost(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let outputs = self.output_shape.iter().product::<usize>();
+        let macs = outputs * (self.c_in * self.kernel[0] * self.kernel[1] + self.steps.len());
+        Ok(tvec!((Cost::FMA(f32::datum_type()), macs.to_dim())))
+    }
+
+    as_op!();
+}
+
+/// Replaces every `Conv` of `model` that [`DirectConv::for_conv`] takes with it, and fuses the
+/// element-wise steps that follow. Call it on a decluttered model, before `optimize`, under
+/// the exact profile only; it does nothing on a CPU without AVX. Returns how many were
+/// replaced.
+pub fn use_prova_direct_conv(model: &mut TypedModel) -> TractResult<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if !std::arch::is_x86_feature_detected!("avx") {
+        return Ok(0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    return Ok(0);
+    let mut candidates = Vec::new();
+    for node in &model.nodes {
+        let Some(conv) = node.op_as::<Conv>() else {
+            continue;
+        };
+        if node.inputs.len() != 3 {
+            continue;
+        }
+        let fact = |i: usize| model.outlet_fact(node.inputs[i]);
+        if let Some(op) = DirectConv::for_conv(conv, fact(0)?, fact(1)?, fact(2)?)? {
+            candidates.push((node.id, op));
+        }
+    }
+    let count = candidates.len();
+    for (id, mut op) in candidates {
+        let node = &model.nodes[id];
+        let mut inputs: Vec<OutletId> = node.inputs.clone();
+        let mut absorbed = vec![id];
+        let mut out = OutletId::new(id, 0);
+        while let Some((step, operand, next)) =
+            fusable_step(model, op.batch, op.output, &op.output_shape, out)?
+        {
+            op.steps.push(step);
+            inputs.push(operand);
+            absorbed.push(next);
+            out = OutletId::new(next, 0);
+        }
+        let mut patch = TypedModelPatch::new("prova-direct-conv");
+        let taps = patch.taps(model, &inputs)?;
+        let wire = patch.wire_node(&node.name, op, &taps)?[0];
+        patch.shunt_outside(model, out, wire)?;
+        for id in absorbed {
+            patch.obliterate(id)?;
+        }
+        patch.apply(model)?;
+    }
+    Ok(count)
+}
