@@ -14,9 +14,12 @@
 //! the bias is a constant of zeros (which tract drops), `bias + sum`, the bias the first
 //! operand as in tract's kernels. All of it under the matrix kernels' MXCSR (DAZ set: subnormal
 //! inputs of every multiply and add read as zero; FTZ clear), so the bits are those of tract's
-//! AVX kernels and of Prova's AVX-512 one. With AVX and a column stride of 1 or 2 it computes
-//! eight consecutive outputs of a row per vector, for up to eight output channels at once (the
-//! input vector loaded once per tap); otherwise one output at a time, the same operations.
+//! AVX kernels and of Prova's AVX-512 one. The padded copy is split by column phase (with
+//! stride 2, even and odd columns apart), so the inputs of consecutive outputs are consecutive
+//! for any stride; with AVX it computes sixteen consecutive outputs of a row (two vectors) for
+//! up to six output channels per pass over the taps, each input vector loaded once for the
+//! channels and each weight once for the vectors; without AVX, or on rows narrower than
+//! eight, one output at a time, the same operations.
 //! The element-wise steps with constant operands that follow are fused as in
 //! [`crate::depthwise`] (the same rule: where tract would run its by-scalar kernels), applied
 //! to each channel's plane after the sums, outside the kernel MXCSR as tract runs them.
@@ -35,9 +38,6 @@ use tract_onnx::tract_core::tract_linalg::BinOp;
 /// The most multiply-adds per output (input channels × kernel taps) this op takes: a stem's.
 /// Longer sums are products the matrix kernels run well.
 pub const MAX_TAPS: usize = 64;
-
-/// Output channels computed together per vector of outputs (one accumulator each).
-const BLOCK: usize = 8;
 
 /// A 2-D f32 group-1 convolution in NCHW (or CHW) layout, kernel `[O, I, KH, KW]`, bias of one
 /// value per output channel (or one for all): inputs `(x, kernel, bias)` then one operand per
@@ -146,14 +146,19 @@ impl DirectConv {
 }
 
 /// One image's sums: the padded input, the weights, the bias, where to write.
+///
+/// The padded image is stored split by column phase: with a column stride `S`, input channel
+/// `ci`'s padded column `j` is in plane `ci * S + j % S` at column `j / S` (planes of `hp`
+/// rows of `wq` columns). The inputs of consecutive outputs of a row are then consecutive in
+/// one plane, for any stride: every vector load is one plain load.
 struct Job<'a> {
     op: &'a DirectConv,
     padded: &'a [f32],
-    wp: usize,
+    wq: usize,
     hp: usize,
     kernel: &'a [f32],
     /// Per tap in `k` order (input channel, kernel row, kernel column), where it reads in the
-    /// padded image relative to an output's first tap.
+    /// split padded image relative to where output `(oy, ox)` starts, `oy * sh * wq + ox`.
     offsets: &'a [usize],
     /// The kernel tap-major: tap `t`'s weights of the output channels at `t * c_out`.
     by_tap: &'a [f32],
@@ -192,6 +197,7 @@ unsafe fn sums_portable(job: *const Job) -> isize {
     let [sh, sw] = op.strides;
     let [dh, dw] = op.dilations;
     let taps = op.c_in * kh * kw;
+    let plane = job.hp * job.wq;
     for co in 0..op.c_out {
         let w = &job.kernel[co * taps..][..taps];
         for oy in 0..oh {
@@ -199,11 +205,12 @@ unsafe fn sums_portable(job: *const Job) -> isize {
                 let mut acc = 0.0f32;
                 let mut t = 0;
                 for ci in 0..op.c_in {
-                    let plane = &job.padded[ci * job.hp * job.wp..][..job.hp * job.wp];
                     for ky in 0..kh {
-                        let row = &plane[(oy * sh + ky * dh) * job.wp..][..job.wp];
+                        let row = (oy * sh + ky * dh) * job.wq;
                         for kx in 0..kw {
-                            acc += row[ox * sw + kx * dw] * w[t];
+                            let col = ox * sw + kx * dw;
+                            let at = (ci * sw + col % sw) * plane + row + col / sw;
+                            acc += job.padded[at] * w[t];
                             t += 1;
                         }
                     }
@@ -229,7 +236,10 @@ impl DirectConv {
         let [oh, ow] = self.output;
         let [ph, pw] = self.pad_before;
         let [wp, hp] = self.padded();
-        let mut padded = vec![0.0f32; self.c_in * hp * wp];
+        let sw = self.strides[1];
+        let wq = wp.div_ceil(sw);
+        let plane = hp * wq;
+        let mut padded = vec![0.0f32; self.c_in * sw * plane];
         let [kh, kw] = self.kernel;
         let [dh, dw] = self.dilations;
         let taps = self.c_in * kh * kw;
@@ -237,7 +247,8 @@ impl DirectConv {
         for ci in 0..self.c_in {
             for ky in 0..kh {
                 for kx in 0..kw {
-                    offsets.push(ci * hp * wp + ky * dh * wp + kx * dw);
+                    let col = kx * dw;
+                    offsets.push((ci * sw + col % sw) * plane + ky * dh * wq + col / sw);
                 }
             }
         }
@@ -250,19 +261,46 @@ impl DirectConv {
             let image = &x[n * self.c_in * h * w..][..self.c_in * h * w];
             for (src, dst) in image
                 .chunks_exact(h * w)
-                .zip(padded.chunks_exact_mut(hp * wp))
+                .zip(padded.chunks_exact_mut(sw * plane))
             {
-                for (row, padded_row) in
-                    src.chunks_exact(w).zip(dst[ph * wp..].chunks_exact_mut(wp))
-                {
-                    padded_row[pw..pw + w].copy_from_slice(row);
+                for (r, row) in src.chunks_exact(w).enumerate() {
+                    let at = (ph + r) * wq;
+                    if sw == 1 {
+                        dst[at + pw..][..w].copy_from_slice(row);
+                        continue;
+                    }
+                    if sw == 2 {
+                        // Columns `c` go to phase `(c + pw) % 2` at `(c + pw) / 2`.
+                        let even = pw % 2;
+                        let (e_at, o_at) = (at + pw / 2, at + pw.div_ceil(2));
+                        let (first, second) = dst.split_at_mut(plane);
+                        let (e, o) = if even == 0 {
+                            (&mut first[e_at..], &mut second[o_at..])
+                        } else {
+                            (&mut second[e_at..], &mut first[o_at..])
+                        };
+                        split2(row, e, o);
+                        continue;
+                    }
+                    // Per phase, the columns `c` with `(c + pw) % sw == phase`: from `c0`,
+                    // every `sw`-th, to consecutive places of that phase's plane.
+                    for phase in 0..sw {
+                        let c0 = (phase + sw - pw % sw) % sw;
+                        if c0 >= w {
+                            continue;
+                        }
+                        let dst = &mut dst[phase * plane + at + (c0 + pw) / sw..];
+                        for (d, s) in dst.iter_mut().zip(row[c0..].iter().step_by(sw)) {
+                            *d = *s;
+                        }
+                    }
                 }
             }
             let out = &mut out[n * self.c_out * oh * ow..][..self.c_out * oh * ow];
             let job = Job {
                 op: self,
                 padded: &padded,
-                wp,
+                wq,
                 hp,
                 kernel,
                 offsets: &offsets,
@@ -288,6 +326,23 @@ impl DirectConv {
     }
 }
 
+/// `even[i] = row[2 i]` and `odd[i] = row[2 i + 1]` for every element of `row`.
+fn split2(row: &[f32], even: &mut [f32], odd: &mut [f32]) {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        done = unsafe { avx::split2(row, even, odd) };
+    }
+    for (i, &v) in row.iter().enumerate().skip(done) {
+        if i % 2 == 0 {
+            even[i / 2] = v;
+        } else {
+            odd[i / 2] = v;
+        }
+    }
+}
+
 /// The sums routine for this CPU and geometry.
 fn sums_routine(op: &DirectConv) -> unsafe fn(*const Job) -> isize {
     #[cfg(target_arch = "x86_64")]
@@ -295,11 +350,7 @@ fn sums_routine(op: &DirectConv) -> unsafe fn(*const Job) -> isize {
         && !FORCE_BASELINE.load(std::sync::atomic::Ordering::Relaxed)
         && op.output[1] >= 8
     {
-        match op.strides[1] {
-            1 => return avx::sums::<1>,
-            2 => return avx::sums::<2>,
-            _ => {}
-        }
+        return avx::sums;
     }
     let _ = op;
     sums_portable
@@ -307,37 +358,42 @@ fn sums_routine(op: &DirectConv) -> unsafe fn(*const Job) -> isize {
 
 #[cfg(target_arch = "x86_64")]
 mod avx {
-    use super::{BLOCK, Job};
-    use crate::depthwise::avx::{load8, order8};
+    use super::Job;
     use std::arch::x86_64::*;
 
-    /// Every output of one image with column stride `S`: per output row, eight consecutive
-    /// outputs a vector (the last vector of a row ending at the row's end, recomputing the
-    /// values it shares with the one before), for [`BLOCK`] output channels at once. Runs
-    /// under the kernel MXCSR.
+    /// Every output of one image: per output row, sixteen consecutive outputs as two vectors
+    /// (eight where the row is narrower than sixteen; the last of a row ending at the row's
+    /// end, recomputing the values it shares with the one before), for up to six output
+    /// channels at once: each tap's input vectors are loaded once for the channels, each
+    /// weight once for the vectors. Runs under the kernel MXCSR.
     ///
     /// # Safety
     /// AVX; `job.out` holds the image's outputs; output rows at least eight wide.
     #[inline(never)]
     #[target_feature(enable = "avx")]
-    pub(super) unsafe fn sums<const S: usize>(job: *const Job) -> isize {
+    pub(super) unsafe fn sums(job: *const Job) -> isize {
         // SAFETY: the caller's.
         let job = unsafe { &*job };
         let op = job.op;
+        let wide = op.output[1] >= 16;
         let mut co = 0;
         while co < op.c_out {
-            let n = (op.c_out - co).min(BLOCK);
+            let n = (op.c_out - co).min(6);
             // SAFETY: forwarded; `co + n <= c_out`.
             unsafe {
-                match n {
-                    8 => block::<S, 8>(job, co),
-                    7 => block::<S, 7>(job, co),
-                    6 => block::<S, 6>(job, co),
-                    5 => block::<S, 5>(job, co),
-                    4 => block::<S, 4>(job, co),
-                    3 => block::<S, 3>(job, co),
-                    2 => block::<S, 2>(job, co),
-                    _ => block::<S, 1>(job, co),
+                match (wide, n) {
+                    (true, 6) => block::<2, 6>(job, co),
+                    (true, 5) => block::<2, 5>(job, co),
+                    (true, 4) => block::<2, 4>(job, co),
+                    (true, 3) => block::<2, 3>(job, co),
+                    (true, 2) => block::<2, 2>(job, co),
+                    (true, _) => block::<2, 1>(job, co),
+                    (false, 6) => block::<1, 6>(job, co),
+                    (false, 5) => block::<1, 5>(job, co),
+                    (false, 4) => block::<1, 4>(job, co),
+                    (false, 3) => block::<1, 3>(job, co),
+                    (false, 2) => block::<1, 2>(job, co),
+                    (false, _) => block::<1, 1>(job, co),
                 }
             }
             co += n;
@@ -345,50 +401,78 @@ mod avx {
         0
     }
 
-    /// Output channels `co .. co + N`.
+    /// [`super::split2`] sixteen elements at a time; returns how many it did.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn split2(row: &[f32], even: &mut [f32], odd: &mut [f32]) -> usize {
+        let n = row.len() / 16 * 16;
+        assert!(even.len() >= n / 2 && odd.len() >= n / 2);
+        for i in (0..n).step_by(16) {
+            // SAFETY: `i + 16 <= n <= row.len()`, `i / 2 + 8 <= n / 2` for both outputs.
+            unsafe {
+                let a = _mm256_loadu_ps(row.as_ptr().add(i));
+                let b = _mm256_loadu_ps(row.as_ptr().add(i + 8));
+                // [a0 a2 b0 b2 | a4 a6 b4 b6], then 64-bit lanes 0 2 1 3.
+                let e = _mm256_shuffle_ps::<0x88>(a, b);
+                let o = _mm256_shuffle_ps::<0xDD>(a, b);
+                let e = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(e)));
+                let o = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(o)));
+                _mm256_storeu_ps(even.as_mut_ptr().add(i / 2), e);
+                _mm256_storeu_ps(odd.as_mut_ptr().add(i / 2), o);
+            }
+        }
+        n
+    }
+
+    /// Output channels `co .. co + N`, `P` vectors of eight outputs per pass over the taps.
     ///
     /// # Safety
-    /// As [`sums`]; `co + N <= c_out`.
+    /// As [`sums`]; `co + N <= c_out`; rows at least `8 * P` outputs wide.
     #[inline]
     #[target_feature(enable = "avx")]
-    unsafe fn block<const S: usize, const N: usize>(job: &Job, co: usize) {
+    unsafe fn block<const P: usize, const N: usize>(job: &Job, co: usize) {
         let op = job.op;
         let [oh, ow] = op.output;
-        let [sh, _] = op.strides;
+        let sh = op.strides[0];
         let c_out = op.c_out;
-        // SAFETY (whole body): AVX; every load lies in the padded image (its rows and columns
-        // cover every tap of every output, and a vector of eight outputs reads up to
-        // `8 * S - 1` columns past its first input, inside the padded row of the last one);
-        // every store lies in the outputs of channels `co .. co + N`.
+        let width = 8 * P;
+        // SAFETY (whole body): AVX; every load lies in the split padded image (its planes hold
+        // every tap of every output, and the outputs of a row read consecutive columns of one
+        // plane); every store lies in the outputs of channels `co .. co + N`.
         unsafe {
             let bias: [__m256; N] = std::array::from_fn(|c| _mm256_set1_ps(job.bias(co + c)));
             for oy in 0..oh {
                 let mut ox = 0;
                 loop {
-                    let mut acc = [_mm256_setzero_ps(); N];
-                    let base = job.padded.as_ptr().add(oy * sh * job.wp + ox * S);
+                    let mut acc = [[_mm256_setzero_ps(); P]; N];
+                    let base = job.padded.as_ptr().add(oy * sh * job.wq + ox);
                     let mut w = job.by_tap.as_ptr().add(co);
                     for &offset in job.offsets {
-                        let v = load8::<S>(base.add(offset));
+                        let at = base.add(offset);
+                        let v: [__m256; P] =
+                            std::array::from_fn(|p| _mm256_loadu_ps(at.add(8 * p)));
                         for (c, a) in acc.iter_mut().enumerate() {
                             let k = _mm256_broadcast_ss(&*w.add(c));
-                            *a = _mm256_add_ps(*a, _mm256_mul_ps(v, k));
+                            for (a, v) in a.iter_mut().zip(&v) {
+                                *a = _mm256_add_ps(*a, _mm256_mul_ps(*v, k));
+                            }
                         }
                         w = w.add(c_out);
                     }
                     for (c, a) in acc.iter().enumerate() {
-                        let sum = if op.bias {
-                            _mm256_add_ps(bias[c], *a)
-                        } else {
-                            *a
-                        };
                         let at = job.out.add(((co + c) * oh + oy) * ow + ox);
-                        _mm256_storeu_ps(at, order8::<S>(sum));
+                        for (p, a) in a.iter().enumerate() {
+                            let sum = if op.bias {
+                                _mm256_add_ps(bias[c], *a)
+                            } else {
+                                *a
+                            };
+                            _mm256_storeu_ps(at.add(8 * p), sum);
+                        }
                     }
-                    if ox + 8 == ow {
+                    if ox + width == ow {
                         break;
                     }
-                    ox = (ox + 8).min(ow - 8);
+                    ox = (ox + width).min(ow - width);
                 }
             }
         }
