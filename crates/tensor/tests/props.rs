@@ -153,3 +153,52 @@ fn canonical_encoding_is_pinned() {
             .contains("exceeds")
     );
 }
+
+proptest! {
+    /// A bool tensor is accepted exactly when every byte is 0 or 1; otherwise the error names
+    /// the first bad byte and its value, wherever it lies (inside or after the whole chunks
+    /// the check reads at once, or the only one among many good ones).
+    #[test]
+    fn bool_bytes_are_checked(
+        len in 1usize..300,
+        bad in prop::collection::vec((0usize..300, 2u8..=255), 0..3),
+        seed in any::<u64>(),
+    ) {
+        let mut data: Vec<u8> = (0..len).map(|i| ((seed >> (i % 64)) & 1) as u8).collect();
+        for &(at, value) in &bad {
+            data[at % len] = value;
+        }
+        let first = data.iter().enumerate().find(|(_, b)| **b > 1).map(|(i, &b)| (i, b));
+        let got = Tensor::new(DType::Bool, vec![len as u64], data);
+        match first {
+            None => prop_assert!(got.is_ok()),
+            Some((index, value)) => {
+                let err = got.unwrap_err();
+                prop_assert_eq!(
+                    err.to_string(),
+                    format!("bool element {index} has byte value {value}; only 0 and 1 are allowed")
+                );
+            }
+        }
+    }
+}
+
+/// The smallest bad bytes, 2 and 3, alone among many good ones, at either end and past the
+/// chunks a vectorised check reads at once.
+#[test]
+fn every_bad_bool_byte_is_found() {
+    for len in [1usize, 31, 32, 33, 64, 1000] {
+        for at in [0, len / 2, len - 1] {
+            for value in [2u8, 3, 128, 255] {
+                let mut data = vec![1u8; len];
+                data[at] = value;
+                let err = Tensor::new(DType::Bool, vec![len as u64], data).unwrap_err();
+                assert_eq!(
+                    err.to_string(),
+                    format!("bool element {at} has byte value {value}; only 0 and 1 are allowed")
+                );
+            }
+        }
+    }
+    assert!(Tensor::new(DType::Bool, vec![3], vec![0, 1, 0]).is_ok());
+}
