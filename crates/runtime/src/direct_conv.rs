@@ -29,6 +29,7 @@
 //! compares it with tract's compiled convolution bit for bit on edge geometries and values.
 
 use crate::depthwise::{Steps, apply_steps, fusable_step};
+#[cfg(target_arch = "x86_64")]
 use crate::kernels::mmm::with_kernel_mxcsr;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
@@ -308,8 +309,17 @@ impl DirectConv {
                 bias,
                 out: out.as_mut_ptr(),
             };
+            #[cfg(target_arch = "x86_64")]
             // SAFETY: `job.out` holds this image's outputs; `sums` is for this CPU.
-            unsafe { with_kernel_mxcsr(sums, &job as *const Job) };
+            unsafe {
+                with_kernel_mxcsr(sums, &job as *const Job)
+            };
+            // Never swapped in elsewhere (`use_prova_direct_conv`); kept compiling.
+            #[cfg(not(target_arch = "x86_64"))]
+            // SAFETY: as above.
+            unsafe {
+                sums(&job as *const Job)
+            };
             if !self.steps.is_empty() {
                 for (c, plane) in out.chunks_exact_mut(oh * ow).enumerate() {
                     for (v, o) in values.iter_mut().zip(operands) {
@@ -565,11 +575,12 @@ impl TypedOp for DirectConv {
 /// replaced.
 pub fn use_prova_direct_conv(model: &mut TypedModel) -> TractResult<usize> {
     #[cfg(target_arch = "x86_64")]
-    if !std::arch::is_x86_feature_detected!("avx") {
+    let avx = std::arch::is_x86_feature_detected!("avx");
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx = false;
+    if !avx {
         return Ok(0);
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    return Ok(0);
     let mut candidates = Vec::new();
     for node in &model.nodes {
         let Some(conv) = node.op_as::<Conv>() else {
