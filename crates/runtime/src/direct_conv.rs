@@ -62,7 +62,7 @@ pub struct DirectConv {
 
 impl DirectConv {
     /// The op computing `conv` on an input of fact `x`, or `None` unless it is a group-1 f32
-    /// NCHW/CHW 2-D convolution with an OIHW kernel of at least two taps and at most
+    /// NCHW/CHW 2-D convolution with a constant OIHW kernel of at least two taps and at most
     /// [`MAX_TAPS`] multiply-adds per output, with known shapes.
     pub fn for_conv(
         conv: &Conv,
@@ -89,7 +89,10 @@ impl DirectConv {
         };
         let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
         let bias_len = bias.shape.volume();
+        // Constant weights only: the convolutions this is for (stems) have them; one of
+        // run-time weights stays with tract.
         if k_shape != [c_out, c_in, kh, kw]
+            || kernel.konst.is_none()
             || kh * kw < 2
             || c_in * kh * kw > MAX_TAPS
             || (bias_len != c_out.to_dim() && bias_len != 1.to_dim())

@@ -79,24 +79,11 @@ fn case(
     }
 }
 
-fn model(case: &Case, rng: &mut Rng, edge_every: u64) -> TractResult<TypedModel> {
-    let mut shape = vec![case.c_in, case.hw[0], case.hw[1]];
-    if let Some(n) = case.batch {
-        shape.insert(0, n);
-    }
-    let mut model = TypedModel::default();
-    let x = model.add_source("x", f32::fact(&shape))?;
+/// The case's convolution op.
+fn conv(case: &Case) -> Conv {
     let [kh, kw] = case.kernel;
-    let kernel = rng.tensor(&[case.c_out, case.c_in, kh, kw], edge_every);
-    let bias = match case.bias {
-        Bias::Zero => tensor1(&vec![0.0f32; case.c_out]),
-        Bias::Scalar => tensor0(rng.value(edge_every)),
-        Bias::PerChannel => tensor1(&rng.values(case.c_out, edge_every)),
-    };
-    let k = model.add_const("kernel", kernel)?;
-    let b = model.add_const("bias", bias)?;
     let [pt, pl, pb, pr] = case.pads;
-    let conv = Conv {
+    Conv {
         pool_spec: PoolSpec {
             data_format: if case.batch.is_some() {
                 DataFormat::NCHW
@@ -113,8 +100,26 @@ fn model(case: &Case, rng: &mut Rng, edge_every: u64) -> TractResult<TypedModel>
         kernel_fmt: KernelFormat::OIHW,
         group: 1,
         q_params: None,
+    }
+}
+
+fn model(case: &Case, rng: &mut Rng, edge_every: u64) -> TractResult<TypedModel> {
+    let mut shape = vec![case.c_in, case.hw[0], case.hw[1]];
+    if let Some(n) = case.batch {
+        shape.insert(0, n);
+    }
+    let mut model = TypedModel::default();
+    let x = model.add_source("x", f32::fact(&shape))?;
+    let [kh, kw] = case.kernel;
+    let kernel = rng.tensor(&[case.c_out, case.c_in, kh, kw], edge_every);
+    let bias = match case.bias {
+        Bias::Zero => tensor1(&vec![0.0f32; case.c_out]),
+        Bias::Scalar => tensor0(rng.value(edge_every)),
+        Bias::PerChannel => tensor1(&rng.values(case.c_out, edge_every)),
     };
-    let mut y = model.wire_node("conv", conv, &[x, k, b])?[0];
+    let k = model.add_const("kernel", kernel)?;
+    let b = model.add_const("bias", bias)?;
+    let mut y = model.wire_node("conv", conv(case), &[x, k, b])?[0];
     let rank = shape.len();
     let mut per_channel = vec![1; rank];
     per_channel[rank - 3] = case.c_out;
@@ -323,7 +328,7 @@ fn same_bits_as_tracts_matrix_product() {
     }
 }
 
-/// Longer sums (more than `MAX_TAPS` per output) and grouped convolutions stay with tract.
+/// Longer sums (more than `MAX_TAPS` per output) and run-time weights stay with tract.
 #[test]
 fn leaves_long_sums_to_the_matrix_kernels() {
     if !std::arch::is_x86_feature_detected!("avx") {
@@ -333,6 +338,17 @@ fn leaves_long_sums_to_the_matrix_kernels() {
     let long = case(8, 16, [16, 16], [3, 3], [1, 1]);
     const { assert!(8 * 9 > direct_conv::MAX_TAPS) };
     let mut m = model(&long, &mut rng, 0).unwrap();
+    m.declutter().unwrap();
+    assert_eq!(direct_conv::use_prova_direct_conv(&mut m).unwrap(), 0);
+
+    // Weights that are an input of the model, not a constant.
+    let stem = case(3, 8, [16, 16], [3, 3], [1, 1]);
+    let mut m = TypedModel::default();
+    let x = m.add_source("x", f32::fact([1, 3, 16, 16])).unwrap();
+    let k = m.add_source("k", f32::fact([8, 3, 3, 3])).unwrap();
+    let b = m.add_const("b", tensor1(&[0.5f32; 8])).unwrap();
+    let y = m.wire_node("conv", conv(&stem), &[x, k, b]).unwrap();
+    m.select_output_outlets(&y).unwrap();
     m.declutter().unwrap();
     assert_eq!(direct_conv::use_prova_direct_conv(&mut m).unwrap(), 0);
 }
