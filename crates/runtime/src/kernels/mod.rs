@@ -23,7 +23,9 @@
 //! Every caller inside tract (the `Tanh` and `Sigmoid` ops, GRU/LSTM cells, reductions,
 //! softmax) goes through that lookup, so the pin covers them all. The two reductions are
 //! also made NaN-propagating in both profiles (`NanPropagating`): the sign of a NaN, which
-//! the AVX and portable matrix kernels do not agree on, must not decide a maximum.
+//! the AVX and portable matrix kernels do not agree on, must not decide a maximum. Under the
+//! exact profile their portable result is computed eight lanes at a time (`extreme`: the
+//! greatest element of a total order does not depend on the order it is looked for in).
 //!
 //! Two functions have no vectorised kernel left under the exact profile (tract's need FMA),
 //! and their portable loops were a third of a transformer block's time; they are pinned to
@@ -106,7 +108,12 @@ mod x86_64 {
 
     fn reduce(func: Func, slot: &'static OnceLock<&'static Routine>) -> Box<dyn Reduce<f32>> {
         match slot.get_or_init(|| delegate(func)).factory {
-            RoutineFactory::F32Reduce(f) => Box::new(NanPropagating(f())),
+            RoutineFactory::F32Reduce(f) => Box::new(NanPropagating {
+                inner: f(),
+                // Under the exact profile the inner kernel is tract's portable one, which
+                // `extreme::portable` computes without its per-element loop.
+                fast: exact().then_some(func == Func::ReduceMax),
+            }),
             _ => panic!("tract's {} kernel is not a reduction", func.name()),
         }
     }
@@ -120,18 +127,25 @@ mod x86_64 {
     /// first operand's NaN, and the kernels add in different operand orders). Propagating
     /// every NaN keeps that sign from reaching a number.
     #[derive(Debug, Clone)]
-    struct NanPropagating(Box<dyn Reduce<f32>>);
+    struct NanPropagating {
+        inner: Box<dyn Reduce<f32>>,
+        /// `Some(max)` where `inner` is tract's portable maximum (`true`) or minimum, which
+        /// [`super::extreme::portable`] computes with the same result for every input.
+        fast: Option<bool>,
+    }
 
     impl Reduce<f32> for NanPropagating {
         fn name(&self) -> &'static str {
-            self.0.name()
+            self.inner.name()
         }
 
         fn run_with_params(&self, vec: &[f32], params: ()) -> TractResult<f32> {
-            if vec.iter().any(|x| x.is_nan()) {
+            if super::extreme::has_nan(vec) {
                 Ok(f32::NAN)
+            } else if let Some(max) = self.fast {
+                Ok(super::extreme::portable(vec, max))
             } else {
-                self.0.run_with_params(vec, params)
+                self.inner.run_with_params(vec, params)
             }
         }
     }
@@ -219,6 +233,193 @@ mod x86_64 {
             (func.name(), kernel)
         })
         .collect()
+    }
+}
+
+/// tract's portable maximum and minimum reductions (`SMax4`, `SMin4` in its alignment frame),
+/// computed eight lanes at a time.
+///
+/// The portable kernel takes the greatest (least) element in `f32::total_cmp`'s order of each
+/// part of the slice its frame cuts (up to three elements before the first 16-byte boundary,
+/// then whole groups of four, then the rest, each short part padded with `f32::MIN`
+/// (`f32::MAX`)), and folds the parts' results into `f32::MIN` (`f32::MAX`) with `f32::max`
+/// (`f32::min`). The greatest element of a total order does not depend on the order the
+/// elements are visited in (two elements are equal in it only when their bits are), so each
+/// part's result is computed on integer keys that order as `total_cmp` does, eight at a time;
+/// the parts and the folding are tract's, step for step. Called only on slices without NaN
+/// (the caller returns NaN first), where the keys are exact.
+#[cfg(target_arch = "x86_64")]
+mod extreme {
+    /// The portable kernel's result for `vec` (no NaN in it): its maximum with `max`, else its
+    /// minimum.
+    pub fn portable(vec: &[f32], max: bool) -> f32 {
+        let neutral = if max { f32::MIN } else { f32::MAX };
+        let fold = |a: f32, b: f32| if max { a.max(b) } else { a.min(b) };
+        if vec.is_empty() {
+            return neutral;
+        }
+        // A short part padded with the neutral value to the kernel's four elements.
+        let padded = |part: &[f32]| pick(extreme(part, max), neutral, max);
+        let mut red = neutral;
+        let prefix = vec.as_ptr().align_offset(16).min(vec.len());
+        if prefix > 0 {
+            red = fold(red, padded(&vec[..prefix]));
+        }
+        let aligned = (vec.len() - prefix) / 4 * 4;
+        if aligned > 0 {
+            red = fold(red, extreme(&vec[prefix..][..aligned], max));
+        }
+        if prefix + aligned < vec.len() {
+            red = fold(red, padded(&vec[prefix + aligned..]));
+        }
+        red
+    }
+
+    /// Whether `vec` holds a NaN.
+    pub fn has_nan(vec: &[f32]) -> bool {
+        // An exponent of all ones and a non-zero mantissa: `bits & 0x7fff_ffff > 0x7f80_0000`,
+        // ORed over eight-element groups so that the loop vectorises.
+        let mut chunks = vec.chunks_exact(8);
+        let found = chunks.any(|c| {
+            c.iter().fold(false, |nan, x| {
+                nan | ((x.to_bits() & 0x7fff_ffff) > 0x7f80_0000)
+            })
+        });
+        found || chunks.remainder().iter().any(|x| x.is_nan())
+    }
+
+    /// The greater (lesser) of `a` and `b` in `total_cmp`'s order.
+    fn pick(a: f32, b: f32, max: bool) -> f32 {
+        let a_wins = if max {
+            a.total_cmp(&b).is_ge()
+        } else {
+            a.total_cmp(&b).is_le()
+        };
+        if a_wins { a } else { b }
+    }
+
+    /// `total_cmp`'s integer key of `x` (and its own inverse): the bits as a signed integer,
+    /// the other 31 bits flipped when the sign is set.
+    fn key(bits: u32) -> i32 {
+        let i = bits as i32;
+        i ^ ((((i >> 31) as u32) >> 1) as i32)
+    }
+
+    /// The greatest (least) element of a non-empty `part` in `total_cmp`'s order.
+    fn extreme(part: &[f32], max: bool) -> f32 {
+        let pick = |a: i32, b: i32| if max { a.max(b) } else { a.min(b) };
+        let whole = part.len() / 8 * 8;
+        let mut best = key(part[0].to_bits());
+        let mut done = 0;
+        if whole > 0 && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2; `whole` is a non-zero multiple of eight within `part`.
+            let lanes = unsafe { eight_at_a_time(&part[..whole], max) };
+            best = lanes.into_iter().fold(best, pick);
+            done = whole;
+        }
+        for x in &part[done..] {
+            best = pick(best, key(x.to_bits()));
+        }
+        f32::from_bits(key(best as u32) as u32)
+    }
+
+    /// Per lane, the greatest (least) key of `part` (a non-zero multiple of eight elements).
+    ///
+    /// # Safety
+    /// AVX2.
+    #[target_feature(enable = "avx2")]
+    unsafe fn eight_at_a_time(part: &[f32], max: bool) -> [i32; 8] {
+        use std::arch::x86_64::*;
+        let keys =
+            |v: __m256i| _mm256_xor_si256(v, _mm256_srli_epi32::<1>(_mm256_srai_epi32::<31>(v)));
+        let mut chunks = part.chunks_exact(8);
+        // SAFETY (loads): each chunk holds eight floats.
+        let load = |c: &[f32]| unsafe { _mm256_loadu_si256(c.as_ptr() as *const __m256i) };
+        let mut acc = match chunks.next() {
+            Some(c) => keys(load(c)),
+            None => return [key(0); 8],
+        };
+        for c in chunks {
+            let k = keys(load(c));
+            acc = if max {
+                _mm256_max_epi32(acc, k)
+            } else {
+                _mm256_min_epi32(acc, k)
+            };
+        }
+        let mut lanes = [0i32; 8];
+        // SAFETY: eight i32 of room.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc) };
+        lanes
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use tract_onnx::tract_core::tract_linalg::{
+            generic::reduce::{max::SMax4, min::SMin4},
+            reduce::ReduceKer,
+        };
+
+        /// Against tract's portable kernels in their frame, bit for bit: every length to 40
+        /// at every offset from a 16-byte boundary, values full of ties between signed zeros,
+        /// infinities, `f32::MIN`/`MAX` (the padding), subnormals; and the NaN check.
+        #[test]
+        fn same_bits_as_tracts_portable_max_and_min() {
+            const EDGES: [f32; 12] = [
+                0.0,
+                -0.0,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                f32::MIN,
+                f32::MAX,
+                1e-40,
+                -1e-40,
+                1.0,
+                -1.0,
+                3.5,
+                -2.25,
+            ];
+            let (max, min) = (SMax4::red(), SMin4::red());
+            let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+            let mut next = move || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed
+            };
+            // Slices cut at each offset from a 16-byte boundary.
+            let mut floats = vec![0f32; 64];
+            let base = floats.as_ptr().align_offset(16);
+            for len in 0..=40 {
+                for offset in 0..4 {
+                    for round in 0..40 {
+                        for x in floats[base + offset..][..len].iter_mut() {
+                            let r = next();
+                            *x = match round % 4 {
+                                // Only edge values, mostly signed zeros and infinities.
+                                0 => EDGES[(r % 4) as usize],
+                                1 => EDGES[(r % EDGES.len() as u64) as usize],
+                                _ => ((r >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 8.0,
+                            };
+                        }
+                        let v = &floats[base + offset..][..len];
+                        let want = max.run_with_params(v, ()).unwrap();
+                        let got = super::portable(v, true);
+                        assert_eq!(got.to_bits(), want.to_bits(), "max {v:?}");
+                        let want = min.run_with_params(v, ()).unwrap();
+                        let got = super::portable(v, false);
+                        assert_eq!(got.to_bits(), want.to_bits(), "min {v:?}");
+                        assert!(!super::has_nan(v));
+                        if len > 0 {
+                            let mut with_nan = v.to_vec();
+                            with_nan[(next() % len as u64) as usize] =
+                                if next() % 2 == 0 { f32::NAN } else { -f32::NAN };
+                            assert!(super::has_nan(&with_nan));
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
