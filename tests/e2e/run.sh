@@ -125,10 +125,17 @@ stop_node
 
 echo "==> node on $DATADIR"
 start_node "$WORK/node1.log" --datadir "$DATADIR"
+# The server answers before the banner is printed (it is printed once the server is up, the
+# "Listening on" line last), so wait for that line rather than race it.
+listening=0
+for _ in $(seq 1 100); do
+  if grep -q "Listening on $RPC" "$WORK/node1.log"; then listening=1; break; fi
+  sleep 0.1
+done
+[ "$listening" = 1 ] && ok "node prints its RPC URL" || not_ok "node prints its RPC URL"
 MLP_ID="$(awk '$1 == "digits_mlp" {print $2}' "$WORK/node1.log")"
 IRIS_ID="$(awk '$1 == "iris_logreg" {print $2}' "$WORK/node1.log")"
 check "node prints the digits_mlp model id" 66 "${#MLP_ID}"
-grep -q "Listening on $RPC" "$WORK/node1.log" && ok "node prints its RPC URL" || not_ok "node prints its RPC URL"
 
 # Transfer.
 c send --private-key "$K0" "$DEAD" --value 1ether --json >"$WORK/transfer.json"
