@@ -230,10 +230,10 @@ impl DepthwiseConv {
         for n in 0..self.batch {
             for c in 0..self.channels {
                 let index = n * self.channels + c;
-                let b = if bias.len() == 1 { bias[0] } else { bias[c] };
+                let b = per_channel(bias, c);
                 let out = &mut out[index * oh * ow..][..oh * ow];
                 for (v, o) in values.iter_mut().zip(operands) {
-                    *v = if o.len() == 1 { o[0] } else { o[c] };
+                    *v = per_channel(o, c);
                 }
                 plane(
                     &g,
@@ -1009,6 +1009,44 @@ impl TypedOp for DepthwiseConv {
 /// [`DepthwiseConv`] (same bits, see the module docs). Call it on a decluttered model, before
 /// `optimize`. Returns how many were replaced.
 pub fn use_prova_depthwise(model: &mut TypedModel) -> TractResult<usize> {
+    replace_convs(model, "prova-depthwise", DepthwiseConv::for_conv)
+}
+
+/// The value of channel `c` in `values`: one per channel, or one for all.
+pub(crate) fn per_channel(values: &[f32], c: usize) -> f32 {
+    if values.len() == 1 {
+        values[0]
+    } else {
+        values[c]
+    }
+}
+
+/// A Prova convolution op that takes the element-wise steps after it (see [`fusable_step`]).
+pub(crate) trait FusesSteps: TypedOp + Sized {
+    /// Images, one output plane's height and width, and the whole output shape.
+    fn output_geometry(&self) -> (usize, [usize; 2], &[usize]);
+    /// Appends a step (its operand becomes the op's next input).
+    fn push_step(&mut self, step: BinOp);
+}
+
+impl FusesSteps for DepthwiseConv {
+    fn output_geometry(&self) -> (usize, [usize; 2], &[usize]) {
+        (self.batch, self.output, &self.output_shape)
+    }
+
+    fn push_step(&mut self, step: BinOp) {
+        self.steps.push(step);
+    }
+}
+
+/// Replaces every three-input `Conv` of `model` that `make` turns into an op with that op,
+/// the element-wise steps that can follow it fused in, as one patch each named `name`.
+/// Returns how many were replaced.
+pub(crate) fn replace_convs<O: FusesSteps>(
+    model: &mut TypedModel,
+    name: &str,
+    make: impl Fn(&Conv, &TypedFact, &TypedFact, &TypedFact) -> TractResult<Option<O>>,
+) -> TractResult<usize> {
     let mut candidates = Vec::new();
     for node in &model.nodes {
         let Some(conv) = node.op_as::<Conv>() else {
@@ -1018,7 +1056,7 @@ pub fn use_prova_depthwise(model: &mut TypedModel) -> TractResult<usize> {
             continue;
         }
         let fact = |i: usize| model.outlet_fact(node.inputs[i]);
-        if let Some(op) = DepthwiseConv::for_conv(conv, fact(0)?, fact(1)?, fact(2)?)? {
+        if let Some(op) = make(conv, fact(0)?, fact(1)?, fact(2)?)? {
             candidates.push((node.id, op));
         }
     }
@@ -1028,15 +1066,18 @@ pub fn use_prova_depthwise(model: &mut TypedModel) -> TractResult<usize> {
         let mut inputs: Vec<OutletId> = node.inputs.clone();
         let mut absorbed = vec![id];
         let mut out = OutletId::new(id, 0);
-        while let Some((step, operand, next)) =
-            fusable_step(model, op.batch, op.output, &op.output_shape, out)?
-        {
-            op.steps.push(step);
+        loop {
+            let (batch, output, shape) = op.output_geometry();
+            let Some((step, operand, next)) = fusable_step(model, batch, output, shape, out)?
+            else {
+                break;
+            };
+            op.push_step(step);
             inputs.push(operand);
             absorbed.push(next);
             out = OutletId::new(next, 0);
         }
-        let mut patch = TypedModelPatch::new("prova-depthwise");
+        let mut patch = TypedModelPatch::new(name);
         let taps = patch.taps(model, &inputs)?;
         let wire = patch.wire_node(&node.name, op, &taps)?[0];
         patch.shunt_outside(model, out, wire)?;
@@ -1058,7 +1099,7 @@ pub fn use_prova_depthwise(model: &mut TypedModel) -> TractResult<usize> {
 ///
 /// `out` is the output of a convolution of `batch` images into planes of `output` (height,
 /// width), its whole shape `shape` (channels third from last).
-pub(crate) fn fusable_step(
+fn fusable_step(
     model: &TypedModel,
     batch: usize,
     output: [usize; 2],

@@ -28,7 +28,7 @@
 //! on CPUs with AVX (where they run it); elsewhere tract's own path runs. `tests/direct_conv.rs`
 //! compares it with tract's compiled convolution bit for bit on edge geometries and values.
 
-use crate::depthwise::{Steps, apply_steps, fusable_step};
+use crate::depthwise::{FusesSteps, Steps, apply_steps, per_channel, replace_convs};
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::mmm::with_kernel_mxcsr;
 use tract_onnx::tract_core::internal::*;
@@ -172,11 +172,7 @@ struct Job<'a> {
 
 impl Job<'_> {
     fn bias(&self, co: usize) -> f32 {
-        if self.bias.len() == 1 {
-            self.bias[0]
-        } else {
-            self.bias[co]
-        }
+        per_channel(self.bias, co)
     }
 }
 
@@ -326,7 +322,7 @@ impl DirectConv {
             if !self.steps.is_empty() {
                 for (c, plane) in out.chunks_exact_mut(oh * ow).enumerate() {
                     for (v, o) in values.iter_mut().zip(operands) {
-                        *v = if o.len() == 1 { o[0] } else { o[c] };
+                        *v = per_channel(o, c);
                     }
                     let steps = Steps {
                         ops: &self.steps,
@@ -584,41 +580,15 @@ pub fn use_prova_direct_conv(model: &mut TypedModel) -> TractResult<usize> {
     if !avx {
         return Ok(0);
     }
-    let mut candidates = Vec::new();
-    for node in &model.nodes {
-        let Some(conv) = node.op_as::<Conv>() else {
-            continue;
-        };
-        if node.inputs.len() != 3 {
-            continue;
-        }
-        let fact = |i: usize| model.outlet_fact(node.inputs[i]);
-        if let Some(op) = DirectConv::for_conv(conv, fact(0)?, fact(1)?, fact(2)?)? {
-            candidates.push((node.id, op));
-        }
+    replace_convs(model, "prova-direct-conv", DirectConv::for_conv)
+}
+
+impl FusesSteps for DirectConv {
+    fn output_geometry(&self) -> (usize, [usize; 2], &[usize]) {
+        (self.batch, self.output, &self.output_shape)
     }
-    let count = candidates.len();
-    for (id, mut op) in candidates {
-        let node = &model.nodes[id];
-        let mut inputs: Vec<OutletId> = node.inputs.clone();
-        let mut absorbed = vec![id];
-        let mut out = OutletId::new(id, 0);
-        while let Some((step, operand, next)) =
-            fusable_step(model, op.batch, op.output, &op.output_shape, out)?
-        {
-            op.steps.push(step);
-            inputs.push(operand);
-            absorbed.push(next);
-            out = OutletId::new(next, 0);
-        }
-        let mut patch = TypedModelPatch::new("prova-direct-conv");
-        let taps = patch.taps(model, &inputs)?;
-        let wire = patch.wire_node(&node.name, op, &taps)?[0];
-        patch.shunt_outside(model, out, wire)?;
-        for id in absorbed {
-            patch.obliterate(id)?;
-        }
-        patch.apply(model)?;
+
+    fn push_step(&mut self, step: BinOp) {
+        self.steps.push(step);
     }
-    Ok(count)
 }
