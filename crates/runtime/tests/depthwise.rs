@@ -14,13 +14,11 @@
 use prova_runtime::{Profile, depthwise};
 use std::sync::atomic::Ordering;
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::change_axes::wire_with_rank_broadcast;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
-use tract_onnx::tract_core::ops::math;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 mod common;
-use common::{Rng, bits};
+use common::{Chain, Rng, assert_same_bits, run_bits, wire_chain};
 
 #[derive(Debug, Clone, Copy)]
 struct Case {
@@ -33,21 +31,6 @@ struct Case {
     pads: [usize; 4],
     scalar_bias: bool,
     chain: Chain,
-}
-
-/// Element-wise operations after the convolution, with constant operands (which Prova fuses
-/// into its op where tract would run them as by-scalar kernels).
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Chain {
-    None,
-    /// A BatchNorm and a Clip: `* slope[c]`, `+ shift[c]`, `max(·, 0)`, `min(·, 6)`.
-    BatchNormClip,
-    /// Every step kind, operands on either side: `max(m[c], ·)`, `· - a[c]`, `min(·, s)`,
-    /// `b[c] - ·`, `t * ·`, `d[c] + ·`, edge values as operands.
-    Mixed,
-    /// Signed zeros against signed zeros: `· * z[c]` (mostly ±0), `max(·, -0)`, `min(·, 0)`,
-    /// `max(·, z'[c])`, `min(·, z''[c])`.
-    Zeros,
 }
 
 fn model(case: &Case, rng: &mut Rng, edge_every: u64) -> TractResult<TypedModel> {
@@ -89,70 +72,7 @@ fn model(case: &Case, rng: &mut Rng, edge_every: u64) -> TractResult<TypedModel>
         q_params: None,
     };
     let mut y = model.wire_node("conv", conv, &[x, k, b])?[0];
-    let rank = shape.len();
-    // Operands: one per channel (`[1, C, 1, 1]` or `[C, 1, 1]`) or one for all.
-    let mut per_channel = vec![1; rank];
-    per_channel[rank - 3] = c;
-    let operand = |model: &mut TypedModel, values: Vec<f32>| {
-        let dims = if values.len() == 1 {
-            vec![1; rank]
-        } else {
-            per_channel.clone()
-        };
-        let t = tract_ndarray::ArrayD::from_shape_vec(dims, values)
-            .unwrap()
-            .into_tensor();
-        let name = format!("operand{}", model.nodes.len());
-        model.add_const(name, t)
-    };
-    let zeros = |rng: &mut Rng, n: usize| -> Vec<f32> {
-        (0..n)
-            .map(|_| match rng.next() % 4 {
-                0 => 0.0,
-                1 => -0.0,
-                2 => f32::NAN,
-                _ => rng.value(3),
-            })
-            .collect()
-    };
-    let edges = edge_every.max(3);
-    use math::{add, max, min, mul, sub};
-    // (operation, operand values, the operand is the left input)
-    let steps: Vec<(Box<dyn TypedOp>, Vec<f32>, bool)> = match case.chain {
-        Chain::None => vec![],
-        Chain::BatchNormClip => vec![
-            (Box::new(mul()), rng.values(c, edge_every), false),
-            (Box::new(add()), rng.values(c, edge_every), false),
-            (Box::new(max()), vec![0.0], false),
-            (Box::new(min()), vec![6.0], false),
-        ],
-        Chain::Mixed => vec![
-            (Box::new(max()), rng.values(c, edges), true),
-            (Box::new(sub()), rng.values(c, edges), false),
-            (Box::new(min()), rng.values(1, 2), false),
-            (Box::new(sub()), rng.values(c, edges), true),
-            // An ordinary factor: tract folds a product by zero away.
-            (Box::new(mul()), rng.values(1, 0), true),
-            (Box::new(add()), rng.values(c, edges), true),
-        ],
-        Chain::Zeros => vec![
-            // One ordinary factor: tract folds a product by all zeros away (into zeros).
-            (
-                Box::new(mul()),
-                [vec![0.75], zeros(rng, c - 1)].concat(),
-                false,
-            ),
-            (Box::new(max()), vec![-0.0], false),
-            (Box::new(min()), vec![0.0], false),
-            (Box::new(max()), zeros(rng, c), false),
-            (Box::new(min()), zeros(rng, c), true),
-        ],
-    };
-    for (i, (op, values, left)) in steps.into_iter().enumerate() {
-        let v = operand(&mut model, values)?;
-        let inputs = if left { [v, y] } else { [y, v] };
-        y = wire_with_rank_broadcast(format!("step{i}"), &mut model, op, &inputs)?[0];
-    }
+    y = wire_chain(&mut model, y, case.chain, c, shape.len(), rng, edge_every)?;
     model.select_output_outlets(&[y])?;
     Ok(model)
 }
@@ -216,30 +136,11 @@ fn check(case: Case, seed: u64) {
         assert_eq!(rest.is_empty(), fused, "{case:?}: {:?}", op_names(&ours));
     }
 
-    let run = |plan: &TypedModel| {
-        let out = plan
-            .clone()
-            .into_runnable()
-            .unwrap()
-            .run(tvec!(input.clone().into_tvalue()))
-            .unwrap();
-        let t = out[0].clone().into_tensor();
-        (t.shape().to_vec(), bits(&t))
-    };
-    let expected = run(&theirs);
+    let expected = run_bits(&theirs, &input);
     for baseline in [false, true] {
         depthwise::FORCE_BASELINE.store(baseline, Ordering::Relaxed);
-        let got = run(&ours);
-        assert_eq!(got.0, expected.0, "{case:?}: output shape");
-        if let Some(i) = (0..got.1.len()).find(|&i| got.1[i] != expected.1[i]) {
-            panic!(
-                "{case:?} seed {seed} baseline {baseline}: output {i} is {:?} ({:#x}), tract gives {:?} ({:#x})",
-                f32::from_bits(got.1[i]),
-                got.1[i],
-                f32::from_bits(expected.1[i]),
-                expected.1[i]
-            );
-        }
+        let what = format!("{case:?} seed {seed} baseline {baseline}");
+        assert_same_bits(&what, &run_bits(&ours, &input), &expected);
     }
     depthwise::FORCE_BASELINE.store(false, Ordering::Relaxed);
 }

@@ -15,13 +15,11 @@
 use prova_runtime::{Profile, direct_conv};
 use std::sync::atomic::Ordering;
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::change_axes::wire_with_rank_broadcast;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
-use tract_onnx::tract_core::ops::math;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 mod common;
-use common::{Rng, bits};
+use common::{Chain, Rng, assert_same_bits, run_bits, wire_chain};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Bias {
@@ -31,17 +29,6 @@ enum Bias {
     Scalar,
     /// One value per output channel.
     PerChannel,
-}
-
-/// Element-wise steps after the convolution.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Chain {
-    None,
-    /// A BatchNorm and a Clip: `* slope[c]`, `+ shift[c]`, `max(·, 0)`, `min(·, 6)`.
-    BatchNormClip,
-    /// Operands on either side, edge values among them: `max(m[c], ·)`, `· - a[c]`,
-    /// `min(·, s)`, `b[c] - ·`.
-    Mixed,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -120,37 +107,15 @@ fn model(case: &Case, rng: &mut Rng, edge_every: u64) -> TractResult<TypedModel>
     let k = model.add_const("kernel", kernel)?;
     let b = model.add_const("bias", bias)?;
     let mut y = model.wire_node("conv", conv(case), &[x, k, b])?[0];
-    let rank = shape.len();
-    let mut per_channel = vec![1; rank];
-    per_channel[rank - 3] = case.c_out;
-    let c = case.c_out;
-    use math::{add, max, min, mul, sub};
-    let steps: Vec<(Box<dyn TypedOp>, Vec<f32>, bool)> = match case.chain {
-        Chain::None => vec![],
-        Chain::BatchNormClip => vec![
-            (Box::new(mul()), rng.values(c, edge_every), false),
-            (Box::new(add()), rng.values(c, edge_every), false),
-            (Box::new(max()), vec![0.0], false),
-            (Box::new(min()), vec![6.0], false),
-        ],
-        Chain::Mixed => vec![
-            (Box::new(max()), rng.values(c, 3), true),
-            (Box::new(sub()), rng.values(c, 3), false),
-            (Box::new(min()), rng.values(1, 2), false),
-            (Box::new(sub()), rng.values(c, 3), true),
-        ],
-    };
-    for (i, (op, values, left)) in steps.into_iter().enumerate() {
-        let dims = if values.len() == 1 {
-            vec![1; rank]
-        } else {
-            per_channel.clone()
-        };
-        let t = tract_ndarray::ArrayD::from_shape_vec(dims, values)?.into_tensor();
-        let v = model.add_const(format!("operand{i}"), t)?;
-        let inputs = if left { [v, y] } else { [y, v] };
-        y = wire_with_rank_broadcast(format!("step{i}"), &mut model, op, &inputs)?[0];
-    }
+    y = wire_chain(
+        &mut model,
+        y,
+        case.chain,
+        case.c_out,
+        shape.len(),
+        rng,
+        edge_every,
+    )?;
     model.select_output_outlets(&[y])?;
     Ok(model)
 }
@@ -208,30 +173,11 @@ fn check(case: Case, seed: u64) {
         "{case:?}: {names:?}"
     );
 
-    let run = |plan: &TypedModel| {
-        let out = plan
-            .clone()
-            .into_runnable()
-            .unwrap()
-            .run(tvec!(input.clone().into_tvalue()))
-            .unwrap();
-        let t = out[0].clone().into_tensor();
-        (t.shape().to_vec(), bits(&t))
-    };
-    let expected = run(&theirs);
+    let expected = run_bits(&theirs, &input);
     for baseline in [false, true] {
         direct_conv::FORCE_BASELINE.store(baseline, Ordering::Relaxed);
-        let got = run(&ours);
-        assert_eq!(got.0, expected.0, "{case:?}: output shape");
-        if let Some(i) = (0..got.1.len()).find(|&i| got.1[i] != expected.1[i]) {
-            panic!(
-                "{case:?} seed {seed} baseline {baseline}: output {i} is {:?} ({:#x}), tract gives {:?} ({:#x})",
-                f32::from_bits(got.1[i]),
-                got.1[i],
-                f32::from_bits(expected.1[i]),
-                expected.1[i]
-            );
-        }
+        let what = format!("{case:?} seed {seed} baseline {baseline}");
+        assert_same_bits(&what, &run_bits(&ours, &input), &expected);
     }
     direct_conv::FORCE_BASELINE.store(false, Ordering::Relaxed);
 }
