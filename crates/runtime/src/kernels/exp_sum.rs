@@ -196,13 +196,7 @@ mod tests {
             eprintln!("skipped: no FMA/AVX2 on this CPU");
             return;
         }
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::kernels::xorshift(0x9e37_79b9_7f4a_7c15);
         let edges = [
             0.0,
             -0.0,
@@ -229,7 +223,7 @@ mod tests {
                 let x: Vec<f32> = (0..len)
                     .map(|_| {
                         let r = next();
-                        if round % 2 == 1 && r % 5 == 0 {
+                        if round % 2 == 1 && r.is_multiple_of(5) {
                             edges[(r >> 32) as usize % edges.len()]
                         } else {
                             -(((r >> 40) as f32) / (1u64 << 24) as f32) * 120.0

@@ -40,6 +40,17 @@ pub mod exp_sum;
 #[cfg(target_arch = "x86_64")]
 pub mod mmm;
 
+/// A xorshift64 generator from `seed` (not zero): reproducible values for the kernels' tests.
+#[cfg(test)]
+pub(crate) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86_64 {
     use crate::Profile;
@@ -380,13 +391,7 @@ mod extreme {
                 -2.25,
             ];
             let (max, min) = (SMax4::red(), SMin4::red());
-            let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-            let mut next = move || {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed
-            };
+            let mut next = crate::kernels::xorshift(0x9e37_79b9_7f4a_7c15);
             // Slices cut at each offset from a 16-byte boundary.
             let mut floats = vec![0f32; 64];
             let base = floats.as_ptr().align_offset(16);
@@ -412,8 +417,11 @@ mod extreme {
                         assert!(!super::has_nan(v));
                         if len > 0 {
                             let mut with_nan = v.to_vec();
-                            with_nan[(next() % len as u64) as usize] =
-                                if next() % 2 == 0 { f32::NAN } else { -f32::NAN };
+                            with_nan[(next() % len as u64) as usize] = if next().is_multiple_of(2) {
+                                f32::NAN
+                            } else {
+                                -f32::NAN
+                            };
                             assert!(super::has_nan(&with_nan));
                         }
                     }
