@@ -34,6 +34,7 @@ pub mod depthwise;
 pub mod direct_conv;
 mod error;
 mod generate;
+pub mod in_place;
 mod kernels;
 mod profile;
 mod sample;
@@ -312,6 +313,9 @@ impl Runtime {
                 direct_conv::use_prova_direct_conv(&mut optimized)?;
             }
             optimized.optimize()?;
+            if exact {
+                in_place::use_in_place_products(&mut optimized)?;
+            }
             if exact {
                 libm.extend(prova_model::ops::platform_libm_nodes(&optimized));
             }

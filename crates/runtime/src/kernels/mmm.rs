@@ -62,9 +62,12 @@ unsafe fn prova_avx512_mmm_f32_16x16(ops: &[FusedKerSpec<f32>]) -> isize {
     unsafe { with_kernel_mxcsr(tile, ops.as_ptr()) }
 }
 
+/// The kernel's name, as tract's plans show it.
+pub const KERNEL_NAME: &str = "prova_avx512_mmm_f32_16x16";
+
 static PROVA_AVX512_MMM_F32_16X16: LazyLock<DynKernel<16, 16, f32>> = LazyLock::new(|| {
     let mut k = DynKernel::<16, 16, f32>::new(
-        "prova_avx512_mmm_f32_16x16",
+        KERNEL_NAME,
         prova_avx512_mmm_f32_16x16,
         f32::packing(16).align(64),
         f32::packing(16).align(4),
@@ -153,8 +156,34 @@ macro_rules! each_col {
 /// kernels do not support either (quantisation steps, a packing or store type other than f32).
 #[inline(never)]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile(mut op: *const FusedKerSpec<f32>) -> isize {
-    let mut acc: Acc = [_mm512_setzero_ps(); 16];
+unsafe fn tile(op: *const FusedKerSpec<f32>) -> isize {
+    // SAFETY: the caller's (packed panels: sixteen floats per k step on both sides).
+    unsafe { tile_body(op, PACKED_K_STEP, PACKED_K_STEP) }
+}
+
+/// Bytes from one k step to the next in a packed panel of sixteen floats.
+pub(crate) const PACKED_K_STEP: isize = 64;
+
+/// [`tile`] with the left and right panels' k steps given in bytes (`AddMatMul`'s `pa` and
+/// `pb`): sixteen consecutive floats per k step, the next k step `a_step` (`b_step`) bytes
+/// on. Prova's products that read an activation in place (`crate::in_place`) pass a channel
+/// plane's size; the arithmetic is the same.
+///
+/// # Safety
+/// AVX-512F; `op` a tile program as [`tile`] takes, its panels readable at those steps.
+#[inline(never)]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn tile_strided(
+    (op, a_step, b_step): (*const FusedKerSpec<f32>, isize, isize),
+) -> isize {
+    // SAFETY: the caller's.
+    unsafe { tile_body(op, a_step, b_step) }
+}
+
+#[inline(always)]
+unsafe fn tile_body(mut op: *const FusedKerSpec<f32>, a_step: isize, b_step: isize) -> isize {
+    // SAFETY: AVX-512F (every caller is an AVX-512F function).
+    let mut acc: Acc = [unsafe { _mm512_setzero_ps() }; 16];
     // SAFETY (whole body): tract hands pointers to tiles and vectors of this geometry.
     unsafe {
         loop {
@@ -220,7 +249,7 @@ unsafe fn tile(mut op: *const FusedKerSpec<f32>) -> isize {
                     if packing != 0 {
                         return 1;
                     }
-                    acc = add_mat_mul(acc, k, pa as *const f32, pb as *const f32);
+                    acc = add_mat_mul(acc, k, pa as *const f32, pb as *const f32, a_step, b_step);
                 }
                 FusedKerSpec::Store(tile) => {
                     if tile.item_size != 4 {
@@ -247,15 +276,23 @@ unsafe fn tile(mut op: *const FusedKerSpec<f32>) -> isize {
     0
 }
 
-/// `acc[j][i] += a[i] * b[j]` for each k in order: one multiply, then one add, per output.
+/// `acc[j][i] += a[i] * b[j]` for each k in order: one multiply, then one add, per output;
+/// the panels' k steps `a_step` and `b_step` bytes apart.
 #[inline(always)]
-unsafe fn add_mat_mul(mut acc: Acc, k: usize, mut pa: *const f32, mut pb: *const f32) -> Acc {
+unsafe fn add_mat_mul(
+    mut acc: Acc,
+    k: usize,
+    mut pa: *const f32,
+    mut pb: *const f32,
+    a_step: isize,
+    b_step: isize,
+) -> Acc {
     unsafe {
         for _ in 0..k {
             let a = _mm512_loadu_ps(pa);
             each_col!(J => acc[J] = _mm512_add_ps(acc[J], _mm512_mul_ps(a, _mm512_set1_ps(*pb.add(J)))));
-            pa = pa.add(16);
-            pb = pb.add(16);
+            pa = pa.byte_offset(a_step);
+            pb = pb.byte_offset(b_step);
         }
     }
     acc

@@ -1,0 +1,552 @@
+//! Matrix products that read their activation in place: a pointwise convolution without the
+//! pack.
+//!
+//! tract runs a 1×1 convolution of an NCHW activation (and any product whose run-time operand
+//! has a contiguous m or n axis) as an `OptMatMulPack` node that copies the activation into
+//! panels of sixteen, then an `OptMatMul` whose frame (`run_blocked`, the scratch space's
+//! per-tile resolution of every fused operation, the kernel call, the MXCSR switch) runs once
+//! per 16 × 16 tile. On a MobileNet-style network the four pointwise products ran their k
+//! loops at the measured peak, but the per-tile frame and the packs cost ~20 µs of 128
+//! (docs/performance.md): with k = 16 to 128, a tile is only 256 to 2048 cycles of arithmetic.
+//!
+//! A panel of sixteen consecutive values per k step is what an NCHW activation already is,
+//! one channel plane apart (tract's own `StridedKMajor` format says the same for its SME
+//! kernel). [`InPlaceMatMul`] replaces such a pack and its product: it runs the product's own
+//! tile program (the `OptMatMul`'s fused operations, in its order, with its operands) through
+//! Prova's 16 × 16 kernel, reading the activation with a k step of one plane, the constant
+//! operand from the panels tract packed; one MXCSR switch and one loop over the tiles per
+//! call. Tiles past the activation's edge read a zero-padded copy of the panel (what tract's
+//! packer makes), and their outputs go through a scratch tile (what tract's frame does), so
+//! every output is the same multiply-adds in the same order: the same bits as the kernel in
+//! tract's frame, which has the same bits as tract's AVX kernels (`tests/matrix_kernels.rs`).
+//! `tests/in_place.rs` compares the two plans bit for bit.
+//!
+//! Taken only where the product runs Prova's kernel (exact profile, AVX-512F), has no batch
+//! axes, and its other operations are ones this loop resolves (scalars, per-row and per-column
+//! vectors, leaky ReLU, one store).
+
+use crate::kernels::mmm::{self, PACKED_K_STEP};
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::matmul::optimized::{MatMulOperand, OptMatMul, ProtoFusedSpec};
+use tract_onnx::tract_core::tract_linalg::BinOp;
+use tract_onnx::tract_core::tract_linalg::mmm::{
+    FusedKerSpec, MMMInputValue, OutputStoreKer, OutputStoreSpec,
+};
+
+/// The tile's side.
+const R: usize = 16;
+
+/// One fused operation after the sums, as the product's tile program has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Fused {
+    /// `op` with the scalar input `slot`.
+    Scalar(usize, BinOp),
+    /// `op` with one value per row (m) from input `slot`.
+    PerRow(usize, BinOp),
+    /// `op` with one value per column (n) from input `slot`.
+    PerCol(usize, BinOp),
+    /// Leaky ReLU with the scalar input `slot` as its slope.
+    LeakyRelu(usize),
+}
+
+/// A product whose activation (input `act_slot`, an f32 tensor with a contiguous m or n axis)
+/// is read in place; see the module docs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InPlaceMatMul {
+    /// The constant operand, packed by tract in panels of sixteen.
+    konst: Box<dyn MMMInputValue>,
+    /// Whether the activation is the left operand (m) or the right one (n).
+    act_is_a: bool,
+    act_slot: usize,
+    /// Elements from one k step of the activation to the next.
+    act_k_stride: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    c_shape: TVec<usize>,
+    c_m_axis: usize,
+    c_n_axis: usize,
+    fused: Vec<Fused>,
+}
+
+impl InPlaceMatMul {
+    /// The op for `OptMatMul` node `node` of `model`, or `None` unless it runs Prova's kernel on
+    /// a constant operand and one fed by a pack of an in-place-readable activation (see the
+    /// module docs). Also returns the activation's outlet.
+    fn for_node(model: &TypedModel, node: &TypedNode) -> TractResult<Option<(Self, OutletId)>> {
+        let Some(op) = node.op_as::<OptMatMul>() else {
+            return Ok(None);
+        };
+        if op.mmm.len() != 1
+            || op.mmm[0].name() != mmm::KERNEL_NAME
+            || !op.trivial_path
+            || op.c_fact.datum_type != f32::datum_type()
+        {
+            return Ok(None);
+        }
+        let (Some(c_m_axis), Some(c_n_axis), Some(c_shape)) =
+            (op.c_m_axis, op.c_n_axis, op.c_fact.shape.as_concrete())
+        else {
+            return Ok(None);
+        };
+        let (m, n) = (c_shape[c_m_axis], c_shape[c_n_axis]);
+        let Some((first, rest)) = op.micro_ops.split_first() else {
+            return Ok(None);
+        };
+        let ProtoFusedSpec::AddMatMul {
+            geo,
+            a,
+            b,
+            packings,
+        } = first
+        else {
+            return Ok(None);
+        };
+        let Some(k) = geo.k.as_i64().map(|k| k as usize) else {
+            return Ok(None);
+        };
+        if packings.as_slice() != [(0, None)] || k == 0 || m == 0 || n == 0 {
+            return Ok(None);
+        }
+        let (act_is_a, act_slot, konst) = match (a, b) {
+            (MatMulOperand::Input(i), MatMulOperand::Const(v)) => (true, *i, v),
+            (MatMulOperand::Const(v), MatMulOperand::Input(i)) => (false, *i, v),
+            _ => return Ok(None),
+        };
+        if konst.format().r() != R || konst.k() != k || konst.mn() != if act_is_a { n } else { m } {
+            return Ok(None);
+        }
+        // The activation: the input of the pack feeding `slot`, f32, no axis but k and mn
+        // longer than one, mn contiguous.
+        let Some(&packed) = node.inputs.get(act_slot) else {
+            return Ok(None);
+        };
+        let pack = model.node(packed.node);
+        if pack.op.name() != "OptMatMulPack" || pack.inputs.len() != 1 {
+            return Ok(None);
+        }
+        let act = pack.inputs[0];
+        let act_fact = model.outlet_fact(act)?;
+        let Some(act_shape) = act_fact.shape.as_concrete() else {
+            return Ok(None);
+        };
+        if act_fact.datum_type != f32::datum_type() || act_fact.is_exotic() {
+            return Ok(None);
+        }
+        let Some(pack_op) = pack.op.as_typed() else {
+            return Ok(None);
+        };
+        let pack_fact = model.outlet_fact(packed)?;
+        let mapping = pack_op.axes_mapping(&[act_fact], &[pack_fact])?;
+        let axis = |repr: char| {
+            mapping
+                .iter_all_axes()
+                .find(|a| a.repr == repr)
+                .and_then(|a| a.inputs[0].first().copied())
+        };
+        let (Some(k_axis), Some(mn_axis)) = (axis('K'), axis('M')) else {
+            return Ok(None);
+        };
+        let mn = if act_is_a { m } else { n };
+        if act_shape[k_axis] != k
+            || act_shape[mn_axis] != mn
+            || act_shape
+                .iter()
+                .enumerate()
+                .any(|(ax, &d)| ax != k_axis && ax != mn_axis && d != 1)
+            || k_axis > mn_axis
+        {
+            return Ok(None);
+        }
+        // Every axis after mn is of length one, so mn is contiguous; k's stride follows.
+        let act_k_stride: usize = act_shape[k_axis + 1..].iter().product();
+        // The fused operations this loop resolves, then exactly one store, last.
+        let Some((ProtoFusedSpec::Store(stores), between)) = rest.split_last() else {
+            return Ok(None);
+        };
+        match stores.as_slice() {
+            [
+                OutputStoreSpec::View {
+                    m_axis: Some(sm),
+                    n_axis: Some(sn),
+                    mr: R,
+                    nr: R,
+                },
+            ] if *sm == c_m_axis && *sn == c_n_axis => {}
+            _ => return Ok(None),
+        }
+        let input_len = |slot: usize| -> TractResult<Option<usize>> {
+            let Some(&outlet) = node.inputs.get(slot) else {
+                return Ok(None);
+            };
+            let fact = model.outlet_fact(outlet)?;
+            Ok((fact.datum_type == f32::datum_type() && !fact.is_exotic())
+                .then(|| fact.shape.as_concrete().map(|s| s.iter().product()))
+                .flatten())
+        };
+        let mut fused = Vec::new();
+        for spec in between {
+            let (f, slot, len) = match spec {
+                ProtoFusedSpec::BinScalar(v, op) => (Fused::Scalar(*v, *op), *v, 1),
+                ProtoFusedSpec::LeakyRelu(v) => (Fused::LeakyRelu(*v), *v, 1),
+                // On the trivial path tract reads these from their first value, whatever
+                // their axis mapping (it only moves a view along batch axes, and there are
+                // none): so does this loop.
+                ProtoFusedSpec::BinPerRow(v, op, _) => (Fused::PerRow(*v, *op), *v, m),
+                ProtoFusedSpec::BinPerCol(v, op, _) => (Fused::PerCol(*v, *op), *v, n),
+                _ => return Ok(None),
+            };
+            if slot == act_slot || input_len(slot)? != Some(len) {
+                return Ok(None);
+            }
+            fused.push(f);
+        }
+        Ok(Some((
+            InPlaceMatMul {
+                konst: konst.clone(),
+                act_is_a,
+                act_slot,
+                act_k_stride,
+                m,
+                n,
+                k,
+                c_shape: c_shape.into(),
+                c_m_axis,
+                c_n_axis,
+                fused,
+            },
+            act,
+        )))
+    }
+}
+
+impl Fused {
+    fn slot(&self) -> usize {
+        match *self {
+            Fused::Scalar(s, _)
+            | Fused::PerRow(s, _)
+            | Fused::PerCol(s, _)
+            | Fused::LeakyRelu(s) => s,
+        }
+    }
+}
+
+/// The kernel operation for `op` on a scalar.
+fn scalar_spec(op: BinOp, v: f32) -> FusedKerSpec<f32> {
+    match op {
+        BinOp::Min => FusedKerSpec::ScalarMin(v),
+        BinOp::Max => FusedKerSpec::ScalarMax(v),
+        BinOp::Add => FusedKerSpec::ScalarAdd(v),
+        BinOp::Mul => FusedKerSpec::ScalarMul(v),
+        BinOp::Sub => FusedKerSpec::ScalarSub(v),
+        BinOp::SubF => FusedKerSpec::ScalarSubF(v),
+    }
+}
+
+/// The kernel operation for `op` on sixteen rows' values at `p`.
+fn per_row_spec(op: BinOp, p: *const f32) -> FusedKerSpec<f32> {
+    match op {
+        BinOp::Min => FusedKerSpec::PerRowMin(p),
+        BinOp::Max => FusedKerSpec::PerRowMax(p),
+        BinOp::Add => FusedKerSpec::PerRowAdd(p),
+        BinOp::Mul => FusedKerSpec::PerRowMul(p),
+        BinOp::Sub => FusedKerSpec::PerRowSub(p),
+        BinOp::SubF => FusedKerSpec::PerRowSubF(p),
+    }
+}
+
+/// The kernel operation for `op` on sixteen columns' values at `p`.
+fn per_col_spec(op: BinOp, p: *const f32) -> FusedKerSpec<f32> {
+    match op {
+        BinOp::Min => FusedKerSpec::PerColMin(p),
+        BinOp::Max => FusedKerSpec::PerColMax(p),
+        BinOp::Add => FusedKerSpec::PerColAdd(p),
+        BinOp::Mul => FusedKerSpec::PerColMul(p),
+        BinOp::Sub => FusedKerSpec::PerColSub(p),
+        BinOp::SubF => FusedKerSpec::PerColSubF(p),
+    }
+}
+
+/// Everything the tile loop reads, resolved for one call.
+struct Job<'a> {
+    op: &'a InPlaceMatMul,
+    /// The activation's first value.
+    act: *const f32,
+    /// Per fused operation: its scalar, or its vector padded to whole tiles.
+    operands: Vec<Operand<'a>>,
+    c: *mut f32,
+    /// Bytes between rows (m) and columns (n) of the output.
+    c_row: isize,
+    c_col: isize,
+}
+
+enum Operand<'a> {
+    Scalar(f32),
+    Vector(std::borrow::Cow<'a, [f32]>),
+}
+
+/// A 16 × 16 scratch tile (column-major: sixteen rows per column) for outputs past an edge.
+#[repr(align(64))]
+struct ScratchTile([f32; R * R]);
+
+/// Runs every tile of `job` (under the kernels' MXCSR: this function does no floating-point
+/// arithmetic of its own, only moves bits). Returns the kernel's error code, 0 when all ran.
+///
+/// # Safety
+/// AVX-512F; `job` resolved by [`InPlaceMatMul::eval`] (pointers to tensors of the planned
+/// shapes).
+unsafe fn run_tiles(job: &Job) -> isize {
+    let op = job.op;
+    let (m, n, k) = (op.m, op.n, op.k);
+    let act_mn = if op.act_is_a { m } else { n };
+    let konst_panels = if op.act_is_a { n } else { m }.div_ceil(R);
+    let act_step = (op.act_k_stride * 4) as isize;
+    let mut padded: Vec<f32> = Vec::new();
+    let mut scratch = ScratchTile([0.0; R * R]);
+    let mut program: Vec<FusedKerSpec<f32>> = Vec::with_capacity(op.fused.len() + 3);
+    for p in 0..act_mn.div_ceil(R) {
+        let valid = (act_mn - p * R).min(R);
+        // The activation panel: in place, or (past the edge) a zero-padded packed copy.
+        let (act_panel, act_panel_step) = if valid == R {
+            // SAFETY: panel `p` lies in the activation.
+            (unsafe { job.act.add(p * R) }, act_step)
+        } else {
+            padded.clear();
+            padded.resize(k * R, 0.0);
+            for (kk, row) in padded.chunks_exact_mut(R).enumerate() {
+                // SAFETY: `valid` values of row `kk` from panel `p` lie in the activation.
+                let src = unsafe {
+                    std::slice::from_raw_parts(job.act.add(kk * op.act_k_stride + p * R), valid)
+                };
+                row[..valid].copy_from_slice(src);
+            }
+            (padded.as_ptr(), PACKED_K_STEP)
+        };
+        for q in 0..konst_panels {
+            let Ok(konst_panel) = op.konst.panel_bytes(q, None) else {
+                return 2;
+            };
+            let (down, right) = if op.act_is_a { (p, q) } else { (q, p) };
+            let rows = (m - down * R).min(R);
+            let cols = (n - right * R).min(R);
+            let (pa, a_step, pb, b_step) = if op.act_is_a {
+                (
+                    act_panel as *const u8,
+                    act_panel_step,
+                    konst_panel,
+                    PACKED_K_STEP,
+                )
+            } else {
+                (
+                    konst_panel,
+                    PACKED_K_STEP,
+                    act_panel as *const u8,
+                    act_panel_step,
+                )
+            };
+            program.clear();
+            program.push(FusedKerSpec::AddMatMul {
+                k,
+                pa,
+                pb,
+                packing: 0,
+            });
+            for (f, operand) in op.fused.iter().zip(&job.operands) {
+                program.push(match (f, operand) {
+                    (Fused::Scalar(_, o), Operand::Scalar(v)) => scalar_spec(*o, *v),
+                    (Fused::LeakyRelu(_), Operand::Scalar(v)) => FusedKerSpec::LeakyRelu(*v),
+                    (Fused::PerRow(_, o), Operand::Vector(v)) => {
+                        per_row_spec(*o, v[down * R..].as_ptr())
+                    }
+                    (Fused::PerCol(_, o), Operand::Vector(v)) => {
+                        per_col_spec(*o, v[right * R..].as_ptr())
+                    }
+                    _ => return 3,
+                });
+            }
+            let whole = rows == R && cols == R;
+            let store = if whole {
+                OutputStoreKer {
+                    // SAFETY: the tile lies in the output.
+                    ptr: unsafe {
+                        job.c.byte_offset(
+                            job.c_row * (down * R) as isize + job.c_col * (right * R) as isize,
+                        ) as *mut u8
+                    },
+                    row_byte_stride: job.c_row,
+                    col_byte_stride: job.c_col,
+                    item_size: 4,
+                }
+            } else {
+                OutputStoreKer {
+                    ptr: scratch.0.as_mut_ptr() as *mut u8,
+                    row_byte_stride: 4,
+                    col_byte_stride: (R * 4) as isize,
+                    item_size: 4,
+                }
+            };
+            program.push(FusedKerSpec::Store(store));
+            program.push(FusedKerSpec::Done);
+            // SAFETY: AVX-512F (the caller's); the panels hold k steps at these strides, the
+            // vectors sixteen values from each tile's first, the store a whole tile.
+            let err = unsafe { mmm::tile_strided((program.as_ptr(), a_step, b_step)) };
+            if err != 0 {
+                return err;
+            }
+            if !whole {
+                for j in 0..cols {
+                    for i in 0..rows {
+                        // SAFETY: output (down * R + i, right * R + j) lies in the output.
+                        unsafe {
+                            *job.c.byte_offset(
+                                job.c_row * (down * R + i) as isize
+                                    + job.c_col * (right * R + j) as isize,
+                            ) = scratch.0[j * R + i];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    0
+}
+
+impl Op for InPlaceMatMul {
+    fn name(&self) -> StaticName {
+        "ProvaInPlaceMatMul".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "m {} n {} k {}, activation ({}) read in place (k step {}), then {:?}",
+            self.m,
+            self.n,
+            self.k,
+            if self.act_is_a { "left" } else { "right" },
+            self.act_k_stride,
+            self.fused
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for InPlaceMatMul {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let act = inputs
+            .get(self.act_slot)
+            .context("the activation input is missing")?
+            .try_as_plain_ram()?
+            .as_slice::<f32>()?;
+        let act_mn = if self.act_is_a { self.m } else { self.n };
+        ensure!(
+            act.len() == self.k * act_mn && self.act_k_stride == act_mn,
+            "the activation does not have the shape the product was planned for"
+        );
+        let mut operands = Vec::with_capacity(self.fused.len());
+        for f in &self.fused {
+            let values = inputs
+                .get(f.slot())
+                .context("a fused operand is missing")?
+                .try_as_plain_ram()?
+                .as_slice::<f32>()?;
+            operands.push(match f {
+                Fused::Scalar(..) | Fused::LeakyRelu(_) => {
+                    ensure!(values.len() == 1, "a scalar operand is not one value");
+                    Operand::Scalar(values[0])
+                }
+                Fused::PerRow(..) | Fused::PerCol(..) => {
+                    let len = if matches!(f, Fused::PerRow(..)) {
+                        self.m
+                    } else {
+                        self.n
+                    };
+                    ensure!(
+                        values.len() == len,
+                        "a per-row or per-column operand's length"
+                    );
+                    // Whole tiles: a copy with zeros past the end, as tract's frame makes.
+                    Operand::Vector(if len.is_multiple_of(R) {
+                        values.into()
+                    } else {
+                        let mut v = values.to_vec();
+                        v.resize(len.next_multiple_of(R), 0.0);
+                        v.into()
+                    })
+                }
+            });
+        }
+        // SAFETY: f32 has no invalid bit patterns, and the tiles write every output.
+        let mut c = unsafe { Tensor::uninitialized::<f32>(&self.c_shape)? };
+        let strides = c.strides().to_vec();
+        let job = Job {
+            op: self,
+            act: act.as_ptr(),
+            operands,
+            c: c.try_as_plain_ram_mut()?
+                .as_slice_mut::<f32>()?
+                .as_mut_ptr(),
+            c_row: strides[self.c_m_axis] * 4,
+            c_col: strides[self.c_n_axis] * 4,
+        };
+        // SAFETY: planned only where Prova's kernel runs (AVX-512F); `job` resolved above.
+        let err = unsafe { mmm::with_kernel_mxcsr(run_tiles_entry, &job) };
+        ensure!(err == 0, "Prova's in-place product failed (code {err})");
+        Ok(tvec!(c.into_tvalue()))
+    }
+}
+
+/// [`run_tiles`] with AVX-512F enabled, for [`mmm::with_kernel_mxcsr`].
+#[target_feature(enable = "avx512f")]
+unsafe fn run_tiles_entry(job: &Job) -> isize {
+    // SAFETY: the caller's.
+    unsafe { run_tiles(job) }
+}
+
+impl TypedOp for InPlaceMatMul {
+    fn output_facts(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(f32::fact(&*self.c_shape)))
+    }
+
+    fn cost(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        Ok(tvec!((
+            Cost::FMA(f32::datum_type()),
+            (self.m * self.n * self.k).to_dim()
+        )))
+    }
+
+    as_op!();
+}
+
+/// Replaces every product of `model` (optimised, under the exact profile) that can read its
+/// activation in place with [`InPlaceMatMul`]; its pack is left without a use and dropped.
+/// Returns how many were replaced.
+pub fn use_in_place_products(model: &mut TypedModel) -> TractResult<usize> {
+    if !mmm::available() {
+        return Ok(0);
+    }
+    let mut found = Vec::new();
+    for node in &model.nodes {
+        if let Some((op, act)) = InPlaceMatMul::for_node(model, node)? {
+            found.push((node.id, op, act));
+        }
+    }
+    let count = found.len();
+    for (id, op, act) in found {
+        let node = &model.nodes[id];
+        let mut inputs = node.inputs.clone();
+        inputs[op.act_slot] = act;
+        let mut patch = TypedModelPatch::new("prova-in-place-product");
+        let taps = patch.taps(model, &inputs)?;
+        let wire = patch.wire_node(&node.name, op, &taps)?[0];
+        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
+        patch.obliterate(id)?;
+        patch.apply(model)?;
+    }
+    if count > 0 {
+        model.compact()?;
+    }
+    Ok(count)
+}
