@@ -417,15 +417,19 @@ impl Op for InPlaceMatMul {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!(
-            "m {} n {} k {}, activation ({}) read in place (k step {}), then {:?}",
-            self.m,
-            self.n,
-            self.k,
-            if self.act_is_a { "left" } else { "right" },
-            self.act_k_stride,
-            self.fused
-        )])
+        Ok(vec![
+            format!(
+                "m {} n {} k {}, activation ({}) read in place (k step {}), then {:?}",
+                self.m,
+                self.n,
+                self.k,
+                if self.act_is_a { "left" } else { "right" },
+                self.act_k_stride,
+                self.fused
+            ),
+            // The line tract's products print their kernel on (read by `plan_nodes`).
+            format!("Mult: in place with [{}]", mmm::KERNEL_NAME),
+        ])
     }
 
     op_as_typed_op!();
