@@ -36,6 +36,7 @@ mod error;
 mod generate;
 pub mod in_place;
 mod kernels;
+pub mod pack;
 mod profile;
 mod sample;
 pub mod sampler;
@@ -315,6 +316,7 @@ impl Runtime {
             optimized.optimize()?;
             if exact {
                 in_place::use_in_place_products(&mut optimized)?;
+                pack::use_fast_packs(&mut optimized)?;
             }
             if exact {
                 libm.extend(prova_model::ops::platform_libm_nodes(&optimized));

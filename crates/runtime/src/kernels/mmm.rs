@@ -322,7 +322,7 @@ unsafe fn per_col(acc: &mut Acc, cols: *const f32, f: impl Fn(__m512, __m512) ->
 /// register `i`, lane `j`): pairs of lanes, then pairs of pairs, then 128-bit quarters twice.
 /// Moves bits only.
 #[inline(always)]
-unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+pub(crate) unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
     unsafe {
         // Interleave lanes of registers 2p and 2p + 1.
         let mut t = [_mm512_setzero_ps(); 16];

@@ -1,0 +1,293 @@
+//! Packing of k-major run-time operands, sixteen rows at a time.
+//!
+//! A matrix product's run-time operand whose k axis is contiguous (a transformer's
+//! activations `[sequence, features]` as the right operand, attention's queries, keys and
+//! probabilities) is packed by tract's `OptMatMulPack` into panels of sixteen mn values per k
+//! step: a transpose, which tract's portable packer does four values at a time. On the
+//! encoder at sequence 128 the packs took ~6% of the time; the one of the feed-forward
+//! network's hidden activations (128 × 1024) alone ran at ~6 GB/s.
+//!
+//! [`FastPack`] writes the same bytes: for each panel, sixteen rows of sixteen k values loaded
+//! as 512-bit vectors and transposed in registers (`transpose16`, the matrix kernel's), rows
+//! past mn read as zeros, k's tail with masked loads; the packed layout (panel length,
+//! alignment, end padding) from tract's own `PackedFormat`, batches in tract's order. Pure
+//! data movement: no arithmetic, so nothing about it can change a result's bits; the test
+//! (`tests/pack.rs`) compares the packed bytes with tract's packer's, and the plans' outputs.
+//!
+//! Taken under the exact profile on CPUs with AVX-512F, for f32 packs into panels of sixteen
+//! (the format of Prova's matrix kernel) of an operand with a contiguous k axis.
+
+use crate::kernels::mmm;
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::matmul::pack::DynPackedExoticFact;
+use tract_onnx::tract_core::tract_data::internal::Blob;
+use tract_onnx::tract_core::tract_linalg::mmm::{
+    EagerPackedInput, PackedExoticFact, PackedMatrixStorage,
+};
+use tract_onnx::tract_core::tract_linalg::pack::PackedFormat;
+
+/// Rows per panel this op packs.
+const R: usize = 16;
+
+/// A pack of an f32 operand with a contiguous k axis into tract's `PackedFormat` panels of
+/// sixteen; see the module docs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FastPack {
+    format: PackedFormat,
+    input_shape: TVec<usize>,
+    k_axis: usize,
+    mn_axis: usize,
+    /// The replaced pack's output fact (packed, with its formats).
+    fact: TypedFact,
+}
+
+impl FastPack {
+    /// The op replacing `OptMatMulPack` node `node` of `model`, or `None` unless it packs a
+    /// concrete f32 operand with a contiguous k axis into one `PackedFormat` of sixteen rows.
+    fn for_node(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Self>> {
+        if node.op.name() != "OptMatMulPack" || node.inputs.len() != 1 || node.outputs.len() != 1 {
+            return Ok(None);
+        }
+        let input = model.outlet_fact(node.inputs[0])?;
+        let fact = model.outlet_fact(OutletId::new(node.id, 0))?;
+        let Some(packed) = fact
+            .exotic_fact
+            .as_ref()
+            .and_then(|e| e.downcast_ref::<DynPackedExoticFact>())
+        else {
+            return Ok(None);
+        };
+        let [packer] = packed.packers.as_slice() else {
+            return Ok(None);
+        };
+        let Some(format) = packer.downcast_ref::<PackedFormat>() else {
+            return Ok(None);
+        };
+        let Some(input_shape) = input.shape.as_concrete() else {
+            return Ok(None);
+        };
+        if format.dt != f32::datum_type()
+            || format.r != R
+            || input.datum_type != f32::datum_type()
+            || input.is_exotic()
+        {
+            return Ok(None);
+        }
+        let Some(op) = node.op.as_typed() else {
+            return Ok(None);
+        };
+        let mapping = op.axes_mapping(&[input], &[fact])?;
+        let axis = |repr: char| {
+            mapping
+                .iter_all_axes()
+                .find(|a| a.repr == repr)
+                .and_then(|a| a.inputs[0].first().copied())
+        };
+        let (Some(k_axis), Some(mn_axis)) = (axis('K'), axis('M')) else {
+            return Ok(None);
+        };
+        // k contiguous: every axis after it of length one.
+        if k_axis == mn_axis || input_shape[k_axis + 1..].iter().any(|&d| d != 1) {
+            return Ok(None);
+        }
+        Ok(Some(FastPack {
+            format: format.clone(),
+            input_shape: input_shape.into(),
+            k_axis,
+            mn_axis,
+            fact: fact.clone(),
+        }))
+    }
+
+    /// Packs the `k` × `mn` operand at `x` (element `(kk, j)` at `x[kk + j * mn_stride]`).
+    fn pack_one(&self, x: &[f32], k: usize, mn: usize, mn_stride: usize) -> EagerPackedInput {
+        let panel_len = self.format.single_panel_len(k);
+        let packed_len = self.format.len(k, mn);
+        // SAFETY: the blob is written below where the kernels read it (tract leaves the end
+        // padding records unwritten too); the partial panel's padding lanes are zeroed as
+        // tract's packer zeroes them.
+        let mut blob =
+            unsafe { Blob::new_for_size_and_align(packed_len * 4, self.format.alignment_bytes) };
+        let bytes = blob.as_bytes_mut();
+        if !mn.is_multiple_of(R) {
+            bytes[(mn / R) * panel_len * 4..].fill(0);
+        }
+        // SAFETY: the blob holds `mn.div_ceil(R)` panels of `panel_len` floats, aligned.
+        let out =
+            unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr() as *mut f32, packed_len) };
+        // SAFETY: planned only where AVX-512F is present.
+        unsafe { transpose_panels(x, k, mn, mn_stride, panel_len, out) };
+        EagerPackedInput {
+            fact: PackedExoticFact {
+                format: Box::new(self.format.clone()),
+                mn: mn.to_dim(),
+                k,
+            },
+            packed: blob.into(),
+            panel_bytes: panel_len * 4,
+            mn,
+        }
+    }
+}
+
+/// Writes panel `p`'s k step `kk` lane `j` (`out[p * panel_len + kk * R + j]`) from
+/// `x[kk + (p * R + j) * mn_stride]` for every `j < mn`, sixteen k steps at a time.
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose_panels(
+    x: &[f32],
+    k: usize,
+    mn: usize,
+    mn_stride: usize,
+    panel_len: usize,
+    out: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    for p in 0..mn.div_ceil(R) {
+        let rows = (mn - p * R).min(R);
+        let panel = &mut out[p * panel_len..][..k * R];
+        for kb in (0..k).step_by(R) {
+            let width = (k - kb).min(R);
+            let mask: __mmask16 = if width == R {
+                u16::MAX
+            } else {
+                (1u16 << width) - 1
+            };
+            let block: [__m512; R] = std::array::from_fn(|r| {
+                if r < rows {
+                    let row = &x[kb + (p * R + r) * mn_stride..][..width];
+                    // SAFETY: `width` floats from `row`'s start are in `x`; the masked lanes
+                    // are not read.
+                    unsafe { _mm512_maskz_loadu_ps(mask, row.as_ptr()) }
+                } else {
+                    _mm512_setzero_ps()
+                }
+            });
+            // SAFETY: AVX-512F.
+            let columns = unsafe { mmm::transpose16(block) };
+            for (c, v) in columns.iter().take(width).enumerate() {
+                let dst = &mut panel[(kb + c) * R..][..R];
+                // SAFETY: sixteen floats at `dst`.
+                unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), *v) };
+            }
+        }
+    }
+}
+
+impl Op for FastPack {
+    fn name(&self) -> StaticName {
+        "ProvaPack".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "{:?}, k axis {}, mn axis {} of {:?}",
+            self.format, self.k_axis, self.mn_axis, self.input_shape
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for FastPack {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = inputs.first().context("the pack's input is missing")?;
+        ensure!(
+            input.shape() == &*self.input_shape,
+            "the pack's input does not have the shape it was planned for"
+        );
+        let x = input.try_as_plain_ram()?.as_slice::<f32>()?;
+        let strides = input.strides();
+        let (k, mn) = (
+            self.input_shape[self.k_axis],
+            self.input_shape[self.mn_axis],
+        );
+        let mn_stride = strides[self.mn_axis] as usize;
+        // One packed value per coordinate of the other axes, in tract's order.
+        let mut batch: TVec<usize> = self.input_shape.clone();
+        batch[self.k_axis] = 1;
+        batch[self.mn_axis] = 1;
+        let mut values: TVec<Box<dyn tract_onnx::tract_core::tract_linalg::mmm::MMMInputValue>> =
+            tvec!();
+        for coord in tract_ndarray::indices(&*batch) {
+            use tract_ndarray::Dimension;
+            let offset: usize = coord
+                .slice()
+                .iter()
+                .zip(strides)
+                .map(|(c, s)| c * *s as usize)
+                .sum();
+            values.push(Box::new(self.pack_one(&x[offset..], k, mn, mn_stride)));
+        }
+        let mut shape = self.input_shape.clone();
+        shape.remove(self.mn_axis.max(self.k_axis));
+        shape.remove(self.mn_axis.min(self.k_axis));
+        Ok(tvec!(
+            PackedMatrixStorage::new_batched(&shape, values)
+                .into_tensor(f32::datum_type())
+                .into_tvalue()
+        ))
+    }
+}
+
+impl TypedOp for FastPack {
+    fn output_facts(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(self.fact.clone()))
+    }
+
+    as_op!();
+}
+
+/// Replaces every pack of `model` (optimised, under the exact profile) that [`FastPack`]
+/// takes. Returns how many were replaced.
+pub fn use_fast_packs(model: &mut TypedModel) -> TractResult<usize> {
+    if !mmm::available() {
+        return Ok(0);
+    }
+    let mut found = Vec::new();
+    for node in &model.nodes {
+        if let Some(op) = FastPack::for_node(model, node)? {
+            found.push((node.id, op));
+        }
+    }
+    let count = found.len();
+    for (id, op) in found {
+        let node = &model.nodes[id];
+        let mut patch = TypedModelPatch::new("prova-pack");
+        let taps = patch.taps(model, &node.inputs)?;
+        let wire = patch.wire_node(&node.name, op, &taps)?[0];
+        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
+        patch.obliterate(id)?;
+        patch.apply(model)?;
+    }
+    if count > 0 {
+        model.compact()?;
+    }
+    Ok(count)
+}
+
+/// Packs `t`, a 2-D f32 tensor with a contiguous k axis (`k_axis` 1, `mn_axis` 0), into
+/// `format` as [`FastPack`] does; `None` where it would not (no AVX-512F, another layout or
+/// format). For tests, against tract's `PackedFormat::pack_tensor`.
+#[doc(hidden)]
+pub fn pack_tensor(format: &PackedFormat, t: &Tensor) -> Option<EagerPackedInput> {
+    if !mmm::available()
+        || format.dt != f32::datum_type()
+        || format.r != R
+        || t.datum_type() != f32::datum_type()
+        || t.rank() != 2
+    {
+        return None;
+    }
+    let (mn, k) = (t.shape()[0], t.shape()[1]);
+    let op = FastPack {
+        format: format.clone(),
+        input_shape: t.shape().into(),
+        k_axis: 1,
+        mn_axis: 0,
+        fact: f32::fact([mn, k]),
+    };
+    let x = t.try_as_plain_ram().ok()?.as_slice::<f32>().ok()?;
+    Some(op.pack_one(x, k, mn, k))
+}
