@@ -133,18 +133,7 @@ impl InPlaceMatMul {
         if act_fact.datum_type != f32::datum_type() || act_fact.is_exotic() {
             return Ok(None);
         }
-        let Some(pack_op) = pack.op.as_typed() else {
-            return Ok(None);
-        };
-        let pack_fact = model.outlet_fact(packed)?;
-        let mapping = pack_op.axes_mapping(&[act_fact], &[pack_fact])?;
-        let axis = |repr: char| {
-            mapping
-                .iter_all_axes()
-                .find(|a| a.repr == repr)
-                .and_then(|a| a.inputs[0].first().copied())
-        };
-        let (Some(k_axis), Some(mn_axis)) = (axis('K'), axis('M')) else {
+        let Some((k_axis, mn_axis)) = crate::pack::pack_axes(model, pack)? else {
             return Ok(None);
         };
         let mn = if act_is_a { m } else { n };
@@ -537,20 +526,13 @@ pub fn use_in_place_products(model: &mut TypedModel) -> TractResult<usize> {
             found.push((node.id, op, act));
         }
     }
-    let count = found.len();
-    for (id, op, act) in found {
-        let node = &model.nodes[id];
-        let mut inputs = node.inputs.clone();
-        inputs[op.act_slot] = act;
-        let mut patch = TypedModelPatch::new("prova-in-place-product");
-        let taps = patch.taps(model, &inputs)?;
-        let wire = patch.wire_node(&node.name, op, &taps)?[0];
-        patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
-        patch.obliterate(id)?;
-        patch.apply(model)?;
-    }
-    if count > 0 {
-        model.compact()?;
-    }
-    Ok(count)
+    let found = found
+        .into_iter()
+        .map(|(id, op, act)| {
+            let mut inputs = model.nodes[id].inputs.clone();
+            inputs[op.act_slot] = act;
+            (id, op, inputs)
+        })
+        .collect();
+    crate::pack::replace_nodes(model, "prova-in-place-product", found)
 }

@@ -73,17 +73,7 @@ impl FastPack {
         {
             return Ok(None);
         }
-        let Some(op) = node.op.as_typed() else {
-            return Ok(None);
-        };
-        let mapping = op.axes_mapping(&[input], &[fact])?;
-        let axis = |repr: char| {
-            mapping
-                .iter_all_axes()
-                .find(|a| a.repr == repr)
-                .and_then(|a| a.inputs[0].first().copied())
-        };
-        let (Some(k_axis), Some(mn_axis)) = (axis('K'), axis('M')) else {
+        let Some((k_axis, mn_axis)) = pack_axes(model, node)? else {
             return Ok(None);
         };
         // k contiguous: every axis after it of length one.
@@ -251,12 +241,49 @@ pub fn use_fast_packs(model: &mut TypedModel) -> TractResult<usize> {
             found.push((node.id, op));
         }
     }
+    let found = found
+        .into_iter()
+        .map(|(id, op)| (id, op, model.nodes[id].inputs.clone()))
+        .collect();
+    replace_nodes(model, "prova-pack", found)
+}
+
+/// The input axes an `OptMatMulPack` node packs: `(k, mn)`, or `None` for another op.
+pub(crate) fn pack_axes(
+    model: &TypedModel,
+    node: &TypedNode,
+) -> TractResult<Option<(usize, usize)>> {
+    let (Some(op), [input]) = (node.op.as_typed(), node.inputs.as_slice()) else {
+        return Ok(None);
+    };
+    if node.op.name() != "OptMatMulPack" {
+        return Ok(None);
+    }
+    let mapping = op.axes_mapping(
+        &[model.outlet_fact(*input)?],
+        &[model.outlet_fact(OutletId::new(node.id, 0))?],
+    )?;
+    let axis = |repr: char| {
+        mapping
+            .iter_all_axes()
+            .find(|a| a.repr == repr)
+            .and_then(|a| a.inputs[0].first().copied())
+    };
+    Ok(axis('K').zip(axis('M')))
+}
+
+/// Replaces each single-output node `id` of `model` with `op` on `inputs`, one patch named
+/// `name` each, then drops what no longer has a use. Returns how many were replaced.
+pub(crate) fn replace_nodes<O: TypedOp>(
+    model: &mut TypedModel,
+    name: &str,
+    found: Vec<(usize, O, Vec<OutletId>)>,
+) -> TractResult<usize> {
     let count = found.len();
-    for (id, op) in found {
-        let node = &model.nodes[id];
-        let mut patch = TypedModelPatch::new("prova-pack");
-        let taps = patch.taps(model, &node.inputs)?;
-        let wire = patch.wire_node(&node.name, op, &taps)?[0];
+    for (id, op, inputs) in found {
+        let mut patch = TypedModelPatch::new(name);
+        let taps = patch.taps(model, &inputs)?;
+        let wire = patch.wire_node(&model.nodes[id].name, op, &taps)?[0];
         patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
         patch.obliterate(id)?;
         patch.apply(model)?;
