@@ -38,6 +38,7 @@ pub mod in_place;
 mod kernels;
 pub mod pack;
 mod profile;
+pub mod rows;
 mod sample;
 pub mod sampler;
 
@@ -317,6 +318,7 @@ impl Runtime {
             if exact {
                 in_place::use_in_place_products(&mut optimized)?;
                 pack::use_fast_packs(&mut optimized)?;
+                rows::use_row_ops(&mut optimized)?;
             }
             if exact {
                 libm.extend(prova_model::ops::platform_libm_nodes(&optimized));

@@ -274,7 +274,7 @@ pub(crate) fn pack_axes(
 
 /// Replaces each single-output node `id` of `model` with `op` on `inputs`, one patch named
 /// `name` each, then drops what no longer has a use. Returns how many were replaced.
-pub(crate) fn replace_nodes<O: TypedOp>(
+pub(crate) fn replace_nodes<O: Into<Box<dyn TypedOp>>>(
     model: &mut TypedModel,
     name: &str,
     found: Vec<(usize, O, Vec<OutletId>)>,
