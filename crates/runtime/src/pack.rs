@@ -142,16 +142,28 @@ unsafe fn transpose_panels(
             } else {
                 (1u16 << width) - 1
             };
-            let block: [__m512; R] = std::array::from_fn(|r| {
-                if r < rows {
+            let mut block = [_mm512_setzero_ps(); R];
+            if rows == R && width == R {
+                // The common case written out (a closure per row kept the block on the stack).
+                let at = &x[kb + p * R * mn_stride..][..(R - 1) * mn_stride + R];
+                let q = at.as_ptr();
+                // SAFETY: sixteen rows of sixteen floats, `mn_stride` apart, inside `at`.
+                unsafe {
+                    macro_rules! load_rows {
+                        ($($r:literal)*) => {
+                            $(block[$r] = _mm512_loadu_ps(q.add($r * mn_stride));)*
+                        };
+                    }
+                    load_rows!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+                }
+            } else {
+                for (r, v) in block.iter_mut().enumerate().take(rows) {
                     let row = &x[kb + (p * R + r) * mn_stride..][..width];
                     // SAFETY: `width` floats from `row`'s start are in `x`; the masked lanes
                     // are not read.
-                    unsafe { _mm512_maskz_loadu_ps(mask, row.as_ptr()) }
-                } else {
-                    _mm512_setzero_ps()
+                    *v = unsafe { _mm512_maskz_loadu_ps(mask, row.as_ptr()) };
                 }
-            });
+            }
             // SAFETY: AVX-512F.
             let columns = unsafe { mmm::transpose16(block) };
             for (c, v) in columns.iter().take(width).enumerate() {
