@@ -399,20 +399,35 @@ pub(crate) fn static_cost(
             elements.saturating_mul(if innermost { 1_300 } else { 60_000 })
         } else if let Some(op) = node.op_as::<Reduce>() {
             let innermost_only = op.axes.as_slice() == [out_rank.saturating_sub(1)];
-            let per_element = match op.reducer {
-                // Summing along the innermost axis is a horizontal reduction per row; across
-                // other axes (or several) it adds whole vectors.
-                Reducer::Sum | Reducer::MeanOfSquares if innermost_only => 1_200,
-                Reducer::Sum | Reducer::MeanOfSquares => 300,
-                _ if op.axes.iter().any(|a| *a + 1 == out_rank) => 1_300,
-                _ => 4_600,
+            let row = shapes
+                .first()
+                .and_then(|s| s.last().copied())
+                .unwrap_or(1)
+                .max(1) as u64;
+            let rows = read / row;
+            let sum = matches!(op.reducer, Reducer::Sum | Reducer::MeanOfSquares);
+            // Summing along the innermost axis is a horizontal reduction per row: eight rows
+            // at a time where the rows are whole groups of four values (Prova's row sums,
+            // `prova_runtime::rows`), one at a time (one chain of additions) for the rest.
+            let (per_element, sequential) = match op.reducer {
+                _ if sum && innermost_only && row >= 4 && row.is_multiple_of(4) => {
+                    (200, (rows % 8).saturating_mul(row))
+                }
+                _ if sum && innermost_only => (1_200, 0),
+                // Across other axes (or several) a sum adds whole vectors.
+                _ if sum => (300, 0),
+                // The exact profile's row maximum and minimum run eight lanes at a time
+                // (`kernels::extreme`).
+                Reducer::Max | Reducer::Min if op.axes.iter().any(|a| *a + 1 == out_rank) => {
+                    (275, 0)
+                }
+                _ if op.axes.iter().any(|a| *a + 1 == out_rank) => (1_300, 0),
+                _ => (4_600, 0),
             };
             // Many small reductions pay per output (one pass set-up each).
-            let per_output = match op.reducer {
-                Reducer::Sum | Reducer::MeanOfSquares => 10_000,
-                _ => 120_000,
-            };
+            let per_output = if sum { 10_000 } else { 120_000 };
             read.saturating_mul(per_element)
+                .saturating_add(sequential.saturating_mul(1_200 - 200))
                 .saturating_add(out_elements.saturating_mul(per_output))
         } else if node.op_is::<MaxPool>() {
             elements.saturating_mul(1_800)
@@ -534,15 +549,19 @@ pub(crate) fn static_cost(
             .map(|op| op.axis)
             .or_else(|| node.op_as::<ScaledRmsNorm>().map(|op| op.axis))
         {
-            // Per element a square, a sum and a product; per row the routine's set-up.
+            // Per element a square, a sum and a product; per row the routine's set-up. Prova
+            // runs eight rows at a time (`prova_runtime::rows`); the rows left over (fewer
+            // than eight) one at a time, one chain of additions each.
             let row = out_fact
                 .and_then(|f| f.shape.as_concrete())
                 .and_then(|s| s.get(axis).copied())
                 .unwrap_or(1)
                 .max(1) as u64;
+            let rows = out_elements / row;
             elements
-                .saturating_mul(700)
-                .saturating_add((out_elements / row).saturating_mul(250_000))
+                .saturating_mul(300)
+                .saturating_add((rows % 8).saturating_mul(row).saturating_mul(2 * 400))
+                .saturating_add(rows.saturating_mul(100_000))
         } else if name == "QLinearSoftmax" {
             elements.saturating_mul(8_600)
         } else if name == "Square" && feeds_only_reductions(model, node) {
