@@ -122,9 +122,9 @@ impl InPlaceMatMul {
             return Ok(None);
         };
         let pack = model.node(packed.node);
-        if pack.op.name() != "OptMatMulPack" || pack.inputs.len() != 1 {
+        let Some((k_axis, mn_axis)) = crate::pack::pack_axes(model, pack)? else {
             return Ok(None);
-        }
+        };
         let act = pack.inputs[0];
         let act_fact = model.outlet_fact(act)?;
         let Some(act_shape) = act_fact.shape.as_concrete() else {
@@ -133,9 +133,6 @@ impl InPlaceMatMul {
         if act_fact.datum_type != f32::datum_type() || act_fact.is_exotic() {
             return Ok(None);
         }
-        let Some((k_axis, mn_axis)) = crate::pack::pack_axes(model, pack)? else {
-            return Ok(None);
-        };
         let mn = if act_is_a { m } else { n };
         if act_shape[k_axis] != k
             || act_shape[mn_axis] != mn
@@ -520,19 +517,11 @@ pub fn use_in_place_products(model: &mut TypedModel) -> TractResult<usize> {
     if !mmm::available() {
         return Ok(0);
     }
-    let mut found = Vec::new();
-    for node in &model.nodes {
-        if let Some((op, act)) = InPlaceMatMul::for_node(model, node)? {
-            found.push((node.id, op, act));
-        }
-    }
-    let found = found
-        .into_iter()
-        .map(|(id, op, act)| {
-            let mut inputs = model.nodes[id].inputs.clone();
+    crate::pack::replace_matching(model, "prova-in-place-product", |model, node| {
+        Ok(InPlaceMatMul::for_node(model, node)?.map(|(op, act)| {
+            let mut inputs = node.inputs.to_vec();
             inputs[op.act_slot] = act;
-            (id, op, inputs)
-        })
-        .collect();
-    crate::pack::replace_nodes(model, "prova-in-place-product", found)
+            (op, inputs)
+        }))
+    })
 }

@@ -319,8 +319,6 @@ impl Runtime {
                 in_place::use_in_place_products(&mut optimized)?;
                 pack::use_fast_packs(&mut optimized)?;
                 rows::use_row_ops(&mut optimized)?;
-            }
-            if exact {
                 libm.extend(prova_model::ops::platform_libm_nodes(&optimized));
             }
             if !libm.is_empty() {

@@ -45,9 +45,9 @@ impl FastPack {
     /// The op replacing `OptMatMulPack` node `node` of `model`, or `None` unless it packs a
     /// concrete f32 operand with a contiguous k axis into one `PackedFormat` of sixteen rows.
     fn for_node(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Self>> {
-        if node.op.name() != "OptMatMulPack" || node.inputs.len() != 1 || node.outputs.len() != 1 {
+        let Some((k_axis, mn_axis)) = pack_axes(model, node)? else {
             return Ok(None);
-        }
+        };
         let input = model.outlet_fact(node.inputs[0])?;
         let fact = model.outlet_fact(OutletId::new(node.id, 0))?;
         let Some(packed) = fact
@@ -73,9 +73,6 @@ impl FastPack {
         {
             return Ok(None);
         }
-        let Some((k_axis, mn_axis)) = pack_axes(model, node)? else {
-            return Ok(None);
-        };
         // k contiguous: every axis after it of length one.
         if k_axis == mn_axis || input_shape[k_axis + 1..].iter().any(|&d| d != 1) {
             return Ok(None);
@@ -247,20 +244,13 @@ pub fn use_fast_packs(model: &mut TypedModel) -> TractResult<usize> {
     if !mmm::available() {
         return Ok(0);
     }
-    let mut found = Vec::new();
-    for node in &model.nodes {
-        if let Some(op) = FastPack::for_node(model, node)? {
-            found.push((node.id, op));
-        }
-    }
-    let found = found
-        .into_iter()
-        .map(|(id, op)| (id, op, model.nodes[id].inputs.clone()))
-        .collect();
-    replace_nodes(model, "prova-pack", found)
+    replace_matching(model, "prova-pack", |model, node| {
+        Ok(FastPack::for_node(model, node)?.map(|op| (op, node.inputs.to_vec())))
+    })
 }
 
-/// The input axes an `OptMatMulPack` node packs: `(k, mn)`, or `None` for another op.
+/// The input axes an `OptMatMulPack` node (one input, one output) packs: `(k, mn)`, or
+/// `None` for another op.
 pub(crate) fn pack_axes(
     model: &TypedModel,
     node: &TypedNode,
@@ -268,7 +258,7 @@ pub(crate) fn pack_axes(
     let (Some(op), [input]) = (node.op.as_typed(), node.inputs.as_slice()) else {
         return Ok(None);
     };
-    if node.op.name() != "OptMatMulPack" {
+    if node.op.name() != "OptMatMulPack" || node.outputs.len() != 1 {
         return Ok(None);
     }
     let mapping = op.axes_mapping(
@@ -284,13 +274,20 @@ pub(crate) fn pack_axes(
     Ok(axis('K').zip(axis('M')))
 }
 
-/// Replaces each single-output node `id` of `model` with `op` on `inputs`, one patch named
-/// `name` each, then drops what no longer has a use. Returns how many were replaced.
-pub(crate) fn replace_nodes<O: Into<Box<dyn TypedOp>>>(
+/// Replaces each single-output node of `model` for which `make` gives an op and its inputs
+/// with that op on those inputs, one patch named `name` each, then drops what no longer has a
+/// use. Returns how many were replaced.
+pub(crate) fn replace_matching<O: Into<Box<dyn TypedOp>>>(
     model: &mut TypedModel,
     name: &str,
-    found: Vec<(usize, O, Vec<OutletId>)>,
+    make: impl Fn(&TypedModel, &TypedNode) -> TractResult<Option<(O, Vec<OutletId>)>>,
 ) -> TractResult<usize> {
+    let mut found = Vec::new();
+    for node in &model.nodes {
+        if let Some((op, inputs)) = make(model, node)? {
+            found.push((node.id, op, inputs));
+        }
+    }
     let count = found.len();
     for (id, op, inputs) in found {
         let mut patch = TypedModelPatch::new(name);

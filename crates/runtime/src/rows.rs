@@ -264,6 +264,15 @@ pub struct RowSum {
 }
 
 impl RowSum {
+    /// The input's shape with the last axis reduced to one.
+    fn output_shape(&self) -> TVec<usize> {
+        let mut shape = self.shape.clone();
+        if let Some(last) = shape.last_mut() {
+            *last = 1;
+        }
+        shape
+    }
+
     fn run(&self, x: &[f32], out: &mut [f32]) {
         let len = *self.shape.last().unwrap_or(&1);
         let mut done = 0;
@@ -304,11 +313,7 @@ impl EvalOp for RowSum {
         let input = inputs.first().context("the sum's input is missing")?;
         ensure!(input.shape() == &*self.shape, "the sum's input shape");
         let x = input.try_as_plain_ram()?.as_slice::<f32>()?;
-        let mut shape = self.shape.clone();
-        if let Some(last) = shape.last_mut() {
-            *last = 1;
-        }
-        let mut out = Tensor::zero::<f32>(&shape)?;
+        let mut out = Tensor::zero::<f32>(&self.output_shape())?;
         self.run(x, out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
         Ok(tvec!(out.into_tvalue()))
     }
@@ -316,11 +321,7 @@ impl EvalOp for RowSum {
 
 impl TypedOp for RowSum {
     fn output_facts(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let mut shape = self.shape.clone();
-        if let Some(last) = shape.last_mut() {
-            *last = 1;
-        }
-        Ok(tvec!(f32::fact(&*shape)))
+        Ok(tvec!(f32::fact(&*self.output_shape())))
     }
 
     as_op!();
@@ -403,50 +404,41 @@ impl TypedOp for RowRmsNorm {
 /// tensor with rows of at least four values by [`RowSum`], and every `RmsNorm` over the last
 /// axis of an f32 tensor by [`RowRmsNorm`]. Returns how many were replaced.
 pub fn use_row_ops(model: &mut TypedModel) -> TractResult<usize> {
-    let mut found = Vec::new();
-    for node in &model.nodes {
-        let [input] = node.inputs.as_slice() else {
-            continue;
-        };
-        let fact = model.outlet_fact(*input)?;
-        let Some(shape) = fact.shape.as_concrete() else {
-            continue;
-        };
-        if fact.datum_type != f32::datum_type() || fact.is_exotic() || shape.is_empty() {
-            continue;
-        }
-        let last = shape.len() - 1;
-        if let Some(reduce) = node.op_as::<Reduce>() {
-            if reduce.reducer == Reducer::Sum
-                && reduce.axes.as_slice() == [last]
-                && shape[last] >= 4
-            {
-                let op = RowSum {
-                    shape: shape.into(),
-                };
-                found.push((
-                    node.id,
-                    Box::new(op) as Box<dyn TypedOp>,
-                    node.inputs.to_vec(),
-                ));
-            }
-        } else if let Some(norm) = node.op_as::<RmsNorm>()
-            && norm.axis == last
-            && norm.eps.datum_type() == f32::datum_type()
-            && norm.eps.rank() == 0
-        {
-            let op = RowRmsNorm {
-                shape: shape.into(),
-                eps: norm.eps.cast_to_scalar::<f32>()?.to_bits(),
-            };
-            found.push((
-                node.id,
-                Box::new(op) as Box<dyn TypedOp>,
-                node.inputs.to_vec(),
-            ));
-        }
+    crate::pack::replace_matching(model, "prova-row-ops", |model, node| {
+        Ok(row_op(model, node)?.map(|op| (op, node.inputs.to_vec())))
+    })
+}
+
+/// The row op replacing `node` (see [`use_row_ops`]), if any.
+fn row_op(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Box<dyn TypedOp>>> {
+    let [input] = node.inputs.as_slice() else {
+        return Ok(None);
+    };
+    let fact = model.outlet_fact(*input)?;
+    let Some(shape) = fact.shape.as_concrete() else {
+        return Ok(None);
+    };
+    if fact.datum_type != f32::datum_type() || fact.is_exotic() || shape.is_empty() {
+        return Ok(None);
     }
-    crate::pack::replace_nodes(model, "prova-row-ops", found)
+    let last = shape.len() - 1;
+    if let Some(reduce) = node.op_as::<Reduce>() {
+        if reduce.reducer == Reducer::Sum && reduce.axes.as_slice() == [last] && shape[last] >= 4 {
+            return Ok(Some(Box::new(RowSum {
+                shape: shape.into(),
+            })));
+        }
+    } else if let Some(norm) = node.op_as::<RmsNorm>()
+        && norm.axis == last
+        && norm.eps.datum_type() == f32::datum_type()
+        && norm.eps.rank() == 0
+    {
+        return Ok(Some(Box::new(RowRmsNorm {
+            shape: shape.into(),
+            eps: norm.eps.cast_to_scalar::<f32>()?.to_bits(),
+        })));
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
