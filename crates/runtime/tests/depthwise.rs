@@ -11,7 +11,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use prova_runtime::{Profile, depthwise};
+use prova_runtime::depthwise;
 use std::sync::atomic::Ordering;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
@@ -161,14 +161,9 @@ fn case(hw: [usize; 2], kernel: [usize; 2], strides: [usize; 2], pads: [usize; 4
 
 #[test]
 fn same_bits_as_tracts_depthwise() {
-    // The exact profile needs AVX; on a CPU without it (Nehalem in the matrix) both ops run
-    // their portable code, which must agree as well.
-    let profile = if std::arch::is_x86_feature_detected!("avx") {
-        Profile::Exact
-    } else {
-        Profile::Native
-    };
-    prova_runtime::pin(profile).unwrap();
+    // Without AVX (Nehalem in the matrix) both ops run their portable code, which must agree
+    // as well.
+    common::pin_exact_or_native();
     let mut cases = vec![
         // MobileNet's blocks: 3x3, pad 1, strides 1 and 2, maps from 32x32 down to 2x2.
         case([32, 32], [3, 3], [1, 1], [1, 1, 1, 1]),

@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use prova_runtime::{Profile, rows};
+use prova_runtime::rows;
 use std::sync::atomic::Ordering;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::nn::{Reduce, Reducer, RmsNorm};
@@ -63,20 +63,9 @@ fn check(model: TypedModel, shape: &[usize], op: &str, seed: u64) {
     }
 }
 
-/// The exact profile, which needs AVX; on a CPU without it (Nehalem in the matrix) the
-/// native one, whose sums and RMS normalisation are then the same portable kernels.
-fn pin() {
-    let profile = if std::arch::is_x86_feature_detected!("avx") {
-        Profile::Exact
-    } else {
-        Profile::Native
-    };
-    prova_runtime::pin(profile).unwrap();
-}
-
 #[test]
 fn same_bits_as_tracts_ops() {
-    pin();
+    common::pin_exact_or_native();
     let shapes: [&[usize]; 8] = [
         &[1, 128, 256],
         &[17, 256],
@@ -98,7 +87,7 @@ fn same_bits_as_tracts_ops() {
 /// A sum over a row shorter than four is tract's plain sum, which Prova leaves alone.
 #[test]
 fn short_rows_stay_with_tract() {
-    pin();
+    common::pin_exact_or_native();
     let mut plan = sum_model(&[10, 3]).into_optimized().unwrap();
     assert_eq!(rows::use_row_ops(&mut plan).unwrap(), 0);
 }

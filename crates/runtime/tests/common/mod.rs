@@ -8,6 +8,18 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::change_axes::wire_with_rank_broadcast;
 use tract_onnx::tract_core::ops::math;
 
+/// Pins the exact profile, which needs AVX; on a CPU without it (Nehalem in the matrix) the
+/// native one, whose kernels are then the portable ones the exact profile would run, so
+/// Prova's ops and tract's are compared there too.
+pub fn pin_exact_or_native() {
+    let profile = if std::arch::is_x86_feature_detected!("avx") {
+        prova_runtime::Profile::Exact
+    } else {
+        prova_runtime::Profile::Native
+    };
+    prova_runtime::pin(profile).unwrap();
+}
+
 /// splitmix64: reproducible values without a dependency.
 pub struct Rng(pub u64);
 
