@@ -71,6 +71,16 @@ free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
+# free_ports_below_ephemeral N: the first of N consecutive ports in 20000-31999 that are free now.
+free_ports_below_ephemeral() {
+  node -e 'const net = require("net"); const n = Number(process.argv[1]);
+    const free = (p) => new Promise((ok) => { const s = net.createServer();
+      s.once("error", () => ok(false)); s.listen(p, "127.0.0.1", () => s.close(() => ok(true))); });
+    (async () => { for (;;) { const b = 20000 + Math.floor(Math.random() * (12000 - n)); let all = true;
+      for (let i = 0; i < n && all; i++) all = await free(b + i);
+      if (all) { console.log(b); return; } } })();' "$1"
+}
+
 # start_node LOG ARGS...: starts the node, waits (60 s at most) until it answers.
 start_node() {
   local log="$1"
@@ -406,11 +416,11 @@ check "prova export + verify: exit code" 0 "$rc"
 
 # A validator network on loopback: four processes, BFT consensus, JSON-RPC on each.
 echo "==> devnet"
-DPORT="$(free_port)"
-# Below Linux's ephemeral range (32768+), where a client socket of this run could hold one of
-# the four p2p ports and stop a validator from binding it.
-PPORT=$((20000 + RANDOM % 12000))
-"$PROVA" devnet --validators 4 --datadir "$WORK/devnet" --port "$DPORT" --p2p-port "$PPORT" --json \
+# p2p ports: four consecutive free ones below Linux's ephemeral range (32768+), where a client
+# socket of this run could take one between this check and the validator's bind. RPC ports: each
+# validator binds a free one (--port 0) and prints it.
+PPORT="$(free_ports_below_ephemeral 4)"
+"$PROVA" devnet --validators 4 --datadir "$WORK/devnet" --port 0 --p2p-port "$PPORT" --json \
   >"$WORK/devnet.out" 2>"$WORK/devnet.err" &
 NET_PID=$!
 for _ in $(seq 1 600); do
@@ -420,7 +430,9 @@ for _ in $(seq 1 600); do
 done
 grep -q '"ready":true' "$WORK/devnet.out" && ok "devnet: four validators up" \
   || not_ok "devnet: four validators up: $(cat "$WORK/devnet.out" "$WORK/devnet.err")"
-d() { local i="$1"; shift; timeout 60 "$CAST" "$1" --rpc-url "http://127.0.0.1:$((DPORT + i))" "${@:2}"; }
+mapfile -t DRPC < <(node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n"))
+  { if (!l) continue; const v = JSON.parse(l); if (v.rpc) console.log(v.rpc) }' "$WORK/devnet.out")
+d() { local i="$1"; shift; timeout 60 "$CAST" "$1" --rpc-url "${DRPC[$i]:-http://127.0.0.1:1}" "${@:2}"; }
 for _ in $(seq 1 300); do [[ "$(d 3 block-number 2>/dev/null || echo 0)" -ge 2 ]] && break; sleep 0.1; done
 check "devnet: validator 3 finalizes blocks" true "$([[ "$(d 3 block-number)" -ge 2 ]] && echo true || echo false)"
 TX="$(d 1 send --private-key "$K0" 0x0000000000000000000000000000000000000F00 "$INFER_CALL" --json 2>/dev/null | node -p 'JSON.parse(require("fs").readFileSync(0)).transactionHash' 2>/dev/null)"

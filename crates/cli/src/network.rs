@@ -135,6 +135,10 @@ fn run_validator(cfg: NodeConfig, ready: impl FnOnce(&Ready) + Send + 'static) -
     let chain = Chain::open(&chain_dir, cfg.genesis.clone())
         .with_context(|| format!("cannot open the chain in {}", chain_dir.display()))?;
     let chain = Arc::new(chain);
+    // The p2p listener binds inside the network's task, where a taken port is a panic; a port
+    // another process holds is a configuration error, said before anything starts.
+    std::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, p2p.port()))
+        .with_context(|| format!("cannot listen for p2p on port {}", p2p.port()))?;
     let runtime = cw_tokio::Config::new()
         .with_worker_threads(4)
         .with_tcp_nodelay(Some(true))
@@ -220,7 +224,8 @@ pub struct DevnetArgs {
     /// is restarted with its keys and chains. Default: a fresh temporary dir, deleted on exit.
     #[arg(long)]
     datadir: Option<PathBuf>,
-    /// JSON-RPC port of the first validator; the others take the next ones.
+    /// JSON-RPC port of the first validator; the others take the next ones. 0: each validator
+    /// takes a free port (printed when it is up).
     #[arg(long, default_value_t = 8545)]
     port: u16,
     /// p2p port of the first validator; the others take the next ones.
@@ -246,17 +251,26 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
     let mut children: Vec<Child> = Vec::new();
     let result = (|| -> Result<()> {
         for i in 0..args.validators {
-            let port = args
-                .port
-                .checked_add(i as u16)
-                .context("RPC port out of range")?;
+            let port = if args.port == 0 {
+                0
+            } else {
+                args.port
+                    .checked_add(i as u16)
+                    .context("RPC port out of range")?
+            };
             let child = spawn_validator(&exe, &root, i, &peers_path, args.chain_id, port)?;
             children.push(child);
         }
         let mut urls = Vec::new();
         for (i, child) in children.iter_mut().enumerate() {
-            let line = first_line(child, Duration::from_secs(60))
-                .with_context(|| format!("validator {i} did not start (see its node.log)"))?;
+            let line = first_line(child, Duration::from_secs(60)).with_context(|| {
+                let log = root.join(format!("validator-{i}")).join("node.log");
+                format!(
+                    "validator {i} did not start; the end of {}: {}",
+                    log.display(),
+                    log_tail(&log, 20)
+                )
+            })?;
             let v: serde_json::Value = serde_json::from_str(&line)
                 .with_context(|| format!("validator {i} said: {line}"))?;
             urls.push(v["rpc"].as_str().unwrap_or_default().to_string());
@@ -390,6 +404,17 @@ pub(crate) fn first_line(child: &mut Child, timeout: Duration) -> Result<String>
         bail!("it exited");
     }
     Ok(line.trim().to_string())
+}
+
+/// The last `n` lines of a log file (or why it cannot be read), for an error message.
+pub(crate) fn log_tail(path: &Path, n: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join(" | ")
+        }
+        Err(e) => format!("(cannot read it: {e})"),
+    }
 }
 
 /// Stops a child with SIGTERM (it shuts down cleanly), then SIGKILL after 10 s.

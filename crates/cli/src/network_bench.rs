@@ -3,7 +3,7 @@
 //! single dev node making a block every second from its pool (`prova node --dev --block-time 1`:
 //! the same block cadence without consensus), measured in the same run under the same load.
 
-use crate::network::{first_line, layout, spawn_validator, terminate};
+use crate::network::{first_line, layout, log_tail, spawn_validator, terminate};
 use alloy_consensus::TxEip1559;
 use alloy_eips::Encodable2718;
 use alloy_primitives::{Bytes, TxKind, U256};
@@ -235,15 +235,19 @@ pub fn run(args: BenchNetworkArgs) -> Result<()> {
     let mut nodes = Children(Vec::new());
     let mut urls = Vec::new();
     for i in 0..args.validators {
-        let port = free_port()?;
+        // Port 0: each validator binds a free RPC port and prints it when it is up.
         nodes
             .0
-            .push(spawn_validator(&exe, root, i, &peers, DEV_CHAIN_ID, port)?);
-        urls.push(format!("http://127.0.0.1:{port}"));
+            .push(spawn_validator(&exe, root, i, &peers, DEV_CHAIN_ID, 0)?);
     }
     for (i, child) in nodes.0.iter_mut().enumerate() {
-        first_line(child, Duration::from_secs(60))
-            .with_context(|| format!("validator {i} did not start"))?;
+        let line = first_line(child, Duration::from_secs(60)).with_context(|| {
+            let log = root.join(format!("validator-{i}")).join("node.log");
+            format!("validator {i} did not start: {}", log_tail(&log, 20))
+        })?;
+        let ready: Value =
+            serde_json::from_str(&line).with_context(|| format!("validator {i} said: {line}"))?;
+        urls.push(ready["rpc"].as_str().unwrap_or_default().to_string());
     }
     // Measured once the validators are connected and finalizing.
     let start = Instant::now();
