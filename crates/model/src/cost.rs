@@ -69,9 +69,12 @@ pub struct Cost {
 /// Mgas/s on the calibration machine (`prova bench gas`, `scripts/fit-gas.py`, docs/gas.md):
 /// inside the 60–250 target with room for noise. Input and output bytes are charged
 /// separately, so memory-bound operators weigh little here.
-fn element_weight(name: &str, out_dt: DatumType, broadcast: bool) -> u64 {
+fn element_weight(name: &str, in_dt: DatumType, out_dt: DatumType, broadcast: bool) -> u64 {
+    let byte = |dt: DatumType| matches!(dt, DatumType::I8 | DatumType::U8);
     match name {
         "Cast" if matches!(out_dt, DatumType::I64 | DatumType::TDim) => 10_000,
+        // To or from 8-bit integers (quantisation's casts): a vectorised conversion.
+        "Cast" if byte(in_dt) || byte(out_dt) => 360,
         "Ln" => 15_000,
         "Exp" => 9_900,
         "Pow" if broadcast => 25_500,
@@ -84,22 +87,22 @@ fn element_weight(name: &str, out_dt: DatumType, broadcast: bool) -> u64 {
         "Add" => 270,
         "MoveAxis" => 850,
         "Eq" | "GT" | "GTE" | "LT" | "LTE" if broadcast => 900,
-        "Eq" => 470,
+        "Eq" => 280,
         "GT" => 360,
-        "GTE" => 440,
+        "GTE" => 380,
         "LT" => 400,
         "LTE" => 390,
         "Tile" => 1_000,
         "Max" => 190,
-        "DequantizeLinearF32" => 1_200,
+        "DequantizeLinearF32" => 540,
         "Min" => 180,
         "Sub" => 120,
-        "Abs" => 130,
+        "Abs" => 100,
         "Iff" if broadcast => 850,
         "Iff" => 300,
-        "Sigmoid" => 3_500,
-        "Tanh" => 2_700,
-        "Sqrt" => 1_300,
+        "Sigmoid" => 770,
+        "Tanh" => 450,
+        "Sqrt" => 455,
         "Mul" => 170,
         "Pad" => 610,
         "Cast" => 600,
@@ -115,12 +118,12 @@ fn element_weight(name: &str, out_dt: DatumType, broadcast: bool) -> u64 {
         "Concat" => 190,
         "LeakyRelu" => 190,
         "And" => 780,
-        "RoundHalfToEven" => 760,
+        "RoundHalfToEven" => 600,
         "HardSwish" => 260,
         "Neg" => 240,
-        "Recip" => 920,
+        "Recip" => 320,
         "Sign" => 260,
-        "Slice" => 130,
+        "Slice" => 52,
         "Reshape" => 100,
         "RmAxis" => 220,
         "AddAxis" => 120,
@@ -338,6 +341,7 @@ pub(crate) fn static_cost(
         let out_fact = node.outputs.first().map(|o| &o.fact);
         let out_dt = out_fact.map(|f| f.datum_type).unwrap_or(DatumType::F32);
         let out_rank = out_fact.map(|f| f.rank()).unwrap_or(0);
+        let in_dt = inputs.first().map(|f| f.datum_type).unwrap_or(out_dt);
         let integer = |dt: DatumType| !dt.is_float();
         let name = node.op.name();
         let chained = positions.get(node.id).is_some_and(|&p| p > 0);
@@ -396,7 +400,7 @@ pub(crate) fn static_cost(
                 .saturating_add(out_elements.saturating_mul(per_out))
         } else if let Some(op) = node.op_as::<Softmax>() {
             let innermost = op.axes.as_slice() == [out_rank.saturating_sub(1)];
-            elements.saturating_mul(if innermost { 1_300 } else { 60_000 })
+            elements.saturating_mul(if innermost { 1_000 } else { 60_000 })
         } else if let Some(op) = node.op_as::<Reduce>() {
             let innermost_only = op.axes.as_slice() == [out_rank.saturating_sub(1)];
             let row = shapes
@@ -415,7 +419,7 @@ pub(crate) fn static_cost(
                 }
                 _ if sum && innermost_only => (1_200, 0),
                 // Across other axes (or several) a sum adds whole vectors.
-                _ if sum => (300, 0),
+                _ if sum => (200, 0),
                 // The exact profile's row maximum and minimum run eight lanes at a time
                 // (`kernels::extreme`).
                 Reducer::Max | Reducer::Min if op.axes.iter().any(|a| *a + 1 == out_rank) => {
@@ -425,7 +429,7 @@ pub(crate) fn static_cost(
                 _ => (4_600, 0),
             };
             // Many small reductions pay per output (one pass set-up each).
-            let per_output = if sum { 10_000 } else { 120_000 };
+            let per_output = if sum { 6_000 } else { 120_000 };
             read.saturating_mul(per_element)
                 .saturating_add(sequential.saturating_mul(1_200 - 200))
                 .saturating_add(out_elements.saturating_mul(per_output))
@@ -481,7 +485,9 @@ pub(crate) fn static_cost(
                 .saturating_mul(600)
                 .saturating_add(SCAN_STEP)
                 .saturating_mul(iterations)
-                .saturating_add(elements.saturating_mul(element_weight("Slice", out_dt, false)))
+                .saturating_add(
+                    elements.saturating_mul(element_weight("Slice", out_dt, out_dt, false)),
+                )
         } else if let Some(op) = node.op_as::<GruSeq>() {
             // A whole GRU sequence in one op: per step, the recurrent product
             // `H x 3H` per batch row (plus the input product `I x 3H` unless declutter
@@ -563,7 +569,7 @@ pub(crate) fn static_cost(
                 .saturating_add((rows % 8).saturating_mul(row).saturating_mul(2 * 400))
                 .saturating_add(rows.saturating_mul(100_000))
         } else if name == "QLinearSoftmax" {
-            elements.saturating_mul(8_600)
+            elements.saturating_mul(6_000)
         } else if name == "Square" && feeds_only_reductions(model, node) {
             // tract folds a square into the sum that reads it (the sum of squares of
             // ReduceL2, ReduceSumSquare, variances): one more operation on data in cache.
@@ -575,7 +581,7 @@ pub(crate) fn static_cost(
             let broadcast = shapes
                 .iter()
                 .any(|s| volume(s) != out_elements && volume(s) > 1);
-            elements.saturating_mul(element_weight(&name, out_dt, broadcast))
+            elements.saturating_mul(element_weight(&name, in_dt, out_dt, broadcast))
         };
         milli = milli.saturating_add(work);
         breakdown.push(NodeWork {

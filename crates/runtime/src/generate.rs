@@ -169,7 +169,7 @@ impl Runtime {
                         },
                     });
                 }
-                let outputs = state.run(inputs)?;
+                let outputs = state.run_plan_with_eval(inputs, crate::eval_node)?;
                 let mut logits = None;
                 for (value, to) in outputs.into_iter().zip(&decoder.outputs) {
                     match to {

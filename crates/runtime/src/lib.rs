@@ -95,6 +95,41 @@ pub struct CompiledModel {
     plan: Arc<Plan>,
 }
 
+/// Evaluates one node of a plan as tract does, then clears the upper halves of the vector
+/// registers (`vzeroupper`) where the CPU has AVX.
+///
+/// tract's AVX kernels written in inline assembly (its by-scalar multiply, its activation and
+/// matrix kernels) leave those halves dirty: the compiler adds `vzeroupper` only around the
+/// vector code it generates itself. Code compiled for the x86-64 baseline that runs after them
+/// (tract's portable element-wise kernels: the exact profile's `Tanh` and `Sigmoid`, among
+/// others) then ran ~3× slower on this project's Zen 4 VM (`tanh_big` 3.3 ms alone, 11 ms right
+/// after a softmax; docs/gas.md, "Dirty upper registers"). The instruction only zeroes
+/// bits no operation reads across a call, so the results are the same.
+pub fn eval_node(
+    ctx: &tract_onnx::tract_core::internal::EvalContext,
+    state: Option<&mut (dyn tract_onnx::tract_core::ops::OpState + 'static)>,
+    node: &tract_onnx::tract_core::internal::TypedNode,
+    inputs: TVec<TValue>,
+) -> TractResult<TVec<TValue>> {
+    // Before (whatever ran in the process before the plan) and after (the node's own
+    // assembly).
+    clear_upper_vector_state();
+    let out = tract_onnx::tract_core::plan::eval(ctx, state, node, inputs);
+    clear_upper_vector_state();
+    out
+}
+
+/// `vzeroupper` where the CPU has AVX (see [`eval_node`]); nothing elsewhere.
+#[inline]
+pub(crate) fn clear_upper_vector_state() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX; `vzeroupper` only zeroes bits 128 and up of the vector
+        // registers, which no live value holds between two nodes.
+        unsafe { std::arch::x86_64::_mm256_zeroupper() };
+    }
+}
+
 impl CompiledModel {
     /// The tract plan, for baselines that measure tract alone (benchmarks).
     pub fn plan(&self) -> &Arc<TypedRunnableModel> {
@@ -165,7 +200,7 @@ impl CompiledModel {
             for round in 0..warm + iters {
                 state.run_plan_with_eval(values.clone(), |ctx, op_state, node, inputs| {
                     let start = std::time::Instant::now();
-                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                    let out = eval_node(ctx, op_state, node, inputs);
                     if round >= warm {
                         total[node.id] += start.elapsed().as_nanos() as u64;
                     }
@@ -410,7 +445,7 @@ impl Runtime {
                 .iter()
                 .map(|t| Ok(to_tract(t)?.into_tvalue()))
                 .collect::<TractResult<_>>()?;
-            let out = model.plan.run(values)?;
+            let out = SimpleState::new(&model.plan)?.run_plan_with_eval(values, eval_node)?;
             out.iter()
                 .zip(&model.info.outputs)
                 .map(|(t, spec)| from_tract(t, spec.dtype))
