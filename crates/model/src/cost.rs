@@ -277,6 +277,16 @@ const SCAN_STEP: u64 = 20_000;
 /// Milli-MAC-equivalents of one recurrent gate: a sigmoid or tanh and the products around it.
 const GATE: u64 = 4_500;
 
+/// Bytes of constant product operands (weights) a model can expect to find in a validator's
+/// caches from one call to the next; the rest stream from memory on every call.
+const CACHED_WEIGHT_BYTES: u64 = 4 << 20;
+
+/// Milli-MAC-equivalents per byte of product weights beyond [`CACHED_WEIGHT_BYTES`]: a
+/// matrix-vector product over weights that do not fit runs at memory bandwidth (~25 GB/s on
+/// the calibration VM: the 7.4M-parameter MLP at batch 1), far below what its MACs pay for
+/// (docs/gas.md, "Weights beyond the caches").
+const STREAMED_WEIGHT_BYTE: u64 = 16;
+
 /// Computes the cost of `model` (typed, decluttered, inputs fixed) and checks tensor sizes.
 pub(crate) fn static_cost(
     model: &TypedModel,
@@ -287,6 +297,8 @@ pub(crate) fn static_cost(
     let mut breakdown = Vec::new();
     // Work in milli-MAC-equivalents, rounded up at the end.
     let mut milli: u64 = 0;
+    // Bytes of the constant operands of matrix products, read whole on every call.
+    let mut product_weight_bytes: u64 = 0;
     let outputs = model
         .output_outlets()
         .map_err(|e| AdmissionError::Typing(format!("{e:#}")))?;
@@ -371,6 +383,11 @@ pub(crate) fn static_cost(
                 (20, 1_000, 20, 1_000)
             };
             let in_elements = volumes.iter().fold(0u64, |a, v| a.saturating_add(*v));
+            for f in inputs.iter().filter(|f| f.konst.is_some()) {
+                let b =
+                    volume(concrete(f, &node.name)?).saturating_mul(f.datum_type.size_of() as u64);
+                product_weight_bytes = product_weight_bytes.saturating_add(b);
+            }
             macs.saturating_mul(per_mac)
                 .saturating_add(out_elements.saturating_mul(per_out))
                 .saturating_add(in_elements.saturating_mul(per_in))
@@ -589,6 +606,18 @@ pub(crate) fn static_cost(
             op: name.to_string(),
             milli_macs: work,
             chained,
+        });
+    }
+    let streamed = product_weight_bytes
+        .saturating_sub(CACHED_WEIGHT_BYTES)
+        .saturating_mul(STREAMED_WEIGHT_BYTE);
+    if streamed > 0 {
+        milli = milli.saturating_add(streamed);
+        breakdown.push(NodeWork {
+            node: "(product weights beyond the caches)".into(),
+            op: "StreamedWeights".into(),
+            milli_macs: streamed,
+            chained: false,
         });
     }
     cost.macs = milli.div_ceil(1000);

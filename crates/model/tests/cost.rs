@@ -123,3 +123,43 @@ fn every_step_charged_as_chained_is_fused_by_tract() {
     }
     assert!(checked >= 10, "only {checked} chained steps checked");
 }
+
+/// `y = x · w` with `x: f32[1, k]` and a constant `w: f32[k, n]`.
+fn product(k: usize, n: usize) -> Vec<u8> {
+    let w = pb::TensorProto {
+        name: "w".into(),
+        data_type: 1,
+        dims: vec![k as i64, n as i64],
+        float_data: vec![0.25; k * n],
+        ..Default::default()
+    };
+    common::graph(
+        &[1, k as i64],
+        vec![node("MatMul", &["x", "w"], "y")],
+        vec![w],
+    )
+}
+
+/// The milli-MAC-equivalents charged for product weights beyond the caches, if any.
+fn streamed(bytes: &[u8]) -> Option<u64> {
+    let admitted = admit(bytes, &Limits::DEFAULT).unwrap();
+    let rows: Vec<_> = admitted
+        .work
+        .iter()
+        .filter(|w| w.op == "StreamedWeights")
+        .collect();
+    assert!(rows.len() <= 1, "one model-wide row at most");
+    rows.first().map(|w| w.milli_macs)
+}
+
+#[test]
+fn product_weights_beyond_the_caches_are_charged_per_byte() {
+    // 1024 × 1024 f32 weights: exactly the 4 MiB the caches are assumed to hold, no charge.
+    assert_eq!(streamed(&product(1024, 1024)), None);
+    // 1024 × 1536: 2 MiB beyond, 16 milli-MAC-equivalents per byte.
+    let more = product(1024, 1536);
+    assert_eq!(streamed(&more), Some(2 * 1024 * 1024 * 16));
+    // And it is in the cost (so in the gas), on top of the product's own work.
+    let macs = |b: &[u8]| admit(b, &Limits::DEFAULT).unwrap().info.cost.macs;
+    assert!(macs(&more) > macs(&product(1024, 1024)) * 3 / 2 + 2 * 1024 * 16);
+}
