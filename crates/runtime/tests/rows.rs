@@ -8,12 +8,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use prova_runtime::rows;
-use std::sync::atomic::Ordering;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::nn::{Reduce, Reducer, RmsNorm};
 
 mod common;
-use common::{Rng, assert_same_bits, run_bits};
+use common::{Rng, assert_same_bits_both_paths, run_bits};
 
 fn count(plan: &TypedModel, name: &str) -> usize {
     plan.nodes.iter().filter(|n| n.op.name() == name).count()
@@ -54,12 +53,15 @@ fn check(model: TypedModel, shape: &[usize], op: &str, seed: u64) {
     for edge_every in [0, 13] {
         let input = rng.tensor(shape, edge_every);
         let expected = run_bits(&theirs, &input);
-        for scalar in [false, true] {
-            rows::FORCE_SCALAR.store(scalar, Ordering::Relaxed);
-            let what = format!("{op} {shape:?} seed {seed} edges {edge_every} scalar {scalar}");
-            assert_same_bits(&what, &run_bits(&ours, &input), &expected);
-        }
-        rows::FORCE_SCALAR.store(false, Ordering::Relaxed);
+        let what = format!("{op} {shape:?} seed {seed} edges {edge_every}");
+        assert_same_bits_both_paths(
+            &what,
+            "scalar",
+            &rows::FORCE_SCALAR,
+            &ours,
+            &input,
+            &expected,
+        );
     }
 }
 

@@ -206,3 +206,23 @@ pub fn assert_same_bits(
         );
     }
 }
+
+/// Runs `ours` on `input` with the test flag `forced` off (a kernel's own path) and then on
+/// (the path it forces: baseline, scalar) and checks both against `expected`; failures name
+/// `what` and `flag`'s state. Leaves the flag off.
+pub fn assert_same_bits_both_paths(
+    what: &str,
+    flag: &str,
+    forced: &std::sync::atomic::AtomicBool,
+    ours: &TypedModel,
+    input: &Tensor,
+    expected: &(Vec<usize>, Vec<u32>),
+) {
+    use std::sync::atomic::Ordering;
+    for on in [false, true] {
+        forced.store(on, Ordering::Relaxed);
+        let what = format!("{what} {flag} {on}");
+        assert_same_bits(&what, &run_bits(ours, input), expected);
+    }
+    forced.store(false, Ordering::Relaxed);
+}
