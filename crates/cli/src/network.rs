@@ -263,16 +263,7 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
         }
         let mut urls = Vec::new();
         for (i, child) in children.iter_mut().enumerate() {
-            let line = first_line(child, Duration::from_secs(60)).with_context(|| {
-                let log = root.join(format!("validator-{i}")).join("node.log");
-                format!(
-                    "validator {i} did not start; the end of {}: {}",
-                    log.display(),
-                    log_tail(&log, 20)
-                )
-            })?;
-            let v: serde_json::Value = serde_json::from_str(&line)
-                .with_context(|| format!("validator {i} said: {line}"))?;
+            let (line, v) = await_ready(child, &root, i)?;
             urls.push(v["rpc"].as_str().unwrap_or_default().to_string());
             if args.json {
                 println!("{line}");
@@ -314,6 +305,32 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
     result
 }
 
+/// The data dir of validator `i` of the network laid out in `root`.
+fn validator_dir(root: &Path, i: usize) -> PathBuf {
+    root.join(format!("validator-{i}"))
+}
+
+/// Waits (60 s at most) for validator `i` of the network in `root`, started by
+/// [`spawn_validator`], to print its ready line: the line and its JSON, or why not with the end
+/// of the validator's log.
+pub(crate) fn await_ready(
+    child: &mut Child,
+    root: &Path,
+    i: usize,
+) -> Result<(String, serde_json::Value)> {
+    let line = first_line(child, Duration::from_secs(60)).with_context(|| {
+        let log = validator_dir(root, i).join("node.log");
+        format!(
+            "validator {i} did not start; the end of {}: {}",
+            log.display(),
+            log_tail(&log, 20)
+        )
+    })?;
+    let ready =
+        serde_json::from_str(&line).with_context(|| format!("validator {i} said: {line}"))?;
+    Ok((line, ready))
+}
+
 /// Starts validator `i` of the network laid out in `root` (`node --validator --json`, its log
 /// in `validator-i/node.log`).
 pub(crate) fn spawn_validator(
@@ -324,7 +341,7 @@ pub(crate) fn spawn_validator(
     chain_id: u64,
     rpc_port: u16,
 ) -> Result<Child> {
-    let dir = root.join(format!("validator-{i}"));
+    let dir = validator_dir(root, i);
     Command::new(exe)
         .args(["node", "--validator", "--json", "--chain-id"])
         .arg(chain_id.to_string())
@@ -354,7 +371,7 @@ pub(crate) fn layout(root: &Path, n: usize, p2p_port: u16) -> Result<PathBuf> {
     let peers_path = root.join("peers.json");
     let mut validators = Vec::new();
     for i in 0..n {
-        let dir = root.join(format!("validator-{i}"));
+        let dir = validator_dir(root, i);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let key_path = dir.join("key.json");
@@ -407,7 +424,7 @@ pub(crate) fn first_line(child: &mut Child, timeout: Duration) -> Result<String>
 }
 
 /// The last `n` lines of a log file (or why it cannot be read), for an error message.
-pub(crate) fn log_tail(path: &Path, n: usize) -> String {
+fn log_tail(path: &Path, n: usize) -> String {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let lines: Vec<&str> = text.lines().collect();

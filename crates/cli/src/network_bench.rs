@@ -3,7 +3,7 @@
 //! single dev node making a block every second from its pool (`prova node --dev --block-time 1`:
 //! the same block cadence without consensus), measured in the same run under the same load.
 
-use crate::network::{first_line, layout, log_tail, spawn_validator, terminate};
+use crate::network::{await_ready, first_line, layout, spawn_validator, terminate};
 use alloy_consensus::TxEip1559;
 use alloy_eips::Encodable2718;
 use alloy_primitives::{Bytes, TxKind, U256};
@@ -241,12 +241,7 @@ pub fn run(args: BenchNetworkArgs) -> Result<()> {
             .push(spawn_validator(&exe, root, i, &peers, DEV_CHAIN_ID, 0)?);
     }
     for (i, child) in nodes.0.iter_mut().enumerate() {
-        let line = first_line(child, Duration::from_secs(60)).with_context(|| {
-            let log = root.join(format!("validator-{i}")).join("node.log");
-            format!("validator {i} did not start: {}", log_tail(&log, 20))
-        })?;
-        let ready: Value =
-            serde_json::from_str(&line).with_context(|| format!("validator {i} said: {line}"))?;
+        let (_, ready) = await_ready(child, root, i)?;
         urls.push(ready["rpc"].as_str().unwrap_or_default().to_string());
     }
     // Measured once the validators are connected and finalizing.
