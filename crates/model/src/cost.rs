@@ -335,14 +335,17 @@ pub(crate) fn static_cost(
         }
         cost.nodes += 1;
         let mut shapes = Vec::with_capacity(inputs.len());
+        // Bytes of the node's constant inputs (weights), read on every call.
+        let mut konst_bytes = 0u64;
         for f in &inputs {
-            shapes.push(concrete(f, &node.name)?);
+            let shape = concrete(f, &node.name)?;
+            shapes.push(shape);
             if f.konst.is_some() {
-                let b =
-                    volume(concrete(f, &node.name)?).saturating_mul(f.datum_type.size_of() as u64);
-                cost.bytes = cost.bytes.saturating_add(b);
+                let b = volume(shape).saturating_mul(f.datum_type.size_of() as u64);
+                konst_bytes = konst_bytes.saturating_add(b);
             }
         }
+        cost.bytes = cost.bytes.saturating_add(konst_bytes);
         let volumes: Vec<u64> = shapes.iter().map(|s| volume(s)).collect();
         let read = inputs
             .iter()
@@ -383,11 +386,7 @@ pub(crate) fn static_cost(
                 (20, 1_000, 20, 1_000)
             };
             let in_elements = volumes.iter().fold(0u64, |a, v| a.saturating_add(*v));
-            for f in inputs.iter().filter(|f| f.konst.is_some()) {
-                let b =
-                    volume(concrete(f, &node.name)?).saturating_mul(f.datum_type.size_of() as u64);
-                product_weight_bytes = product_weight_bytes.saturating_add(b);
-            }
+            product_weight_bytes = product_weight_bytes.saturating_add(konst_bytes);
             macs.saturating_mul(per_mac)
                 .saturating_add(out_elements.saturating_mul(per_out))
                 .saturating_add(in_elements.saturating_mul(per_in))
