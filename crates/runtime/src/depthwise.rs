@@ -479,9 +479,14 @@ pub(crate) mod avx {
         }
     }
 
-    /// [`super::apply_step`] on eight values.
+    /// [`super::apply_step`] on eight values, `s` the operand `v` in every lane. A max or
+    /// min takes the fewest instructions that give `apply_step`'s result for this operand:
+    /// `vmaxps x, s` is `x > s ? x : s`, `s` where `x` is NaN, which is `apply_step` when `v`
+    /// is neither NaN nor a zero (where `x == s`, both have the same bits); for `±0.0` one
+    /// compare and one blend (`s` where `x` is NaN or on `s`'s wrong side, `x` where they are
+    /// equal, so the other zero is kept); for a NaN operand, `s` exactly where `x` is NaN.
     #[inline(always)]
-    fn step8(step: BinOp, x: __m256, s: __m256) -> __m256 {
+    fn step8(step: BinOp, x: __m256, s: __m256, v: f32) -> __m256 {
         // SAFETY: AVX (every caller is an AVX function).
         unsafe {
             match step {
@@ -489,13 +494,16 @@ pub(crate) mod avx {
                 BinOp::Add => _mm256_add_ps(x, s),
                 BinOp::Sub => _mm256_sub_ps(x, s),
                 BinOp::SubF => _mm256_sub_ps(s, x),
-                // `vmaxps s, x` is `s > x ? s : x`; then `s` where `x` is NaN.
-                BinOp::Max => {
-                    _mm256_blendv_ps(_mm256_max_ps(s, x), s, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
+                BinOp::Max if v.is_nan() => {
+                    _mm256_blendv_ps(x, s, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
                 }
-                BinOp::Min => {
-                    _mm256_blendv_ps(_mm256_min_ps(s, x), s, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
+                BinOp::Max if v != 0.0 => _mm256_max_ps(x, s),
+                BinOp::Max => _mm256_blendv_ps(x, s, _mm256_cmp_ps::<_CMP_NGE_UQ>(x, s)),
+                BinOp::Min if v.is_nan() => {
+                    _mm256_blendv_ps(x, s, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
                 }
+                BinOp::Min if v != 0.0 => _mm256_min_ps(x, s),
+                BinOp::Min => _mm256_blendv_ps(x, s, _mm256_cmp_ps::<_CMP_NLE_UQ>(x, s)),
             }
         }
     }
@@ -506,14 +514,17 @@ pub(crate) mod avx {
     pub(super) unsafe fn apply_steps(steps: Steps, out: &mut [f32]) {
         let mut blocks = out.chunks_exact_mut(64);
         for block in &mut blocks {
-            // SAFETY: `block` holds sixty-four floats; AVX.
+            // SAFETY: `block` holds sixty-four floats; AVX. (Loops, not `array::from_fn`: a
+            // closure does not inherit this function's AVX, so its intrinsics would be calls.)
             unsafe {
-                let mut v: [__m256; 8] =
-                    std::array::from_fn(|i| _mm256_loadu_ps(block.as_ptr().add(8 * i)));
+                let mut v = [_mm256_setzero_ps(); 8];
+                for (i, v) in v.iter_mut().enumerate() {
+                    *v = _mm256_loadu_ps(block.as_ptr().add(8 * i));
+                }
                 for (&step, &s) in steps.ops.iter().zip(steps.values) {
-                    let s = _mm256_set1_ps(s);
+                    let sv = _mm256_set1_ps(s);
                     for v in v.iter_mut() {
-                        *v = step8(step, *v, s);
+                        *v = step8(step, *v, sv, s);
                     }
                 }
                 for (i, v) in v.iter().enumerate() {
@@ -528,7 +539,7 @@ pub(crate) mod avx {
             unsafe {
                 let mut x = _mm256_loadu_ps(chunk.as_ptr());
                 for (&step, &s) in steps.ops.iter().zip(steps.values) {
-                    x = step8(step, x, _mm256_set1_ps(s));
+                    x = step8(step, x, _mm256_set1_ps(s), s);
                 }
                 _mm256_storeu_ps(chunk.as_mut_ptr(), x);
             }
@@ -603,7 +614,7 @@ pub(crate) mod avx {
             for (&op, &v) in steps.ops.iter().zip(steps.values) {
                 let s = _mm256_set1_ps(v);
                 for a in acc.iter_mut() {
-                    *a = step8(op, *a, s);
+                    *a = step8(op, *a, s, v);
                 }
             }
             for (a, &(_, o)) in acc.iter().zip(chunk) {
