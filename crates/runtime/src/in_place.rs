@@ -290,6 +290,16 @@ unsafe fn run_tiles(job: &Job) -> isize {
     let mut padded: Vec<f32> = Vec::new();
     let mut scratch = ScratchTile([0.0; R * R]);
     let mut program: Vec<FusedKerSpec<f32>> = Vec::with_capacity(op.fused.len() + 3);
+    // An output whose rows are contiguous (a convolution's channel × pixel planes) is computed
+    // with the accumulators held by row and stored without a transpose; the scratch tile
+    // for edges is then row-major too.
+    let by_rows = job.c_col == 4;
+    let tile = if by_rows {
+        mmm::tile_strided_rows
+    } else {
+        mmm::tile_strided
+    };
+    let (scratch_row, scratch_col) = if by_rows { (R, 1) } else { (1, R) };
     for p in 0..act_mn.div_ceil(R) {
         let valid = (act_mn - p * R).min(R);
         // The activation panel: in place, or (past the edge) a zero-padded packed copy.
@@ -366,8 +376,8 @@ unsafe fn run_tiles(job: &Job) -> isize {
             } else {
                 OutputStoreKer {
                     ptr: scratch.0.as_mut_ptr() as *mut u8,
-                    row_byte_stride: 4,
-                    col_byte_stride: (R * 4) as isize,
+                    row_byte_stride: (scratch_row * 4) as isize,
+                    col_byte_stride: (scratch_col * 4) as isize,
                     item_size: 4,
                 }
             };
@@ -375,7 +385,7 @@ unsafe fn run_tiles(job: &Job) -> isize {
             program.push(FusedKerSpec::Done);
             // SAFETY: AVX-512F (the caller's); the panels hold k steps at these strides, the
             // vectors sixteen values from each tile's first, the store a whole tile.
-            let err = unsafe { mmm::tile_strided((program.as_ptr(), a_step, b_step)) };
+            let err = unsafe { tile((program.as_ptr(), a_step, b_step)) };
             if err != 0 {
                 return err;
             }
@@ -387,7 +397,7 @@ unsafe fn run_tiles(job: &Job) -> isize {
                             *job.c.byte_offset(
                                 job.c_row * (down * R + i) as isize
                                     + job.c_col * (right * R + j) as isize,
-                            ) = scratch.0[j * R + i];
+                            ) = scratch.0[i * scratch_row + j * scratch_col];
                         }
                     }
                 }

@@ -158,7 +158,7 @@ macro_rules! each_col {
 #[target_feature(enable = "avx512f")]
 unsafe fn tile(op: *const FusedKerSpec<f32>) -> isize {
     // SAFETY: the caller's (packed panels: sixteen floats per k step on both sides).
-    unsafe { tile_body(op, PACKED_K_STEP, PACKED_K_STEP) }
+    unsafe { tile_body::<false>(op, PACKED_K_STEP, PACKED_K_STEP) }
 }
 
 /// Bytes from one k step to the next in a packed panel of sixteen floats.
@@ -177,11 +177,37 @@ pub(crate) unsafe fn tile_strided(
     (op, a_step, b_step): (*const FusedKerSpec<f32>, isize, isize),
 ) -> isize {
     // SAFETY: the caller's.
-    unsafe { tile_body(op, a_step, b_step) }
+    unsafe { tile_body::<false>(op, a_step, b_step) }
 }
 
+/// [`tile_strided`] with the accumulators held by row: register `i` holds row `i` (sixteen
+/// columns, one per lane), for a tile stored row-major (a convolution's channel × pixel
+/// output), which it then stores with sixteen plain row stores instead of a 16 × 16 transpose.
+/// Takes the programs [`crate::in_place`] builds (products, scalar, per-row and per-column
+/// operations, a row-major store; returns 1 for anything else).
+/// Every output gets the same operations on the same operands in the same order as in
+/// [`tile_strided`] (per k step `acc + a * b`, `a` the left operand; a fused operation
+/// `v op acc`), so the same bits: only which lane holds which output changes.
+///
+/// # Safety
+/// As [`tile_strided`].
+#[inline(never)]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn tile_strided_rows(
+    (op, a_step, b_step): (*const FusedKerSpec<f32>, isize, isize),
+) -> isize {
+    // SAFETY: the caller's.
+    unsafe { tile_body::<true>(op, a_step, b_step) }
+}
+
+/// The tile program on accumulators held by column (`ROWS` false: register `j` is column `j`,
+/// see [`Acc`]) or by row (`ROWS` true: register `i` is row `i`).
 #[inline(always)]
-unsafe fn tile_body(mut op: *const FusedKerSpec<f32>, a_step: isize, b_step: isize) -> isize {
+unsafe fn tile_body<const ROWS: bool>(
+    mut op: *const FusedKerSpec<f32>,
+    a_step: isize,
+    b_step: isize,
+) -> isize {
     // SAFETY: AVX-512F (every caller is an AVX-512F function).
     let mut acc: Acc = [unsafe { _mm512_setzero_ps() }; 16];
     // SAFETY (whole body): tract hands pointers to tiles and vectors of this geometry.
@@ -190,6 +216,16 @@ unsafe fn tile_body(mut op: *const FusedKerSpec<f32>, a_step: isize, b_step: isi
             match *op {
                 FusedKerSpec::Done => break,
                 FusedKerSpec::Clear => acc = [_mm512_setzero_ps(); 16],
+                // Held by row, only what a product reading its activation in place runs
+                // (`crate::in_place`: products, scalar, per-row and per-column operations,
+                // row-major stores).
+                FusedKerSpec::LoadTile(..)
+                | FusedKerSpec::AddRowColProducts(..)
+                | FusedKerSpec::AddUnicast(..)
+                    if ROWS =>
+                {
+                    return 1;
+                }
                 FusedKerSpec::LoadTile(col_major, _) => {
                     each_col!(J => acc[J] = _mm512_loadu_ps(col_major.add(16 * J)));
                 }
@@ -211,18 +247,18 @@ unsafe fn tile_body(mut op: *const FusedKerSpec<f32>, a_step: isize, b_step: isi
                         acc[J] = _mm512_mask_blend_ps(positive, scaled, acc[J]);
                     });
                 }
-                FusedKerSpec::PerRowMin(p) => per_row(&mut acc, p, |r, a| _mm512_min_ps(r, a)),
-                FusedKerSpec::PerRowMax(p) => per_row(&mut acc, p, |r, a| _mm512_max_ps(r, a)),
-                FusedKerSpec::PerRowAdd(p) => per_row(&mut acc, p, |r, a| _mm512_add_ps(r, a)),
-                FusedKerSpec::PerRowMul(p) => per_row(&mut acc, p, |r, a| _mm512_mul_ps(r, a)),
-                FusedKerSpec::PerRowSub(p) => per_row(&mut acc, p, |r, a| _mm512_sub_ps(r, a)),
-                FusedKerSpec::PerRowSubF(p) => per_row(&mut acc, p, |r, a| _mm512_sub_ps(a, r)),
-                FusedKerSpec::PerColMin(p) => per_col(&mut acc, p, |c, a| _mm512_min_ps(c, a)),
-                FusedKerSpec::PerColMax(p) => per_col(&mut acc, p, |c, a| _mm512_max_ps(c, a)),
-                FusedKerSpec::PerColAdd(p) => per_col(&mut acc, p, |c, a| _mm512_add_ps(c, a)),
-                FusedKerSpec::PerColMul(p) => per_col(&mut acc, p, |c, a| _mm512_mul_ps(c, a)),
-                FusedKerSpec::PerColSub(p) => per_col(&mut acc, p, |c, a| _mm512_sub_ps(c, a)),
-                FusedKerSpec::PerColSubF(p) => per_col(&mut acc, p, |c, a| _mm512_sub_ps(a, c)),
+                FusedKerSpec::PerRowMin(p) => per(&mut acc, p, !ROWS, |v, a| _mm512_min_ps(v, a)),
+                FusedKerSpec::PerRowMax(p) => per(&mut acc, p, !ROWS, |v, a| _mm512_max_ps(v, a)),
+                FusedKerSpec::PerRowAdd(p) => per(&mut acc, p, !ROWS, |v, a| _mm512_add_ps(v, a)),
+                FusedKerSpec::PerRowMul(p) => per(&mut acc, p, !ROWS, |v, a| _mm512_mul_ps(v, a)),
+                FusedKerSpec::PerRowSub(p) => per(&mut acc, p, !ROWS, |v, a| _mm512_sub_ps(v, a)),
+                FusedKerSpec::PerRowSubF(p) => per(&mut acc, p, !ROWS, |v, a| _mm512_sub_ps(a, v)),
+                FusedKerSpec::PerColMin(p) => per(&mut acc, p, ROWS, |v, a| _mm512_min_ps(v, a)),
+                FusedKerSpec::PerColMax(p) => per(&mut acc, p, ROWS, |v, a| _mm512_max_ps(v, a)),
+                FusedKerSpec::PerColAdd(p) => per(&mut acc, p, ROWS, |v, a| _mm512_add_ps(v, a)),
+                FusedKerSpec::PerColMul(p) => per(&mut acc, p, ROWS, |v, a| _mm512_mul_ps(v, a)),
+                FusedKerSpec::PerColSub(p) => per(&mut acc, p, ROWS, |v, a| _mm512_sub_ps(v, a)),
+                FusedKerSpec::PerColSubF(p) => per(&mut acc, p, ROWS, |v, a| _mm512_sub_ps(a, v)),
                 FusedKerSpec::AddRowColProducts(rows, cols) => {
                     let r = _mm512_loadu_ps(rows);
                     each_col!(J => {
@@ -249,13 +285,22 @@ unsafe fn tile_body(mut op: *const FusedKerSpec<f32>, a_step: isize, b_step: isi
                     if packing != 0 {
                         return 1;
                     }
-                    acc = add_mat_mul(acc, k, pa as *const f32, pb as *const f32, a_step, b_step);
+                    let (pa, pb) = (pa as *const f32, pb as *const f32);
+                    acc = add_mat_mul::<ROWS>(acc, k, pa, pb, a_step, b_step);
                 }
                 FusedKerSpec::Store(tile) => {
                     if tile.item_size != 4 {
                         return 1;
                     }
-                    if tile.row_byte_stride == 4 {
+                    if ROWS {
+                        if tile.col_byte_stride != 4 {
+                            return 1;
+                        }
+                        each_col!(I => {
+                            let at = tile.ptr.offset(tile.row_byte_stride * I as isize);
+                            _mm512_storeu_ps(at as *mut f32, acc[I]);
+                        });
+                    } else if tile.row_byte_stride == 4 {
                         each_col!(J => {
                             let at = tile.ptr.offset(tile.col_byte_stride * J as isize);
                             _mm512_storeu_ps(at as *mut f32, acc[J]);
@@ -276,10 +321,12 @@ unsafe fn tile_body(mut op: *const FusedKerSpec<f32>, a_step: isize, b_step: isi
     0
 }
 
-/// `acc[j][i] += a[i] * b[j]` for each k in order: one multiply, then one add, per output;
-/// the panels' k steps `a_step` and `b_step` bytes apart.
+/// `acc += a[i] * b[j]` for each k in order: one multiply, then one add, per output (`a`
+/// the left operand); the panels' k steps `a_step` and `b_step` bytes apart. Accumulators
+/// held by column (`acc[j]` lane `i`: `a` loaded, `b` broadcast) or by row (`ROWS`: `acc[i]`
+/// lane `j`, `b` loaded, `a` broadcast): the same operands in the same order either way.
 #[inline(always)]
-unsafe fn add_mat_mul(
+unsafe fn add_mat_mul<const ROWS: bool>(
     mut acc: Acc,
     k: usize,
     mut pa: *const f32,
@@ -289,8 +336,13 @@ unsafe fn add_mat_mul(
 ) -> Acc {
     unsafe {
         for _ in 0..k {
-            let a = _mm512_loadu_ps(pa);
-            each_col!(J => acc[J] = _mm512_add_ps(acc[J], _mm512_mul_ps(a, _mm512_set1_ps(*pb.add(J)))));
+            if ROWS {
+                let b = _mm512_loadu_ps(pb);
+                each_col!(I => acc[I] = _mm512_add_ps(acc[I], _mm512_mul_ps(_mm512_set1_ps(*pa.add(I)), b)));
+            } else {
+                let a = _mm512_loadu_ps(pa);
+                each_col!(J => acc[J] = _mm512_add_ps(acc[J], _mm512_mul_ps(a, _mm512_set1_ps(*pb.add(J)))));
+            }
             pa = pa.byte_offset(a_step);
             pb = pb.byte_offset(b_step);
         }
@@ -305,17 +357,20 @@ unsafe fn scalar(acc: &mut Acc, m: f32, f: impl Fn(__m512, __m512) -> __m512) {
     each_col!(J => acc[J] = f(m, acc[J]));
 }
 
+/// `acc = f(v, acc)` for sixteen values `v` at `p`: one per lane of every register
+/// (`by_lane`: per row of accumulators held by column, per column of accumulators held by
+/// row), or one per register (the other two).
 #[inline(always)]
-unsafe fn per_row(acc: &mut Acc, rows: *const f32, f: impl Fn(__m512, __m512) -> __m512) {
-    // SAFETY: sixteen rows' values.
-    let r = unsafe { _mm512_loadu_ps(rows) };
-    each_col!(J => acc[J] = f(r, acc[J]));
-}
-
-#[inline(always)]
-unsafe fn per_col(acc: &mut Acc, cols: *const f32, f: impl Fn(__m512, __m512) -> __m512) {
-    // SAFETY: sixteen columns' values; AVX-512F (every caller is an AVX-512F function).
-    each_col!(J => acc[J] = f(unsafe { _mm512_set1_ps(*cols.add(J)) }, acc[J]));
+unsafe fn per(acc: &mut Acc, p: *const f32, by_lane: bool, f: impl Fn(__m512, __m512) -> __m512) {
+    // SAFETY: sixteen values; AVX-512F (every caller is an AVX-512F function).
+    unsafe {
+        if by_lane {
+            let v = _mm512_loadu_ps(p);
+            each_col!(J => acc[J] = f(v, acc[J]));
+        } else {
+            each_col!(J => acc[J] = f(_mm512_set1_ps(*p.add(J)), acc[J]));
+        }
+    }
 }
 
 /// The transpose of a 16 × 16 block held as sixteen registers (register `j`, lane `i` to
