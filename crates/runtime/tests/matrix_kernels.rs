@@ -1,8 +1,9 @@
-//! Prova's AVX-512 matrix kernel against tract's AVX kernels, bit for bit.
+//! Prova's AVX-512 matrix kernels against tract's AVX kernels, bit for bit.
 //!
 //! Each case is a matrix product (an `EinSum`) with an epilogue tract fuses into the kernel
 //! (bias per row or per column, scalar multiply, clip, subtractions, a residual add), compiled
-//! twice under the exact profile: with Prova's kernel tier (`prova_avx512_mmm_f32_16x16`) and
+//! twice under the exact profile: with Prova's kernel tier (`prova_avx512_mmm_f32_16x16`, and
+//! `prova_avx512_mmm_f32_64x1` for matrix-vector products) and
 //! with it switched off (`FORCE_TRACT`: tract's `avx_mmm_f32_*`, which the conformance hashes
 //! were computed with). Both run on the same inputs, full of edge values (signed zeros,
 //! subnormals beside large factors, which the kernels' DAZ reads as zero, infinities, NaN,
@@ -156,6 +157,14 @@ fn check(case: Case, seed: u64) {
         matrix_kernels::available(),
         "{case:?}: Prova's kernel chosen iff the CPU has AVX-512F: {our_kernels:?}"
     );
+    if case.n == 1 && matrix_kernels::available() {
+        assert!(
+            our_kernels
+                .iter()
+                .any(|k| k.contains("prova_avx512_mmm_f32_64x1")),
+            "{case:?}: a matrix-vector product runs Prova's 64 × 1 kernel: {our_kernels:?}"
+        );
+    }
 
     let run = |plan: &TypedModel| {
         let out = plan
@@ -207,6 +216,12 @@ fn same_bits_as_tracts_avx_kernels() {
         (33, 100, 47),
         (48, 1030, 20),
         (100, 17, 31),
+        // Matrix-vector products (Prova's 64 × 1 kernel): an MLP's layers, border tiles.
+        (2048, 1024, 1),
+        (1000, 77, 1),
+        (64, 16, 1),
+        (10, 300, 1),
+        (130, 3, 1),
     ] {
         for epilogue in [
             Epilogue::None,
@@ -228,7 +243,7 @@ fn same_bits_as_tracts_avx_kernels() {
         }
     }
     // Both operands at run time (attention), batched.
-    for (m, k, n) in [(128, 64, 128), (128, 128, 64), (19, 33, 21)] {
+    for (m, k, n) in [(128, 64, 128), (128, 128, 64), (19, 33, 21), (70, 100, 1)] {
         for transposed_output in [false, true] {
             cases.push(Case {
                 batch: Some(3),

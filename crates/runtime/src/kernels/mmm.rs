@@ -19,8 +19,8 @@
 //!
 //! Selection: a kernel tier ranked above tract's (`MmmTier`; applies only under the exact
 //! profile on a CPU with AVX-512F) names this kernel for an f32 product whose `m`, `k` and `n`
-//! are known and at least 16; every other product (matrix-vector, narrow, symbolic shapes) stays
-//! with tract's AVX tier. The kernel ranks below tract's AVX kernels otherwise, so tract's own
+//! are known and at least 16, and Prova's matrix-vector kernel ([`super::mmv`]) for `n = 1`;
+//! every other product (narrow, symbolic shapes) stays with tract's AVX tier. The kernel ranks below tract's AVX kernels otherwise, so tract's own
 //! fallbacks never pick it. On a CPU without AVX-512F it is not built and the tier does not
 //! apply; whichever kernel runs, the bits are the same.
 
@@ -82,12 +82,16 @@ static PROVA_AVX512_MMM_F32_16X16: LazyLock<DynKernel<16, 16, f32>> = LazyLock::
 
 inventory::submit! { MmmRoutine { make: || PROVA_AVX512_MMM_F32_16X16.mmm() } }
 
-/// Whether Prova's 16×16 kernel runs this product: f32, `m`, `k` and `n` known, `n` at least
-/// 16 (a narrower product is tract's 16×6 tile or matrix-vector kernel's), `k` at least 16
-/// (below that the product is all tile overhead).
+/// Which of Prova's kernels runs this f32 product: the matrix-vector one
+/// ([`super::mmv`]) for `n = 1`; the 16×16 one for `m`, `k` and `n` known and at least 16 (a
+/// narrower product is tract's 16×6 tile or one of its narrow kernels; below `k = 16` the
+/// product is all tile overhead).
 fn preferred(_isa: &IsaSet, dt: DatumType, query: &Query, _: &[Suitable]) -> Option<&'static str> {
     if dt != DatumType::F32 || FORCE_TRACT.load(Ordering::Relaxed) {
         return None;
+    }
+    if query.n == Some(1) {
+        return Some(super::mmv::KERNEL_NAME);
     }
     let (m, k, n) = (query.m?, query.k?, query.n?);
     (m >= 16 && k >= 16 && n >= 16).then(|| PROVA_AVX512_MMM_F32_16X16.name.as_str())

@@ -39,6 +39,8 @@ pub mod erf;
 pub mod exp_sum;
 #[cfg(target_arch = "x86_64")]
 pub mod mmm;
+#[cfg(target_arch = "x86_64")]
+pub mod mmv;
 
 /// A xorshift64 generator from `seed` (not zero): reproducible values for the kernels' tests.
 #[cfg(test)]
