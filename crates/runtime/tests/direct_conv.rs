@@ -196,6 +196,10 @@ fn same_bits_as_tracts_matrix_product() {
         // RGB stems: 3x3 stride 2 (MobileNet), 3x3 stride 1, 5x5 stride 2; grey 7x7.
         case(3, 16, [32, 32], [3, 3], [2, 2]),
         case(3, 8, [16, 20], [3, 3], [1, 1]),
+        // The MobileNet's stem (rows of 32), and rows of 40 (the last pass of a row overlaps
+        // the one before) with a channel count past one block.
+        case(3, 16, [64, 64], [3, 3], [2, 2]),
+        case(3, 11, [12, 40], [3, 3], [1, 1]),
         Case {
             pads: [2, 2, 2, 2],
             ..case(2, 13, [19, 23], [5, 5], [2, 2])
