@@ -6,11 +6,12 @@
 //! kernel loads them 32 bytes at a time into eight accumulators of eight rows; this kernel does
 //! the same arithmetic per output (one accumulator per row, from `+0`, `acc + a * b` in k
 //! order, `vmulps` then `vaddps`, under the kernels' MXCSR with DAZ) with four accumulators of
-//! sixteen rows, one 64-byte load per cache line. On a Zen 4 core the two 8 MB layers of a
-//! 4M-parameter MLP stream at ~70 GB/s this way against ~55 with 32-byte loads (a by-hand
-//! microbenchmark of both loops; software prefetch made it slower). Every fused operation keeps
-//! the AVX kernels' operand order (see [`super::mmm`]), so every output has the same bits as
-//! tract's kernel gives it (`tests/matrix_kernels.rs`).
+//! sixteen rows, one 64-byte load per cache line. On a Zen 4 core this is faster where the
+//! weights come from the last-level cache (a 1M-parameter MLP 59 → 53 µs) and the same where
+//! they stream from memory (~60 GB/s either way: a 4M-parameter MLP's 8 MB layers); software
+//! prefetch made it slower at every distance tried (docs/performance.md). Every fused
+//! operation keeps the AVX kernels' operand order (see [`super::mmm`]), so every output has the
+//! same bits as tract's kernel gives it (`tests/matrix_kernels.rs`).
 //!
 //! Selection: Prova's kernel tier ([`super::mmm`]) names it for every f32 product with `n = 1`
 //! known, under the exact profile on a CPU with AVX-512F.
