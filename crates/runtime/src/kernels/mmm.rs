@@ -19,7 +19,7 @@
 //!
 //! Selection: a kernel tier ranked above tract's (`MmmTier`; applies only under the exact
 //! profile on a CPU with AVX-512F) names this kernel for an f32 product whose `m`, `k` and `n`
-//! are known and at least 16, and Prova's matrix-vector kernel ([`super::mmv`]) for `n = 1`;
+//! are known and at least 16, and Prova's matrix-vector kernel (`kernels::mmv`) for `n = 1`;
 //! every other product (narrow, symbolic shapes) stays with tract's AVX tier. The kernel ranks below tract's AVX kernels otherwise, so tract's own
 //! fallbacks never pick it. On a CPU without AVX-512F it is not built and the tier does not
 //! apply; whichever kernel runs, the bits are the same.
@@ -83,7 +83,7 @@ static PROVA_AVX512_MMM_F32_16X16: LazyLock<DynKernel<16, 16, f32>> = LazyLock::
 inventory::submit! { MmmRoutine { make: || PROVA_AVX512_MMM_F32_16X16.mmm() } }
 
 /// Which of Prova's kernels runs this f32 product: the matrix-vector one
-/// ([`super::mmv`]) for `n = 1`; the 16×16 one for `m`, `k` and `n` known and at least 16 (a
+/// (`kernels::mmv`) for `n = 1`; the 16×16 one for `m`, `k` and `n` known and at least 16 (a
 /// narrower product is tract's 16×6 tile or one of its narrow kernels; below `k = 16` the
 /// product is all tile overhead).
 fn preferred(_isa: &IsaSet, dt: DatumType, query: &Query, _: &[Suitable]) -> Option<&'static str> {
