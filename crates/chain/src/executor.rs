@@ -253,7 +253,7 @@ impl Executor {
 
     /// [`Self::execute`], with INFER taking its outputs from `claimed` (a block's witness) where
     /// a claim names the model and inputs the execution asks for, instead of running the model
-    /// ([`ProvaPrecompiles::feed_witness`]). The result's [`ExecutedBlock::inputs`] keep the
+    /// ([`ProvaPrecompiles::feed_witness`]). The result's [`ExecutedBlock::witness`] keeps the
     /// inputs of every record so that [`Reference`] can check the claimed outputs later: this
     /// is replay without inference.
     pub fn execute_with_witness(
