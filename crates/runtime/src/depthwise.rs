@@ -494,14 +494,11 @@ pub(crate) mod avx {
                 BinOp::Add => _mm256_add_ps(x, s),
                 BinOp::Sub => _mm256_sub_ps(x, s),
                 BinOp::SubF => _mm256_sub_ps(s, x),
-                BinOp::Max if v.is_nan() => {
+                BinOp::Max | BinOp::Min if v.is_nan() => {
                     _mm256_blendv_ps(x, s, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
                 }
                 BinOp::Max if v != 0.0 => _mm256_max_ps(x, s),
                 BinOp::Max => _mm256_blendv_ps(x, s, _mm256_cmp_ps::<_CMP_NGE_UQ>(x, s)),
-                BinOp::Min if v.is_nan() => {
-                    _mm256_blendv_ps(x, s, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
-                }
                 BinOp::Min if v != 0.0 => _mm256_min_ps(x, s),
                 BinOp::Min => _mm256_blendv_ps(x, s, _mm256_cmp_ps::<_CMP_NLE_UQ>(x, s)),
             }

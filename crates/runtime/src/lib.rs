@@ -257,12 +257,13 @@ fn from_tract(t: &TractTensor, dtype: DType) -> TractResult<Tensor> {
 /// `bytes` (little-endian elements of `dtype`) copied with every NaN replaced by the canonical
 /// quiet NaN (`0x7fc00000`, `0x7ff8000000000000`), as WebAssembly engines do for determinism:
 /// the sign and payload of a NaN depend on which kernel and operand order produced it, its
-/// being NaN does not (docs/determinism.md, "NaN"). One pass: copy and replace together.
+/// being NaN does not (docs/determinism.md, "NaN"). A copy, then the replacement in place on
+/// whole words (see [`canonicalise`]).
 fn canonical_bytes(dtype: DType, bytes: &[u8]) -> Vec<u8> {
     let mut data = bytes.to_vec();
     match dtype {
-        DType::F32 => canonicalise::<u32, 4>(&mut data, 0x7fff_ffff, 0x7f80_0000, 0x7fc0_0000),
-        DType::F64 => canonicalise::<u64, 8>(
+        DType::F32 => canonicalise::<u32>(&mut data, 0x7fff_ffff, 0x7f80_0000, 0x7fc0_0000),
+        DType::F64 => canonicalise::<u64>(
             &mut data,
             0x7fff_ffff_ffff_ffff,
             0x7ff0_0000_0000_0000,
@@ -297,12 +298,12 @@ macro_rules! float_bits {
 }
 float_bits!(u32, u64);
 
-/// Replaces every NaN among the little-endian floats of `data` (`N` bytes each, bits `T`) by
+/// Replaces every NaN among the little-endian floats of `data` (bits `T`, its size each) by
 /// `nan`: a value is NaN when its bits without the sign (`& abs`) exceed infinity's (`inf`).
 /// Where the machine is little-endian and the buffer aligned for `T` (a fresh allocation is),
 /// on whole `T`s, which the compiler vectorises (a copy of the encoder's 32K outputs took 23 µs
 /// one float at a time); otherwise the same test float by float.
-fn canonicalise<T: FloatBits, const N: usize>(data: &mut [u8], abs: T, inf: T, nan: T) {
+fn canonicalise<T: FloatBits>(data: &mut [u8], abs: T, inf: T, nan: T) {
     let fix = |v: T| if v & abs > inf { nan } else { v };
     #[cfg(target_endian = "little")]
     {
@@ -315,7 +316,7 @@ fn canonicalise<T: FloatBits, const N: usize>(data: &mut [u8], abs: T, inf: T, n
             return;
         }
     }
-    for c in data.chunks_exact_mut(N) {
+    for c in data.chunks_exact_mut(std::mem::size_of::<T>()) {
         fix(T::from_le(c)).write_le(c);
     }
 }
@@ -538,7 +539,7 @@ mod canonical_tests {
         // The same floats one byte off alignment (the float-by-float path).
         let mut shifted = vec![0xAAu8];
         shifted.extend_from_slice(&bytes);
-        canonicalise::<u32, 4>(&mut shifted[1..], 0x7fff_ffff, 0x7f80_0000, 0x7fc0_0000);
+        canonicalise::<u32>(&mut shifted[1..], 0x7fff_ffff, 0x7f80_0000, 0x7fc0_0000);
         assert_eq!(shifted[0], 0xAA);
         assert_eq!(&shifted[1..], want.as_slice());
     }

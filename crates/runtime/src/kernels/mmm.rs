@@ -20,8 +20,8 @@
 //! Selection: a kernel tier ranked above tract's (`MmmTier`; applies only under the exact
 //! profile on a CPU with AVX-512F) names this kernel for an f32 product whose `m`, `k` and `n`
 //! are known and at least 16, and Prova's matrix-vector kernel (`kernels::mmv`) for `n = 1`;
-//! every other product (narrow, symbolic shapes) stays with tract's AVX tier. The kernel ranks below tract's AVX kernels otherwise, so tract's own
-//! fallbacks never pick it. On a CPU without AVX-512F it is not built and the tier does not
+//! every other product (narrow, symbolic shapes) stays with tract's AVX tier. The kernel ranks
+//! below tract's AVX kernels otherwise, so tract's own fallbacks never pick it. On a CPU without AVX-512F it is not built and the tier does not
 //! apply; whichever kernel runs, the bits are the same.
 
 use std::arch::{asm, x86_64::*};
