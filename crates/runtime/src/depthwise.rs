@@ -66,6 +66,10 @@ pub struct DepthwiseConv {
     /// Element-wise steps fused after the convolution (inputs 3.., one operand each), as
     /// tract's by-scalar kernels compute them ([`apply_step`]).
     steps: TVec<BinOp>,
+    /// Whether the input, and the output, have padded planes ([`crate::plane_pad`]) instead
+    /// of NCHW's contiguous ones.
+    padded_in: bool,
+    padded_out: bool,
 }
 
 /// One fused step on one value `x` with its operand `s` (one per channel, or one for all),
@@ -158,7 +162,59 @@ impl DepthwiseConv {
             pad_before: pair(&patch.pad_before),
             output_shape: geo.output_shape.shape.clone(),
             steps: tvec!(),
+            padded_in: false,
+            padded_out: false,
         }))
+    }
+
+    /// Channels, and pixels of one input and one output plane (for [`crate::plane_pad`]).
+    pub(crate) fn planes(&self) -> (usize, usize, usize) {
+        let ([h, w], [oh, ow]) = (self.input, self.output);
+        (self.channels, h * w, oh * ow)
+    }
+
+    /// Whether the input (or the output) can have padded planes: one image.
+    pub(crate) fn can_pad(&self, output: bool) -> bool {
+        self.batch == 1
+            && !(if output {
+                self.padded_out
+            } else {
+                self.padded_in
+            })
+    }
+
+    /// This op with its input (`output` false) or output in padded planes.
+    pub(crate) fn with_padded(&self, output: bool) -> Self {
+        let mut op = self.clone();
+        if output {
+            op.padded_out = true;
+        } else {
+            op.padded_in = true;
+        }
+        op
+    }
+
+    /// The output's shape: as planned, or in padded planes.
+    fn out_shape(&self) -> TVec<usize> {
+        if self.padded_out {
+            let (c, _, p) = self.planes();
+            crate::plane_pad::shape(c, p)
+        } else {
+            self.output_shape.clone()
+        }
+    }
+
+    /// Values from one input plane to the next, and from one output plane to the next.
+    fn plane_strides(&self) -> (usize, usize) {
+        let (_, p, op) = self.planes();
+        let stride = |padded: bool, p: usize| {
+            if padded {
+                crate::plane_pad::stride(p)
+            } else {
+                p
+            }
+        };
+        (stride(self.padded_in, p), stride(self.padded_out, op))
     }
 
     /// The geometry of one channel plane.
@@ -227,17 +283,18 @@ impl DepthwiseConv {
         let plane = routine();
         let mut scratch = Scratch::new(&g);
         let mut values: TVec<f32> = tvec!(0.0; self.steps.len());
+        let (in_stride, out_stride) = self.plane_strides();
         for n in 0..self.batch {
             for c in 0..self.channels {
                 let index = n * self.channels + c;
                 let b = per_channel(bias, c);
-                let out = &mut out[index * oh * ow..][..oh * ow];
+                let out = &mut out[index * out_stride..][..oh * ow];
                 for (v, o) in values.iter_mut().zip(operands) {
                     *v = per_channel(o, c);
                 }
                 plane(
                     &g,
-                    &x[index * h * w..][..h * w],
+                    &x[index * in_stride..][..h * w],
                     &kernel[c * kh * kw..][..kh * kw],
                     b,
                     Steps {
@@ -942,7 +999,7 @@ impl Op for DepthwiseConv {
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
             "{} channels, {:?} -> {:?}, kernel {:?}, strides {:?}, dilations {:?}, pads {:?}, \
-             then {:?}",
+             then {:?}{}",
             self.channels,
             self.input,
             self.output,
@@ -950,7 +1007,8 @@ impl Op for DepthwiseConv {
             self.strides,
             self.dilations,
             self.pad_before,
-            self.steps
+            self.steps,
+            crate::plane_pad::describe(self.padded_in, self.padded_out),
         )])
     }
 
@@ -973,8 +1031,13 @@ impl EvalOp for DepthwiseConv {
         let [h, w] = self.input;
         let [kh, kw] = self.kernel;
         let planes = self.batch * self.channels;
+        let x_len = if self.padded_in {
+            crate::plane_pad::len(self.channels, h * w)
+        } else {
+            planes * h * w
+        };
         ensure!(
-            x.len() == planes * h * w
+            x.len() == x_len
                 && kernel.len() == self.channels * kh * kw
                 && [bias]
                     .iter()
@@ -982,15 +1045,15 @@ impl EvalOp for DepthwiseConv {
                     .all(|v| v.len() == 1 || v.len() == self.channels),
             "depthwise convolution inputs do not match the shapes it was built for"
         );
-        // SAFETY: f32 has no invalid bit patterns, and `run` writes every output.
-        let mut out = unsafe { Tensor::uninitialized::<f32>(&self.output_shape)? };
-        self.run(
-            x,
-            kernel,
-            bias,
-            operands,
-            out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
-        );
+        // SAFETY: f32 has no invalid bit patterns, and `run` writes every output (and
+        // `plane_pad::clear` the padding).
+        let mut out = unsafe { Tensor::uninitialized::<f32>(&self.out_shape())? };
+        let mut plain = out.try_as_plain_ram_mut()?;
+        let values = plain.as_slice_mut::<f32>()?;
+        self.run(x, kernel, bias, operands, values);
+        if self.padded_out {
+            crate::plane_pad::clear(values, self.planes().2);
+        }
         Ok(tvec!(out.into_tvalue()))
     }
 }
@@ -1001,7 +1064,7 @@ impl TypedOp for DepthwiseConv {
             inputs.len() == 3 + self.steps.len(),
             "depthwise convolution takes three inputs and one per fused step"
         );
-        Ok(tvec!(f32::fact(&*self.output_shape)))
+        Ok(tvec!(f32::fact(&*self.out_shape())))
     }
 
     fn cost(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {

@@ -58,6 +58,9 @@ pub struct DirectConv {
     /// Whether the sum gets the bias added (tract drops a constant bias of zeros).
     bias: bool,
     steps: TVec<BinOp>,
+    /// Whether the output has padded planes ([`crate::plane_pad`]) instead of NCHW's
+    /// contiguous ones.
+    padded_out: bool,
 }
 
 impl DirectConv {
@@ -130,11 +133,47 @@ impl DirectConv {
             output_shape: geo.output_shape.shape.clone(),
             bias: !zero_bias,
             steps: tvec!(),
+            padded_out: false,
         }))
     }
 
     /// The padded plane's width and height: every column and row any output's taps read, at
     /// least the image and its padding before.
+    /// Output channels and pixels of one output plane, where the output can have padded
+    /// planes (one image).
+    pub(crate) fn paddable_out(&self) -> Option<(usize, usize)> {
+        let [oh, ow] = self.output;
+        (self.batch == 1 && !self.padded_out).then_some((self.c_out, oh * ow))
+    }
+
+    /// This op with its output in padded planes.
+    pub(crate) fn with_padded_out(&self) -> Self {
+        Self {
+            padded_out: true,
+            ..self.clone()
+        }
+    }
+
+    /// The output's shape: as planned, or in padded planes.
+    fn out_shape(&self) -> TVec<usize> {
+        let [oh, ow] = self.output;
+        if self.padded_out {
+            crate::plane_pad::shape(self.c_out, oh * ow)
+        } else {
+            self.output_shape.clone()
+        }
+    }
+
+    /// Values from one output plane to the next.
+    fn out_plane(&self) -> usize {
+        let [oh, ow] = self.output;
+        if self.padded_out {
+            crate::plane_pad::stride(oh * ow)
+        } else {
+            oh * ow
+        }
+    }
+
     fn padded(&self) -> [usize; 2] {
         let [h, w] = self.input;
         let [oh, ow] = self.output;
@@ -223,7 +262,7 @@ unsafe fn sums_portable(job: *const Job) -> isize {
                     }
                 }
                 // SAFETY: inside the image's outputs.
-                unsafe { *job.out.add((co * oh + oy) * ow + ox) = acc };
+                unsafe { *job.out.add(co * op.out_plane() + oy * ow + ox) = acc };
             }
         }
     }
@@ -296,7 +335,8 @@ impl DirectConv {
                     }
                 }
             }
-            let out = &mut out[n * self.c_out * oh * ow..][..self.c_out * oh * ow];
+            let image = self.c_out * self.out_plane();
+            let out = &mut out[n * image..][..image];
             let job = Job {
                 op: self,
                 padded: &padded,
@@ -320,7 +360,8 @@ impl DirectConv {
                 sums(&job as *const Job)
             };
             if !self.steps.is_empty() {
-                for (c, plane) in out.chunks_exact_mut(oh * ow).enumerate() {
+                for (c, plane) in out.chunks_exact_mut(self.out_plane()).enumerate() {
+                    let plane = &mut plane[..oh * ow];
                     for (v, o) in values.iter_mut().zip(operands) {
                         *v = per_channel(o, c);
                     }
@@ -444,6 +485,7 @@ mod avx {
         let sh = op.strides[0];
         let c_out = op.c_out;
         let width = 8 * P;
+        let out_plane = op.out_plane();
         // SAFETY (whole body): AVX; every load lies in the split padded image (its planes hold
         // every tap of every output, and the outputs of a row read consecutive columns of one
         // plane); every store lies in the outputs of channels `co .. co + N`.
@@ -468,7 +510,7 @@ mod avx {
                         w = w.add(c_out);
                     }
                     for (c, a) in acc.iter().enumerate() {
-                        let at = job.out.add(((co + c) * oh + oy) * ow + ox);
+                        let at = job.out.add((co + c) * out_plane + oy * ow + ox);
                         for (p, a) in a.iter().enumerate() {
                             let sum = if op.bias {
                                 _mm256_add_ps(bias[c], *a)
@@ -496,7 +538,7 @@ impl Op for DirectConv {
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
             "{} -> {} channels, {:?} -> {:?}, kernel {:?}, strides {:?}, dilations {:?}, pads \
-             {:?}, bias {}, then {:?}",
+             {:?}, bias {}, then {:?}{}",
             self.c_in,
             self.c_out,
             self.input,
@@ -506,7 +548,8 @@ impl Op for DirectConv {
             self.dilations,
             self.pad_before,
             self.bias,
-            self.steps
+            self.steps,
+            crate::plane_pad::describe(false, self.padded_out),
         )])
     }
 
@@ -538,14 +581,15 @@ impl EvalOp for DirectConv {
             "direct convolution inputs do not match the shapes it was built for"
         );
         // SAFETY: f32 has no invalid bit patterns, and `run` writes every output.
-        let mut out = unsafe { Tensor::uninitialized::<f32>(&self.output_shape)? };
-        self.run(
-            x,
-            kernel,
-            bias,
-            operands,
-            out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
-        );
+        // (and `plane_pad::clear` the padding).
+        let mut out = unsafe { Tensor::uninitialized::<f32>(&self.out_shape())? };
+        let mut plain = out.try_as_plain_ram_mut()?;
+        let values = plain.as_slice_mut::<f32>()?;
+        self.run(x, kernel, bias, operands, values);
+        if self.padded_out {
+            let [oh, ow] = self.output;
+            crate::plane_pad::clear(values, oh * ow);
+        }
         Ok(tvec!(out.into_tvalue()))
     }
 }
@@ -556,7 +600,7 @@ impl TypedOp for DirectConv {
             inputs.len() == 3 + self.steps.len(),
             "direct convolution takes three inputs and one per fused step"
         );
-        Ok(tvec!(f32::fact(&*self.output_shape)))
+        Ok(tvec!(f32::fact(&*self.out_shape())))
     }
 
     fn cost(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {

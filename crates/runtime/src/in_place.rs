@@ -67,6 +67,10 @@ pub struct InPlaceMatMul {
     c_m_axis: usize,
     c_n_axis: usize,
     fused: Vec<Fused>,
+    /// Whether the activation, and the output, have padded planes ([`crate::plane_pad`]):
+    /// the activation's k step (`act_k_stride`) is then a padded plane.
+    padded_act: bool,
+    padded_out: bool,
 }
 
 impl InPlaceMatMul {
@@ -200,9 +204,61 @@ impl InPlaceMatMul {
                 c_m_axis,
                 c_n_axis,
                 fused,
+                padded_act: false,
+                padded_out: false,
             },
             act,
         )))
+    }
+
+    /// The activation's slot, channels (k) and pixels (its mn), where it can be read from
+    /// padded planes: in NCHW order (k outer, mn contiguous).
+    pub(crate) fn paddable_act(&self) -> Option<(usize, usize, usize)> {
+        let mn = if self.act_is_a { self.m } else { self.n };
+        (!self.padded_act && self.act_k_stride == mn).then_some((self.act_slot, self.k, mn))
+    }
+
+    /// The output's channels and pixels, where it can be written in padded planes: an output
+    /// whose last axis is the pixels (m or n), the one before it the channels, every other
+    /// axis of length one.
+    pub(crate) fn paddable_out(&self) -> Option<(usize, usize)> {
+        let (c, p) = self.out_planes()?;
+        (!self.padded_out).then_some((c, p))
+    }
+
+    /// The output's channels and pixels, as [`Self::paddable_out`] finds them.
+    fn out_planes(&self) -> Option<(usize, usize)> {
+        let rank = self.c_shape.len();
+        let (last, before) = (rank.checked_sub(1)?, rank.checked_sub(2)?);
+        let axes = [self.c_m_axis, self.c_n_axis];
+        let ones = self.c_shape[..before].iter().all(|&d| d == 1);
+        (axes.contains(&last) && axes.contains(&before) && ones)
+            .then_some((self.c_shape[before], self.c_shape[last]))
+    }
+
+    /// This op with its activation (`output` false) or its output in padded planes (as
+    /// [`Self::paddable_act`] and [`Self::paddable_out`] allow).
+    pub(crate) fn with_padded(&self, output: bool) -> Self {
+        let mut op = self.clone();
+        if output {
+            op.padded_out = true;
+        } else {
+            op.padded_act = true;
+            let mn = if op.act_is_a { op.m } else { op.n };
+            op.act_k_stride = crate::plane_pad::stride(mn);
+        }
+        op
+    }
+
+    /// The output's shape: as planned, or with padded planes.
+    fn out_shape(&self) -> TVec<usize> {
+        let mut shape = self.c_shape.clone();
+        if self.padded_out
+            && let Some(last) = shape.last_mut()
+        {
+            *last = crate::plane_pad::stride(*last);
+        }
+        shape
     }
 }
 
@@ -415,13 +471,14 @@ impl Op for InPlaceMatMul {
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![
             format!(
-                "m {} n {} k {}, activation ({}) read in place (k step {}), then {:?}",
+                "m {} n {} k {}, activation ({}) read in place (k step {}), then {:?}{}",
                 self.m,
                 self.n,
                 self.k,
                 if self.act_is_a { "left" } else { "right" },
                 self.act_k_stride,
-                self.fused
+                self.fused,
+                crate::plane_pad::describe(self.padded_act, self.padded_out),
             ),
             // The line tract's products print their kernel on (read by `plan_nodes`).
             format!("Mult: in place with [{}]", mmm::KERNEL_NAME),
@@ -441,8 +498,16 @@ impl EvalOp for InPlaceMatMul {
             .try_as_plain_ram()?
             .as_slice::<f32>()?;
         let act_mn = if self.act_is_a { self.m } else { self.n };
+        let (act_len, act_k_stride) = if self.padded_act {
+            (
+                crate::plane_pad::len(self.k, act_mn),
+                crate::plane_pad::stride(act_mn),
+            )
+        } else {
+            (self.k * act_mn, act_mn)
+        };
         ensure!(
-            act.len() == self.k * act_mn && self.act_k_stride == act_mn,
+            act.len() == act_len && self.act_k_stride == act_k_stride,
             "the activation does not have the shape the product was planned for"
         );
         let mut operands = Vec::with_capacity(self.fused.len());
@@ -478,8 +543,9 @@ impl EvalOp for InPlaceMatMul {
                 }
             });
         }
-        // SAFETY: f32 has no invalid bit patterns, and the tiles write every output.
-        let mut c = unsafe { Tensor::uninitialized::<f32>(&self.c_shape)? };
+        // SAFETY: f32 has no invalid bit patterns, and the tiles write every output (and
+        // `plane_pad::clear` the padding).
+        let mut c = unsafe { Tensor::uninitialized::<f32>(&self.out_shape())? };
         let strides = c.strides().to_vec();
         let job = Job {
             op: self,
@@ -494,6 +560,10 @@ impl EvalOp for InPlaceMatMul {
         // SAFETY: planned only where Prova's kernel runs (AVX-512F); `job` resolved above.
         let err = unsafe { mmm::with_kernel_mxcsr(run_tiles_entry, &job) };
         ensure!(err == 0, "Prova's in-place product failed (code {err})");
+        if self.padded_out {
+            let (_, pixels) = self.out_planes().context("padded planes without pixels")?;
+            crate::plane_pad::clear(c.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?, pixels);
+        }
         Ok(tvec!(c.into_tvalue()))
     }
 }
@@ -507,7 +577,7 @@ unsafe fn run_tiles_entry(job: &Job) -> isize {
 
 impl TypedOp for InPlaceMatMul {
     fn output_facts(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec!(f32::fact(&*self.c_shape)))
+        Ok(tvec!(f32::fact(&*self.out_shape())))
     }
 
     fn cost(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {

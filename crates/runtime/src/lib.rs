@@ -37,6 +37,7 @@ mod generate;
 pub mod in_place;
 mod kernels;
 pub mod pack;
+pub mod plane_pad;
 mod profile;
 pub mod rows;
 mod sample;
@@ -387,6 +388,7 @@ impl Runtime {
             optimized.optimize()?;
             if exact {
                 in_place::use_in_place_products(&mut optimized)?;
+                plane_pad::use_padded_planes(&mut optimized)?;
                 pack::use_fast_packs(&mut optimized)?;
                 rows::use_row_ops(&mut optimized)?;
                 libm.extend(prova_model::ops::platform_libm_nodes(&optimized));

@@ -277,25 +277,38 @@ pub(crate) fn pack_axes(
 /// Replaces each single-output node of `model` for which `make` gives an op and its inputs
 /// with that op on those inputs, one patch named `name` each, then drops what no longer has a
 /// use. Returns how many were replaced.
+///
+/// One node at a time, looking again after each patch: a patch replaces the node's output, so
+/// inputs found before it would still name the old one where a match feeds the next (two
+/// products in a row).
 pub(crate) fn replace_matching<O: Into<Box<dyn TypedOp>>>(
     model: &mut TypedModel,
     name: &str,
     make: impl Fn(&TypedModel, &TypedNode) -> TractResult<Option<(O, Vec<OutletId>)>>,
 ) -> TractResult<usize> {
-    let mut found = Vec::new();
-    for node in &model.nodes {
-        if let Some((op, inputs)) = make(model, node)? {
-            found.push((node.id, op, inputs));
+    let mut count = 0;
+    let mut from = 0;
+    while from < model.nodes.len() {
+        let mut found = None;
+        for node in &model.nodes[from..] {
+            if let Some((op, inputs)) = make(model, node)? {
+                found = Some((node.id, op, inputs));
+                break;
+            }
         }
-    }
-    let count = found.len();
-    for (id, op, inputs) in found {
+        let Some((id, op, inputs)) = found else {
+            break;
+        };
         let mut patch = TypedModelPatch::new(name);
         let taps = patch.taps(model, &inputs)?;
         let wire = patch.wire_node(&model.nodes[id].name, op, &taps)?[0];
         patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
         patch.obliterate(id)?;
         patch.apply(model)?;
+        count += 1;
+        // The patch appends its nodes and leaves the replaced one without a use (it is
+        // dropped below), so the nodes before `id` were looked at and do not match.
+        from = id + 1;
     }
     if count > 0 {
         model.compact()?;

@@ -171,7 +171,7 @@ pub fn wire_chain(
     for (i, (op, values, left)) in steps.into_iter().enumerate() {
         let v = operand(model, values)?;
         let inputs = if left { [v, y] } else { [y, v] };
-        y = wire_with_rank_broadcast(format!("step{i}"), model, op, &inputs)?[0];
+        y = wire_with_rank_broadcast(format!("step{}.{i}", y.node), model, op, &inputs)?[0];
     }
     Ok(y)
 }
