@@ -137,8 +137,12 @@ pub fn use_padded_planes(model: &mut TypedModel) -> TractResult<usize> {
         {
             continue;
         }
-        model.nodes[id].op = padded_op(&model.nodes[id], true)?;
-        model.set_outlet_fact(out, f32::fact(&*shape(channels, pixels)))?;
+        let op = padded_op(&model.nodes[id], true)?;
+        // The op's own output fact (`[C, P + PAD]`, or with the product's leading axes of
+        // length one).
+        let fact = op.output_facts(&model.node_input_facts(id)?)?.remove(0);
+        model.nodes[id].op = op;
+        model.set_outlet_fact(out, fact)?;
         for inlet in consumers {
             model.add_edge(out, inlet)?;
             model.nodes[inlet.node].op = padded_op(model.node(inlet.node), false)?;
