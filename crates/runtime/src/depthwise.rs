@@ -14,7 +14,8 @@
 //! With AVX and a column stride of 1 or 2 it computes eight (or four) consecutive outputs of
 //! a row per vector and four such groups per pass over the taps (independent sums in flight):
 //! the input plane is copied once into a buffer padded with zeros on every side, so every
-//! load stays inside. When the channel's bias is not -0.0 and its weights are finite, adding a
+//! load stays inside (the buffer, kept between calls on the same thread for the same plane
+//! geometry, is only ever written inside the image, so its padding stays zero). When the channel's bias is not -0.0 and its weights are finite, adding a
 //! padding tap's product (±0) equals skipping it (a sum that does not start at -0.0 never is
 //! -0.0), so every group reads the padded plane unmasked. Otherwise, where a tap reads padding
 //! for some lanes (the border columns), the product is replaced by `-0.0`, the exact identity
@@ -281,7 +282,14 @@ impl DepthwiseConv {
         let [oh, ow] = self.output;
         let [kh, kw] = self.kernel;
         let plane = routine();
-        let mut scratch = Scratch::new(&g);
+        // The scratch buffers depend only on the geometry, and the padded plane's padding is
+        // never written: they are kept between calls instead of made (and zeroed) each time.
+        let key = [h, w, oh, ow, kh, kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw];
+        let mut scratch =
+            SCRATCH.with_borrow_mut(|cache| match cache.iter().position(|(k, _)| *k == key) {
+                Some(at) => cache.remove(at).1,
+                None => Scratch::new(&g),
+            });
         let mut values: TVec<f32> = tvec!(0.0; self.steps.len());
         let (in_stride, out_stride) = self.plane_strides();
         for n in 0..self.batch {
@@ -305,6 +313,14 @@ impl DepthwiseConv {
                     &mut scratch,
                 );
             }
+        }
+        if scratch.padded.len() <= crate::direct_conv::KEPT_MAX_VALUES {
+            SCRATCH.with_borrow_mut(|cache| {
+                if cache.len() >= SCRATCH_KEPT {
+                    cache.remove(0);
+                }
+                cache.push((key, scratch));
+            });
         }
     }
 }
@@ -383,6 +399,16 @@ impl Scratch {
             spots,
         }
     }
+}
+
+/// Scratch buffers kept between calls ([`DepthwiseConv::run`]), by geometry: at most
+/// [`SCRATCH_KEPT`] per thread, the most recently used last.
+type ScratchCache = Vec<([usize; 12], Scratch)>;
+
+const SCRATCH_KEPT: usize = 8;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<ScratchCache> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Vectors of eight outputs computed together in one pass over the taps by `avx::unmasked3`:

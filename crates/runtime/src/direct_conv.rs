@@ -23,6 +23,9 @@
 //! The element-wise steps with constant operands that follow are fused as in
 //! [`crate::depthwise`] (the same rule: where tract would run its by-scalar kernels), applied
 //! to each channel's plane after the sums, outside the kernel MXCSR as tract runs them.
+//! The padded copy's buffer is kept between calls on the same thread for the same geometry
+//! (every call writes the same places of it, so its padding stays zero): the stem's is ~50 KB,
+//! which cost an allocation and a zeroing per call.
 //!
 //! Only under the exact profile (where the matrix kernels are pinned to that arithmetic) and
 //! on CPUs with AVX (where they run it); elsewhere tract's own path runs. `tests/direct_conv.rs`
@@ -269,8 +272,57 @@ unsafe fn sums_portable(job: *const Job) -> isize {
     0
 }
 
+/// Padded image buffers kept between calls ([`DirectConv::run`]), by geometry: at most
+/// [`PADDED_KEPT`] per thread, the most recently used last.
+type PaddedCache = Vec<([usize; 8], Vec<f32>)>;
+
+const PADDED_KEPT: usize = 4;
+
+/// The largest buffer kept (4 MiB): a larger image's is made each call.
+pub(crate) const KEPT_MAX_VALUES: usize = 1 << 20;
+
+thread_local! {
+    static PADDED: std::cell::RefCell<PaddedCache> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl DirectConv {
     fn run(&self, x: &[f32], kernel: &[f32], bias: &[f32], operands: &[&[f32]], out: &mut [f32]) {
+        let [h, w] = self.input;
+        let [ph, pw] = self.pad_before;
+        let [wp, hp] = self.padded();
+        let sw = self.strides[1];
+        let wq = wp.div_ceil(sw);
+        let plane = hp * wq;
+        // Every call with this geometry writes the same places of the padded image (the
+        // image's, split by phase) and leaves the rest at zero: the buffer is kept between
+        // calls instead of allocated and zeroed each time (~50 KB for an RGB 64 × 64 stem).
+        let key = [self.c_in, sw, hp, wq, ph, pw, h, w];
+        PADDED.with_borrow_mut(|cache| {
+            let at = cache.iter().position(|(k, _)| *k == key);
+            let mut padded = match at {
+                Some(at) => cache.remove(at).1,
+                None => vec![0.0f32; self.c_in * sw * plane],
+            };
+            self.run_padded(x, kernel, bias, operands, out, &mut padded);
+            if padded.len() <= KEPT_MAX_VALUES {
+                if cache.len() >= PADDED_KEPT {
+                    cache.remove(0);
+                }
+                cache.push((key, padded));
+            }
+        });
+    }
+
+    /// [`Self::run`] with its padded image buffer (zero wherever the image is not copied).
+    fn run_padded(
+        &self,
+        x: &[f32],
+        kernel: &[f32],
+        bias: &[f32],
+        operands: &[&[f32]],
+        out: &mut [f32],
+        padded: &mut [f32],
+    ) {
         let [h, w] = self.input;
         let [oh, ow] = self.output;
         let [ph, pw] = self.pad_before;
@@ -278,7 +330,6 @@ impl DirectConv {
         let sw = self.strides[1];
         let wq = wp.div_ceil(sw);
         let plane = hp * wq;
-        let mut padded = vec![0.0f32; self.c_in * sw * plane];
         let [kh, kw] = self.kernel;
         let [dh, dw] = self.dilations;
         let taps = self.c_in * kh * kw;
@@ -339,7 +390,7 @@ impl DirectConv {
             let out = &mut out[n * image..][..image];
             let job = Job {
                 op: self,
-                padded: &padded,
+                padded,
                 wq,
                 hp,
                 kernel,
