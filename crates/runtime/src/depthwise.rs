@@ -15,9 +15,10 @@
 //! a row per vector and four such groups per pass over the taps (independent sums in flight):
 //! the input plane is copied once into a buffer padded with zeros on every side, so every
 //! load stays inside (the buffer, kept between calls on the same thread for the same plane
-//! geometry, is only ever written inside the image, so its padding stays zero). When the channel's bias is not -0.0 and its weights are finite, adding a
-//! padding tap's product (±0) equals skipping it (a sum that does not start at -0.0 never is
-//! -0.0), so every group reads the padded plane unmasked. Otherwise, where a tap reads padding
+//! geometry, is only ever written inside the image, so its padding stays zero). When the
+//! channel's bias is not -0.0 and its weights are finite, adding a padding tap's product (±0)
+//! equals skipping it (a sum that does not start at -0.0 never is -0.0), so every group reads
+//! the padded plane unmasked. Otherwise, where a tap reads padding
 //! for some lanes (the border columns), the product is replaced by `-0.0`, the exact identity
 //! of IEEE addition (`a + -0.0` is `a` for every `a`, signed zeros and NaN included), which is
 //! the sum that skips the tap, and kernel rows outside the image are skipped per group.
@@ -44,6 +45,7 @@
 //! `tests/depthwise.rs` checks every step kind, operands on either side, against tract's
 //! chain bit for bit, with signed zeros, NaN and infinities as operands and values.
 
+use crate::kept::{self, Kept};
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
@@ -208,14 +210,10 @@ impl DepthwiseConv {
     /// Values from one input plane to the next, and from one output plane to the next.
     fn plane_strides(&self) -> (usize, usize) {
         let (_, p, op) = self.planes();
-        let stride = |padded: bool, p: usize| {
-            if padded {
-                crate::plane_pad::stride(p)
-            } else {
-                p
-            }
-        };
-        (stride(self.padded_in, p), stride(self.padded_out, op))
+        (
+            crate::plane_pad::plane(self.padded_in, p),
+            crate::plane_pad::plane(self.padded_out, op),
+        )
     }
 
     /// The geometry of one channel plane.
@@ -285,11 +283,7 @@ impl DepthwiseConv {
         // The scratch buffers depend only on the geometry, and the padded plane's padding is
         // never written: they are kept between calls instead of made (and zeroed) each time.
         let key = [h, w, oh, ow, kh, kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw];
-        let mut scratch =
-            SCRATCH.with_borrow_mut(|cache| match cache.iter().position(|(k, _)| *k == key) {
-                Some(at) => cache.remove(at).1,
-                None => Scratch::new(&g),
-            });
+        let mut scratch = kept::take(&SCRATCH, &key).unwrap_or_else(|| Scratch::new(&g));
         let mut values: TVec<f32> = tvec!(0.0; self.steps.len());
         let (in_stride, out_stride) = self.plane_strides();
         for n in 0..self.batch {
@@ -314,14 +308,8 @@ impl DepthwiseConv {
                 );
             }
         }
-        if scratch.padded.len() <= crate::direct_conv::KEPT_MAX_VALUES {
-            SCRATCH.with_borrow_mut(|cache| {
-                if cache.len() >= SCRATCH_KEPT {
-                    cache.remove(0);
-                }
-                cache.push((key, scratch));
-            });
-        }
+        let values = scratch.padded.len();
+        kept::keep(&SCRATCH, key, scratch, values);
     }
 }
 
@@ -401,14 +389,10 @@ impl Scratch {
     }
 }
 
-/// Scratch buffers kept between calls ([`DepthwiseConv::run`]), by geometry: at most
-/// [`SCRATCH_KEPT`] per thread, the most recently used last.
-type ScratchCache = Vec<([usize; 12], Scratch)>;
-
-const SCRATCH_KEPT: usize = 8;
-
 thread_local! {
-    static SCRATCH: std::cell::RefCell<ScratchCache> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Scratch buffers kept between calls ([`crate::kept`]), by plane geometry.
+    static SCRATCH: std::cell::RefCell<Kept<[usize; 12], Scratch>> =
+        const { std::cell::RefCell::new(Kept::new(8)) };
 }
 
 /// Vectors of eight outputs computed together in one pass over the taps by `avx::unmasked3`:
@@ -1056,14 +1040,10 @@ impl EvalOp for DepthwiseConv {
         let (x, kernel, bias, operands) = (slices[0], slices[1], slices[2], &slices[3..]);
         let [h, w] = self.input;
         let [kh, kw] = self.kernel;
+        // Padded planes only with one image, so `planes` is the channels then.
         let planes = self.batch * self.channels;
-        let x_len = if self.padded_in {
-            crate::plane_pad::len(self.channels, h * w)
-        } else {
-            planes * h * w
-        };
         ensure!(
-            x.len() == x_len
+            x.len() == planes * crate::plane_pad::plane(self.padded_in, h * w)
                 && kernel.len() == self.channels * kh * kw
                 && [bias]
                     .iter()

@@ -33,6 +33,7 @@
 
 use crate::depthwise::{FusesSteps, Steps, apply_steps, per_channel, replace_convs};
 #[cfg(target_arch = "x86_64")]
+use crate::kept::{self, Kept};
 use crate::kernels::mmm::with_kernel_mxcsr;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
@@ -140,8 +141,6 @@ impl DirectConv {
         }))
     }
 
-    /// The padded plane's width and height: every column and row any output's taps read, at
-    /// least the image and its padding before.
     /// Output channels and pixels of one output plane, where the output can have padded
     /// planes (one image).
     pub(crate) fn paddable_out(&self) -> Option<(usize, usize)> {
@@ -170,13 +169,11 @@ impl DirectConv {
     /// Values from one output plane to the next.
     fn out_plane(&self) -> usize {
         let [oh, ow] = self.output;
-        if self.padded_out {
-            crate::plane_pad::stride(oh * ow)
-        } else {
-            oh * ow
-        }
+        crate::plane_pad::plane(self.padded_out, oh * ow)
     }
 
+    /// The padded plane's width and height: every column and row any output's taps read, at
+    /// least the image and its padding before.
     fn padded(&self) -> [usize; 2] {
         let [h, w] = self.input;
         let [oh, ow] = self.output;
@@ -272,57 +269,14 @@ unsafe fn sums_portable(job: *const Job) -> isize {
     0
 }
 
-/// Padded image buffers kept between calls ([`DirectConv::run`]), by geometry: at most
-/// [`PADDED_KEPT`] per thread, the most recently used last.
-type PaddedCache = Vec<([usize; 8], Vec<f32>)>;
-
-const PADDED_KEPT: usize = 4;
-
-/// The largest buffer kept (4 MiB): a larger image's is made each call.
-pub(crate) const KEPT_MAX_VALUES: usize = 1 << 20;
-
 thread_local! {
-    static PADDED: std::cell::RefCell<PaddedCache> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Padded image buffers kept between calls ([`crate::kept`]), by geometry.
+    static PADDED: std::cell::RefCell<Kept<[usize; 8], Vec<f32>>> =
+        const { std::cell::RefCell::new(Kept::new(4)) };
 }
 
 impl DirectConv {
     fn run(&self, x: &[f32], kernel: &[f32], bias: &[f32], operands: &[&[f32]], out: &mut [f32]) {
-        let [h, w] = self.input;
-        let [ph, pw] = self.pad_before;
-        let [wp, hp] = self.padded();
-        let sw = self.strides[1];
-        let wq = wp.div_ceil(sw);
-        let plane = hp * wq;
-        // Every call with this geometry writes the same places of the padded image (the
-        // image's, split by phase) and leaves the rest at zero: the buffer is kept between
-        // calls instead of allocated and zeroed each time (~50 KB for an RGB 64 × 64 stem).
-        let key = [self.c_in, sw, hp, wq, ph, pw, h, w];
-        PADDED.with_borrow_mut(|cache| {
-            let at = cache.iter().position(|(k, _)| *k == key);
-            let mut padded = match at {
-                Some(at) => cache.remove(at).1,
-                None => vec![0.0f32; self.c_in * sw * plane],
-            };
-            self.run_padded(x, kernel, bias, operands, out, &mut padded);
-            if padded.len() <= KEPT_MAX_VALUES {
-                if cache.len() >= PADDED_KEPT {
-                    cache.remove(0);
-                }
-                cache.push((key, padded));
-            }
-        });
-    }
-
-    /// [`Self::run`] with its padded image buffer (zero wherever the image is not copied).
-    fn run_padded(
-        &self,
-        x: &[f32],
-        kernel: &[f32],
-        bias: &[f32],
-        operands: &[&[f32]],
-        out: &mut [f32],
-        padded: &mut [f32],
-    ) {
         let [h, w] = self.input;
         let [oh, ow] = self.output;
         let [ph, pw] = self.pad_before;
@@ -330,6 +284,11 @@ impl DirectConv {
         let sw = self.strides[1];
         let wq = wp.div_ceil(sw);
         let plane = hp * wq;
+        // Every call with this geometry writes the same places of the padded image (the
+        // image's, split by phase) and leaves the rest at zero: the buffer is kept.
+        let key = [self.c_in, sw, hp, wq, ph, pw, h, w];
+        let mut padded =
+            kept::take(&PADDED, &key).unwrap_or_else(|| vec![0.0f32; self.c_in * sw * plane]);
         let [kh, kw] = self.kernel;
         let [dh, dw] = self.dilations;
         let taps = self.c_in * kh * kw;
@@ -390,7 +349,7 @@ impl DirectConv {
             let out = &mut out[n * image..][..image];
             let job = Job {
                 op: self,
-                padded,
+                padded: &padded,
                 wq,
                 hp,
                 kernel,
@@ -424,6 +383,8 @@ impl DirectConv {
                 }
             }
         }
+        let values = padded.len();
+        kept::keep(&PADDED, key, padded, values);
     }
 }
 

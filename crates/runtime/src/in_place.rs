@@ -214,7 +214,7 @@ impl InPlaceMatMul {
     /// The activation's slot, channels (k) and pixels (its mn), where it can be read from
     /// padded planes: in NCHW order (k outer, mn contiguous).
     pub(crate) fn paddable_act(&self) -> Option<(usize, usize, usize)> {
-        let mn = if self.act_is_a { self.m } else { self.n };
+        let mn = self.act_mn();
         (!self.padded_act && self.act_k_stride == mn).then_some((self.act_slot, self.k, mn))
     }
 
@@ -244,10 +244,14 @@ impl InPlaceMatMul {
             op.padded_out = true;
         } else {
             op.padded_act = true;
-            let mn = if op.act_is_a { op.m } else { op.n };
-            op.act_k_stride = crate::plane_pad::stride(mn);
+            op.act_k_stride = crate::plane_pad::stride(op.act_mn());
         }
         op
+    }
+
+    /// The activation's mn: m where it is the left operand, n otherwise.
+    fn act_mn(&self) -> usize {
+        if self.act_is_a { self.m } else { self.n }
     }
 
     /// The output's shape: as planned, or with padded planes.
@@ -340,7 +344,7 @@ struct ScratchTile([f32; R * R]);
 unsafe fn run_tiles(job: &Job) -> isize {
     let op = job.op;
     let (m, n, k) = (op.m, op.n, op.k);
-    let act_mn = if op.act_is_a { m } else { n };
+    let act_mn = op.act_mn();
     let konst_panels = if op.act_is_a { n } else { m }.div_ceil(R);
     let act_step = (op.act_k_stride * 4) as isize;
     let mut padded: Vec<f32> = Vec::new();
@@ -497,17 +501,9 @@ impl EvalOp for InPlaceMatMul {
             .context("the activation input is missing")?
             .try_as_plain_ram()?
             .as_slice::<f32>()?;
-        let act_mn = if self.act_is_a { self.m } else { self.n };
-        let (act_len, act_k_stride) = if self.padded_act {
-            (
-                crate::plane_pad::len(self.k, act_mn),
-                crate::plane_pad::stride(act_mn),
-            )
-        } else {
-            (self.k * act_mn, act_mn)
-        };
+        let act_k_stride = crate::plane_pad::plane(self.padded_act, self.act_mn());
         ensure!(
-            act.len() == act_len && self.act_k_stride == act_k_stride,
+            act.len() == self.k * act_k_stride && self.act_k_stride == act_k_stride,
             "the activation does not have the shape the product was planned for"
         );
         let mut operands = Vec::with_capacity(self.fused.len());

@@ -35,6 +35,7 @@ pub mod direct_conv;
 mod error;
 mod generate;
 pub mod in_place;
+mod kept;
 mod kernels;
 pub mod pack;
 pub mod plane_pad;

@@ -43,9 +43,9 @@ pub(crate) fn stride(pixels: usize) -> usize {
     pixels + PAD
 }
 
-/// Values in a tensor of `channels` × `pixels` in padded planes.
-pub(crate) fn len(channels: usize, pixels: usize) -> usize {
-    channels * stride(pixels)
+/// Values from one plane of `pixels` to the next: padded or not.
+pub(crate) fn plane(padded: bool, pixels: usize) -> usize {
+    if padded { stride(pixels) } else { pixels }
 }
 
 /// Zeroes the padding of every plane of `values` (planes of `pixels`), so that a padded
@@ -110,11 +110,11 @@ fn padded_op(node: &TypedNode, output: bool) -> TractResult<Box<dyn TypedOp>> {
 /// edges were switched.
 pub fn use_padded_planes(model: &mut TypedModel) -> TractResult<usize> {
     let mut switched = 0;
+    let outputs = model.output_outlets()?.to_vec();
     for id in 0..model.nodes.len() {
         let Some((channels, pixels)) = producer(&model.nodes[id]) else {
             continue;
         };
-        let outputs = model.output_outlets()?.to_vec();
         let out = OutletId::new(id, 0);
         // Through reshapes, each the only use of the one before, to the consumers.
         let mut end = out;
