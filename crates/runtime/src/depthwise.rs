@@ -253,6 +253,7 @@ impl DepthwiseConv {
             })
             .collect();
         Geometry {
+            h,
             w,
             oh,
             ow,
@@ -279,35 +280,23 @@ impl DepthwiseConv {
         let [h, w] = self.input;
         let [oh, ow] = self.output;
         let [kh, kw] = self.kernel;
-        let plane = routine();
         // The scratch buffers depend only on the geometry, and the padded plane's padding is
         // never written: they are kept between calls instead of made (and zeroed) each time.
         let key = [h, w, oh, ow, kh, kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw];
         let mut scratch = kept::take(&SCRATCH, &key).unwrap_or_else(|| Scratch::new(&g));
-        let mut values: TVec<f32> = tvec!(0.0; self.steps.len());
         let (in_stride, out_stride) = self.plane_strides();
-        for n in 0..self.batch {
-            for c in 0..self.channels {
-                let index = n * self.channels + c;
-                let b = per_channel(bias, c);
-                let out = &mut out[index * out_stride..][..oh * ow];
-                for (v, o) in values.iter_mut().zip(operands) {
-                    *v = per_channel(o, c);
-                }
-                plane(
-                    &g,
-                    &x[index * in_stride..][..h * w],
-                    &kernel[c * kh * kw..][..kh * kw],
-                    b,
-                    Steps {
-                        ops: &self.steps,
-                        values: &values,
-                    },
-                    out,
-                    &mut scratch,
-                );
-            }
-        }
+        let planes = Planes {
+            count: self.batch * self.channels,
+            channels: self.channels,
+            x,
+            in_stride,
+            kernel,
+            bias,
+            ops: &self.steps,
+            operands,
+            out_stride,
+        };
+        routine()(&g, &planes, out, &mut scratch);
         let values = scratch.padded.len();
         kept::keep(&SCRATCH, key, scratch, values);
     }
@@ -318,6 +307,7 @@ impl DepthwiseConv {
 /// per output row the kernel rows that do.
 #[derive(Debug, Clone)]
 struct Geometry {
+    h: usize,
     w: usize,
     oh: usize,
     ow: usize,
@@ -420,19 +410,63 @@ pub(crate) fn apply_steps(steps: Steps, out: &mut [f32]) {
     steps_portable(steps, out);
 }
 
-/// Computes one channel plane (input, kernel, bias), then its fused steps, into `out`.
-type PlaneFn = fn(&Geometry, &[f32], &[f32], f32, Steps, &mut [f32], &mut Scratch);
+/// Every channel plane of a convolution, the inputs as [`DepthwiseConv::run`] takes them.
+pub(crate) struct Planes<'a> {
+    /// Planes in all (images × channels).
+    count: usize,
+    channels: usize,
+    x: &'a [f32],
+    /// Values from one input plane to the next.
+    in_stride: usize,
+    kernel: &'a [f32],
+    bias: &'a [f32],
+    ops: &'a [BinOp],
+    operands: &'a [&'a [f32]],
+    /// Values from one output plane to the next.
+    out_stride: usize,
+}
+
+impl Planes<'_> {
+    /// Plane `index`'s input, kernel and bias; its channel's operands go to `values`.
+    #[inline(always)]
+    fn plane<'s>(
+        &'s self,
+        g: &Geometry,
+        index: usize,
+        values: &mut [f32],
+    ) -> (&'s [f32], &'s [f32], f32) {
+        let c = index % self.channels;
+        for (v, o) in values.iter_mut().zip(self.operands) {
+            *v = per_channel(o, c);
+        }
+        let taps = g.kh * g.kw;
+        (
+            &self.x[index * self.in_stride..][..g.h * g.w],
+            &self.kernel[c * taps..][..taps],
+            per_channel(self.bias, c),
+        )
+    }
+
+    /// Plane `index`'s outputs.
+    #[inline(always)]
+    fn out<'o>(&self, g: &Geometry, out: &'o mut [f32], index: usize) -> &'o mut [f32] {
+        &mut out[index * self.out_stride..][..g.oh * g.ow]
+    }
+}
+
+/// Computes every channel plane, then its fused steps, into `out`.
+type PlanesFn = fn(&Geometry, &Planes, &mut [f32], &mut Scratch);
 
 /// The routine for this CPU: AVX where the CPU has it, else the portable one; both compute
 /// every output with the same operations in the same order.
-fn routine() -> PlaneFn {
+fn routine() -> PlanesFn {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx")
         && !FORCE_BASELINE.load(std::sync::atomic::Ordering::Relaxed)
     {
-        return avx::plane_entry;
+        return avx::planes_entry;
     }
-    plane_portable
+    planes_portable
 }
 
 fn steps_portable(steps: Steps, out: &mut [f32]) {
@@ -502,48 +536,83 @@ fn outputs_one_by_one(
     }
 }
 
-fn plane_portable(
-    g: &Geometry,
-    x: &[f32],
-    k: &[f32],
-    bias: f32,
-    steps: Steps,
-    out: &mut [f32],
-    _: &mut Scratch,
-) {
-    outputs_one_by_one(g, x, k, bias, out, 0..g.oh, 0..g.ow);
-    steps_portable(steps, out);
+fn planes_portable(g: &Geometry, planes: &Planes, out: &mut [f32], _: &mut Scratch) {
+    let mut values: TVec<f32> = tvec!(0.0; planes.ops.len());
+    for index in 0..planes.count {
+        let (x, k, bias) = planes.plane(g, index, &mut values);
+        let out = planes.out(g, out, index);
+        outputs_one_by_one(g, x, k, bias, out, 0..g.oh, 0..g.ow);
+        steps_portable(
+            Steps {
+                ops: planes.ops,
+                values: &values,
+            },
+            out,
+        );
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx {
-    use super::{Geometry, IN_FLIGHT, Scratch, Steps, outputs_one_by_one};
+    use super::{Geometry, IN_FLIGHT, Planes, Scratch, Steps, outputs_one_by_one};
     use std::arch::x86_64::*;
+    use tract_onnx::tract_core::internal::{TVec, tvec};
     use tract_onnx::tract_core::tract_linalg::BinOp;
 
-    pub(super) fn plane_entry(
+    pub(super) fn planes_entry(g: &Geometry, p: &Planes, out: &mut [f32], scratch: &mut Scratch) {
+        // SAFETY: only handed out by `routine` after checking the CPU has AVX.
+        unsafe {
+            match g.sw {
+                1 => planes::<1>(g, p, out, scratch),
+                2 => planes::<2>(g, p, out, scratch),
+                _ => planes::<0>(g, p, out, scratch),
+            }
+        }
+    }
+
+    /// Every plane of `p` with column stride `S` (1 or 2; 0: any other, one output at a
+    /// time), in one loop: on planes of 8×8 the work around a plane's sums (a call, the
+    /// dispatch) costs about as much as the sums.
+    #[target_feature(enable = "avx")]
+    unsafe fn planes<const S: usize>(
         g: &Geometry,
-        x: &[f32],
-        k: &[f32],
-        bias: f32,
-        steps: Steps,
+        p: &Planes,
         out: &mut [f32],
         scratch: &mut Scratch,
     ) {
-        // SAFETY: only handed out by `routine` after checking the CPU has AVX.
-        unsafe {
-            let fused = match g.sw {
-                1 => plane::<1>(g, x, k, bias, steps, out, scratch),
-                2 => plane::<2>(g, x, k, bias, steps, out, scratch),
-                _ => {
-                    super::outputs_one_by_one(g, x, k, bias, out, 0..g.oh, 0..g.ow);
-                    false
-                }
+        let mut values: TVec<f32> = tvec!(0.0; p.ops.len());
+        let three = g.ow >= 8 && g.kw == 3 && g.dw == 1;
+        for index in 0..p.count {
+            let (x, k, bias) = p.plane(g, index, &mut values);
+            let out = p.out(g, out, index);
+            let steps = Steps {
+                ops: p.ops,
+                values: &values,
             };
-            if !fused {
+            // SAFETY: AVX; `unmasked3`'s conditions checked here, `plane`'s are `S`'s.
+            unsafe {
+                if S == 0 {
+                    super::outputs_one_by_one(g, x, k, bias, out, 0..g.oh, 0..g.ow);
+                } else if three && uniform(bias, k) {
+                    fill(scratch, g, x);
+                    unmasked3::<S>(g, scratch, k, bias, steps, out);
+                    continue;
+                } else {
+                    plane::<S>(g, x, k, bias, out, scratch);
+                }
                 apply_steps(steps, out);
             }
         }
+    }
+
+    /// Whether the padding's zeros cannot change a sum: the bias is not -0.0 and every weight
+    /// is finite. Adding a padding tap's product (a zero times a finite weight: +0 or -0) is
+    /// then the same as skipping it: a sum starting from anything but -0.0 is never -0.0 (in
+    /// round-to-nearest `a + b` is -0.0 only when both are), and `a + ±0` is `a` for every
+    /// other `a`.
+    #[inline]
+    fn uniform(bias: f32, k: &[f32]) -> bool {
+        bias.to_bits() != (-0.0f32).to_bits() && k.iter().all(|v| v.is_finite())
     }
 
     /// [`super::apply_step`] on eight values, `s` the operand `v` in every lane. A max or
@@ -720,26 +789,24 @@ pub(crate) mod avx {
     /// the exact identity of IEEE addition (`a + -0.0` is `a` for every `a`, zeros and NaNs
     /// included): the sum is the one that skips the tap, and a weight's infinity or NaN never
     /// meets the padding. Which lanes read padding comes from a mask row loaded exactly as the
-    /// input is. Kernel rows outside the image are skipped per group.
-    ///
-    /// Returns whether it applied the fused steps too.
+    /// input is. Kernel rows outside the image are skipped per group. The fused steps are
+    /// left to the caller.
     #[target_feature(enable = "avx")]
     unsafe fn plane<const S: usize>(
         g: &Geometry,
         x: &[f32],
         k: &[f32],
         bias: f32,
-        steps: Steps,
         out: &mut [f32],
         scratch: &mut Scratch,
-    ) -> bool {
+    ) {
         let lanes = if g.ow >= 8 {
             8
         } else if g.ow >= 4 {
             4
         } else {
             outputs_one_by_one(g, x, k, bias, out, 0..g.oh, 0..g.ow);
-            return false;
+            return;
         };
         fill(scratch, g, x);
         let ctx = Ctx {
@@ -749,19 +816,11 @@ pub(crate) mod avx {
             k,
             bias,
         };
-        // Where the bias is not -0.0 and every weight is finite, adding a padding tap's
-        // product (a zero times a finite weight: +0 or -0) is the same as skipping it: a sum
-        // starting from anything but -0.0 is never -0.0 (in round-to-nearest `a + b` is -0.0
-        // only when both are), and `a + ±0` is `a` for every other `a`. Then every group reads
-        // the zero-padded plane with no mask and no skipped rows; otherwise four kinds of
-        // batch: border groups (masked) or not, rows whose every kernel row reads inside the
-        // image or not.
-        let uniform = bias.to_bits() != (-0.0f32).to_bits() && k.iter().all(|v| v.is_finite());
-        if uniform && lanes == 8 && g.kw == 3 && g.dw == 1 {
-            // SAFETY: AVX; the conditions just checked; the plane just copied.
-            unsafe { unmasked3::<S>(g, scratch, k, bias, steps, out) };
-            return true;
-        }
+        // Where the padding's zeros cannot change a sum ([`uniform`]), every group reads the
+        // zero-padded plane with no mask and no skipped rows; otherwise four kinds of batch:
+        // border groups (masked) or not, rows whose every kernel row reads inside the image
+        // or not.
+        let uniform = uniform(bias, k);
         let mut batches = [Batch::new(), Batch::new(), Batch::new(), Batch::new()];
         for oy in 0..g.oh {
             let full = uniform || g.rows[oy].len() == g.kh;
@@ -785,7 +844,6 @@ pub(crate) mod avx {
             // SAFETY: as above.
             unsafe { run::<S>(&ctx, batch, lanes, kind >= 2, kind % 2 == 1, out) };
         }
-        false
     }
 
     struct Ctx<'a> {
