@@ -22,7 +22,8 @@
 //! for some lanes (the border columns), the product is replaced by `-0.0`, the exact identity
 //! of IEEE addition (`a + -0.0` is `a` for every `a`, signed zeros and NaN included), which is
 //! the sum that skips the tap, and kernel rows outside the image are skipped per group.
-//! Stride 2 reads eight outputs' inputs with two loads and a shuffle. The common case (a
+//! Stride 2 reads eight outputs' inputs with two loads and a shuffle (in the common case
+//! below, kernel columns 0 and 1 share their two loads). The common case (a
 //! kernel three columns wide on planes at least eight wide, unmasked) has its own loop: eight
 //! vectors of outputs per pass over the taps, their places computed once per convolution, and
 //! the fused steps (below) applied in registers before the store. Other strides, and CPUs
@@ -340,6 +341,8 @@ impl Geometry {
 
 /// Buffers one convolution's planes share: the input plane padded with zeros to `g.hp` rows
 /// of `g.wp` columns (`g.ph` rows above, `g.pw` columns before; the padding stays zero), and
+/// eight zeros after it (with stride 2, `avx::unmasked3`'s last load of a row reaches one
+/// column past it, into a lane no output keeps), and
 /// one padded row holding all ones where a column is inside the image and zero in the
 /// padding.
 struct Scratch {
@@ -372,7 +375,7 @@ impl Scratch {
             }
         }
         Scratch {
-            padded: vec![0.0; g.hp * g.wp],
+            padded: vec![0.0; g.hp * g.wp + 8],
             mask,
             spots,
         }
@@ -732,12 +735,40 @@ pub(crate) mod avx {
             let mut p: [*const f32; IN_FLIGHT] =
                 std::array::from_fn(|i| x.wrapping_add(chunk[i].0));
             for taps in k.chunks_exact(3) {
-                for (kx, &kv) in taps.iter().enumerate() {
-                    let kv = _mm256_set1_ps(kv);
+                if S == 2 {
+                    // Kernel columns 0 and 1 read the even and the odd elements of the same
+                    // sixteen: two loads, two shuffles (in `load8`'s lane order).
+                    let (k0, k1) = (_mm256_set1_ps(taps[0]), _mm256_set1_ps(taps[1]));
                     for i in 0..IN_FLIGHT {
-                        // SAFETY: the padded plane holds every tap's reads of every output.
-                        let v = unsafe { load8::<S>(p[i].wrapping_add(kx)) };
-                        acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(v, kv));
+                        // SAFETY: the padded plane (and its slack) holds every tap's reads.
+                        let (a, b) = unsafe {
+                            (_mm256_loadu_ps(p[i]), _mm256_loadu_ps(p[i].wrapping_add(8)))
+                        };
+                        let even = _mm256_shuffle_ps::<0x88>(a, b);
+                        let odd = _mm256_shuffle_ps::<0xDD>(a, b);
+                        acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(even, k0));
+                        acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(odd, k1));
+                    }
+                    let k2 = _mm256_set1_ps(taps[2]);
+                    for i in 0..IN_FLIGHT {
+                        // SAFETY: as above.
+                        let (a, b) = unsafe {
+                            (
+                                _mm256_loadu_ps(p[i].wrapping_add(2)),
+                                _mm256_loadu_ps(p[i].wrapping_add(10)),
+                            )
+                        };
+                        let v = _mm256_shuffle_ps::<0x88>(a, b);
+                        acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(v, k2));
+                    }
+                } else {
+                    for (kx, &kv) in taps.iter().enumerate() {
+                        let kv = _mm256_set1_ps(kv);
+                        for i in 0..IN_FLIGHT {
+                            // SAFETY: the padded plane holds every tap's reads of every output.
+                            let v = unsafe { load8::<S>(p[i].wrapping_add(kx)) };
+                            acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(v, kv));
+                        }
                     }
                 }
                 for r in p.iter_mut() {
