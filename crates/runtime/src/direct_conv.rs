@@ -301,9 +301,11 @@ impl DirectConv {
                 }
             }
         }
-        let by_tap: Vec<f32> = (0..taps * self.c_out)
-            .map(|i| kernel[(i % self.c_out) * taps + i / self.c_out])
-            .collect();
+        // The weights tap by tap (`by_tap[t * c_out + co]`), without a division per weight.
+        let mut by_tap = Vec::with_capacity(taps * self.c_out);
+        for t in 0..taps {
+            by_tap.extend(kernel.chunks_exact(taps).map(|w| w[t]));
+        }
         let sums = sums_routine(self);
         let mut values: TVec<f32> = tvec!(0.0; self.steps.len());
         for n in 0..self.batch {
