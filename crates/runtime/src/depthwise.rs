@@ -26,7 +26,8 @@
 //! below, kernel columns 0 and 1 share their two loads). The common case (a
 //! kernel three columns wide on planes at least eight wide, unmasked) has its own loop: eight
 //! vectors of outputs per pass over the taps, their places computed once per convolution, and
-//! the fused steps (below) applied in registers before the store. Other strides, and CPUs
+//! the fused steps (below) applied in registers before the store; with AVX-512F, on rows at
+//! least sixteen wide, sixteen outputs a vector. Other strides, and CPUs
 //! without AVX, take a portable loop with the same operations. Separate
 //! multiplies and adds (no FMA: Rust never contracts them), one rounding each, so the bits do
 //! not depend on the vector width, the path or the CPU. `tests/depthwise.rs` compares both
@@ -352,33 +353,43 @@ struct Scratch {
     /// ending at the row's end), its first input in the padded plane and its first output;
     /// repeated at the end to a whole number of passes (see `avx::unmasked3`).
     spots: Vec<(usize, usize)>,
+    /// The same for vectors of sixteen outputs (`avx::unmasked3_wide`), where rows are at
+    /// least sixteen wide.
+    spots16: Vec<(usize, usize)>,
 }
 
 impl Scratch {
     fn new(g: &Geometry) -> Self {
         let mut mask = vec![0.0f32; g.wp];
         mask[g.pw..g.pw + g.w].fill(f32::from_bits(u32::MAX));
+        Scratch {
+            padded: vec![0.0; g.hp * g.wp + 8],
+            mask,
+            spots: Self::spots(g, 8),
+            spots16: Self::spots(g, 16),
+        }
+    }
+
+    /// Per vector of `lanes` outputs, rows in order, its first input and first output (none
+    /// where rows are narrower than `lanes`); repeated to a whole number of passes.
+    fn spots(g: &Geometry, lanes: usize) -> Vec<(usize, usize)> {
         let mut spots = Vec::new();
-        if g.ow >= 8 {
+        if g.ow >= lanes {
             for oy in 0..g.oh {
                 let mut ox = 0;
                 loop {
                     spots.push((oy * g.sh * g.wp + ox * g.sw, oy * g.ow + ox));
-                    if ox + 8 == g.ow {
+                    if ox + lanes == g.ow {
                         break;
                     }
-                    ox = (ox + 8).min(g.ow - 8);
+                    ox = (ox + lanes).min(g.ow - lanes);
                 }
             }
             while spots.len() % IN_FLIGHT != 0 {
                 spots.push(spots[spots.len() - 1]);
             }
         }
-        Scratch {
-            padded: vec![0.0; g.hp * g.wp + 8],
-            mask,
-            spots,
-        }
+        spots
     }
 }
 
@@ -585,6 +596,7 @@ pub(crate) mod avx {
     ) {
         let mut values: TVec<f32> = tvec!(0.0; p.ops.len());
         let three = g.ow >= 8 && g.kw == 3 && g.dw == 1;
+        let wide = g.ow >= 16 && is_x86_feature_detected!("avx512f");
         for index in 0..p.count {
             let (x, k, bias) = p.plane(g, index, &mut values);
             let out = p.out(g, out, index);
@@ -598,7 +610,11 @@ pub(crate) mod avx {
                     super::outputs_one_by_one(g, x, k, bias, out, 0..g.oh, 0..g.ow);
                 } else if three && uniform(bias, k) {
                     fill(scratch, g, x);
-                    unmasked3::<S>(g, scratch, k, bias, steps, out);
+                    if wide {
+                        unmasked3_wide::<S>(g, scratch, k, bias, steps, out);
+                    } else {
+                        unmasked3::<S>(g, scratch, k, bias, steps, out);
+                    }
                     continue;
                 } else {
                     plane::<S>(g, x, k, bias, out, scratch);
@@ -708,84 +724,221 @@ pub(crate) mod avx {
         }
     }
 
-    /// The common case at full speed: a kernel three columns wide (no column dilation) on a
-    /// plane at least eight outputs wide whose padding's zeros cannot change a sum (see
-    /// [`plane`]), so that every vector of eight outputs reads the padded plane unmasked.
-    /// [`IN_FLIGHT`] vectors per pass over the taps, their positions from `scratch.spots`
-    /// (the same for every plane of the convolution), and the fused steps applied in
-    /// registers before the store: the same operations on the same values as the general
-    /// path then [`apply_steps`].
-    ///
-    /// # Safety
-    /// AVX; `g.kw == 3`, `g.dw == 1`, `g.ow >= 8`; `scratch.padded` holds the plane.
-    #[target_feature(enable = "avx")]
-    unsafe fn unmasked3<const S: usize>(
-        g: &Geometry,
-        scratch: &Scratch,
-        k: &[f32],
-        bias: f32,
-        steps: Steps,
-        out: &mut [f32],
-    ) {
-        let step = g.dh * g.wp;
-        let x = scratch.padded.as_ptr();
-        let k = &k[..g.kh * 3];
-        for chunk in scratch.spots.chunks_exact(IN_FLIGHT) {
-            let mut acc = [_mm256_set1_ps(bias); IN_FLIGHT];
-            let mut p: [*const f32; IN_FLIGHT] =
-                std::array::from_fn(|i| x.wrapping_add(chunk[i].0));
-            for taps in k.chunks_exact(3) {
-                if S == 2 {
-                    // Kernel columns 0 and 1 read the even and the odd elements of the same
-                    // sixteen: two loads, two shuffles (in `load8`'s lane order).
-                    let (k0, k1) = (_mm256_set1_ps(taps[0]), _mm256_set1_ps(taps[1]));
-                    for i in 0..IN_FLIGHT {
-                        // SAFETY: the padded plane (and its slack) holds every tap's reads.
-                        let (a, b) = unsafe {
-                            (_mm256_loadu_ps(p[i]), _mm256_loadu_ps(p[i].wrapping_add(8)))
-                        };
-                        let even = _mm256_shuffle_ps::<0x88>(a, b);
-                        let odd = _mm256_shuffle_ps::<0xDD>(a, b);
-                        acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(even, k0));
-                        acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(odd, k1));
+    /// The common case at full speed, one function per vector width: a kernel three columns
+    /// wide (no column dilation) on a plane with rows at least a vector wide whose padding's
+    /// zeros cannot change a sum (see [`uniform`]), so that every vector of outputs reads the
+    /// padded plane unmasked. [`IN_FLIGHT`] vectors per pass over the taps, their positions
+    /// from `$spots` (the same for every plane of the convolution), and the fused steps
+    /// applied in registers before the store: the same operations on the same values as the
+    /// general path then [`apply_steps`]. With column stride `S` = 2, kernel columns 0 and 1
+    /// are the even and odd elements of the same inputs (`$pair`: two loads, two shuffles),
+    /// column 2 the even ones of those two further (`$third`).
+    macro_rules! unmasked_kernel {
+        ($(#[$doc:meta])* $name:ident, $feature:literal, $lanes:literal, $spots:ident,
+         $set1:ident, $mul:ident, $add:ident, $store:ident, $step:ident, $load:ident,
+         $pair:ident, $third:ident, $order:ident) => {
+            $(#[$doc])*
+            ///
+            /// # Safety
+            #[doc = concat!("`", $feature, "`; `g.kw == 3`, `g.dw == 1`, `g.sw == S`, `g.ow >= ",
+                            $lanes, "`;")]
+            /// `scratch.padded` holds the plane (and its slack).
+            #[target_feature(enable = $feature)]
+            unsafe fn $name<const S: usize>(
+                g: &Geometry,
+                scratch: &Scratch,
+                k: &[f32],
+                bias: f32,
+                steps: Steps,
+                out: &mut [f32],
+            ) {
+                let step = g.dh * g.wp;
+                let x = scratch.padded.as_ptr();
+                let k = &k[..g.kh * 3];
+                for chunk in scratch.$spots.chunks_exact(IN_FLIGHT) {
+                    let mut acc = [$set1(bias); IN_FLIGHT];
+                    let mut p = [x; IN_FLIGHT];
+                    for (p, &(at, _)) in p.iter_mut().zip(chunk) {
+                        *p = x.wrapping_add(at);
                     }
-                    let k2 = _mm256_set1_ps(taps[2]);
-                    for i in 0..IN_FLIGHT {
-                        // SAFETY: as above.
-                        let (a, b) = unsafe {
-                            (
-                                _mm256_loadu_ps(p[i].wrapping_add(2)),
-                                _mm256_loadu_ps(p[i].wrapping_add(10)),
-                            )
-                        };
-                        let v = _mm256_shuffle_ps::<0x88>(a, b);
-                        acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(v, k2));
-                    }
-                } else {
-                    for (kx, &kv) in taps.iter().enumerate() {
-                        let kv = _mm256_set1_ps(kv);
-                        for i in 0..IN_FLIGHT {
-                            // SAFETY: the padded plane holds every tap's reads of every output.
-                            let v = unsafe { load8::<S>(p[i].wrapping_add(kx)) };
-                            acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(v, kv));
+                    for taps in k.chunks_exact(3) {
+                        if S == 2 {
+                            let (k0, k1) = ($set1(taps[0]), $set1(taps[1]));
+                            for i in 0..IN_FLIGHT {
+                                // SAFETY: the padded plane (and its slack) holds every tap's
+                                // reads.
+                                let (even, odd) = unsafe { $pair(p[i]) };
+                                acc[i] = $add(acc[i], $mul(even, k0));
+                                acc[i] = $add(acc[i], $mul(odd, k1));
+                            }
+                            let k2 = $set1(taps[2]);
+                            for i in 0..IN_FLIGHT {
+                                // SAFETY: as above.
+                                let v = unsafe { $third(p[i]) };
+                                acc[i] = $add(acc[i], $mul(v, k2));
+                            }
+                        } else {
+                            for (kx, &kv) in taps.iter().enumerate() {
+                                let kv = $set1(kv);
+                                for i in 0..IN_FLIGHT {
+                                    // SAFETY: the padded plane holds every tap's reads.
+                                    let v = unsafe { $load::<S>(p[i].wrapping_add(kx)) };
+                                    acc[i] = $add(acc[i], $mul(v, kv));
+                                }
+                            }
+                        }
+                        for r in p.iter_mut() {
+                            *r = r.wrapping_add(step);
                         }
                     }
-                }
-                for r in p.iter_mut() {
-                    *r = r.wrapping_add(step);
+                    for (&op, &v) in steps.ops.iter().zip(steps.values) {
+                        let s = $set1(v);
+                        for a in acc.iter_mut() {
+                            *a = $step(op, *a, s, v);
+                        }
+                    }
+                    for (a, &(_, o)) in acc.iter().zip(chunk) {
+                        let dst = &mut out[o..][..$lanes];
+                        // SAFETY: `dst` holds a vector's floats.
+                        unsafe { $store(dst.as_mut_ptr(), $order::<S>(*a)) };
+                    }
                 }
             }
-            for (&op, &v) in steps.ops.iter().zip(steps.values) {
-                let s = _mm256_set1_ps(v);
-                for a in acc.iter_mut() {
-                    *a = step8(op, *a, s, v);
-                }
+        };
+    }
+
+    unmasked_kernel!(
+        /// Eight outputs a vector, from `scratch.spots`; with `S` = 2 in [`load8`]'s lane
+        /// order, which the store undoes.
+        unmasked3,
+        "avx",
+        8,
+        spots,
+        _mm256_set1_ps,
+        _mm256_mul_ps,
+        _mm256_add_ps,
+        _mm256_storeu_ps,
+        step8,
+        load8,
+        pair8,
+        third8,
+        order8
+    );
+
+    unmasked_kernel!(
+        /// Sixteen outputs a 512-bit vector, from `scratch.spots16`: half the instructions
+        /// for the same operations on the same values, the outputs in order.
+        unmasked3_wide,
+        "avx512f",
+        16,
+        spots16,
+        _mm512_set1_ps,
+        _mm512_mul_ps,
+        _mm512_add_ps,
+        _mm512_storeu_ps,
+        step16,
+        load16,
+        pair16,
+        third16,
+        order16
+    );
+
+    /// Inputs `p .. p + 16` at stride 2: the even elements (kernel column 0's inputs of eight
+    /// outputs) and the odd ones (column 1's), in [`load8`]'s lane order.
+    ///
+    /// # Safety
+    /// AVX; `p .. p + 16` readable.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    unsafe fn pair8(p: *const f32) -> (__m256, __m256) {
+        // SAFETY: the caller's.
+        let (a, b) = unsafe { (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))) };
+        (
+            _mm256_shuffle_ps::<0x88>(a, b),
+            _mm256_shuffle_ps::<0xDD>(a, b),
+        )
+    }
+
+    /// The even elements of `p + 2 .. p + 18`, in [`load8`]'s lane order.
+    ///
+    /// # Safety
+    /// AVX; `p + 2 .. p + 18` readable.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    unsafe fn third8(p: *const f32) -> __m256 {
+        // SAFETY: the caller's.
+        unsafe { _mm256_shuffle_ps::<0x88>(_mm256_loadu_ps(p.add(2)), _mm256_loadu_ps(p.add(10))) }
+    }
+
+    /// Sixteen inputs from `p` at column stride 1 (the wide kernel's other strides read
+    /// through [`pair16`] and [`third16`]).
+    ///
+    /// # Safety
+    /// AVX-512F; `p .. p + 16` readable.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load16<const S: usize>(p: *const f32) -> __m512 {
+        // SAFETY: the caller's.
+        unsafe { _mm512_loadu_ps(p) }
+    }
+
+    /// [`pair8`] for sixteen outputs: two loads, two two-source permutes, in order.
+    ///
+    /// # Safety
+    /// AVX-512F; `p .. p + 32` readable.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pair16(p: *const f32) -> (__m512, __m512) {
+        // SAFETY: the caller's.
+        let (a, b) = unsafe { (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16))) };
+        (
+            _mm512_permutex2var_ps(a, evens16(), b),
+            _mm512_permutex2var_ps(a, _mm512_add_epi32(evens16(), _mm512_set1_epi32(1)), b),
+        )
+    }
+
+    /// [`third8`] for sixteen outputs: the even elements of `p + 2 .. p + 34`, in order.
+    ///
+    /// # Safety
+    /// AVX-512F; `p + 2 .. p + 34` readable.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn third16(p: *const f32) -> __m512 {
+        // SAFETY: the caller's.
+        let (a, b) = unsafe { (_mm512_loadu_ps(p.add(2)), _mm512_loadu_ps(p.add(18))) };
+        _mm512_permutex2var_ps(a, evens16(), b)
+    }
+
+    /// Element indices 0, 2, .. 30 of two vectors.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn evens16() -> __m512i {
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+    }
+
+    /// The wide kernel's outputs are in order.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn order16<const S: usize>(v: __m512) -> __m512 {
+        v
+    }
+
+    /// [`step8`] on sixteen values: the same choice of instructions, masks for the blends.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn step16(step: BinOp, x: __m512, s: __m512, v: f32) -> __m512 {
+        match step {
+            BinOp::Mul => _mm512_mul_ps(x, s),
+            BinOp::Add => _mm512_add_ps(x, s),
+            BinOp::Sub => _mm512_sub_ps(x, s),
+            BinOp::SubF => _mm512_sub_ps(s, x),
+            BinOp::Max | BinOp::Min if v.is_nan() => {
+                _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x), x, s)
             }
-            for (a, &(_, o)) in acc.iter().zip(chunk) {
-                let dst = &mut out[o..][..8];
-                // SAFETY: `dst` holds eight floats.
-                unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), order8::<S>(*a)) };
-            }
+            BinOp::Max if v != 0.0 => _mm512_max_ps(x, s),
+            BinOp::Max => _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_NGE_UQ>(x, s), x, s),
+            BinOp::Min if v != 0.0 => _mm512_min_ps(x, s),
+            BinOp::Min => _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(x, s), x, s),
         }
     }
 
