@@ -200,7 +200,7 @@ mod x86_64 {
 
     /// tract's softmax exp-and-sum (`Func::Softmax2`): under the exact profile the portable
     /// kernel's arithmetic, vectorised with FMA where the CPU has FMA and AVX2 (see
-    /// [`exp_sum`]); tract's usual choice otherwise.
+    /// [`crate::kernels::exp_sum`]); tract's usual choice otherwise.
     fn softmax2() -> Box<dyn MapReduce<f32, f32>> {
         static SLOT: OnceLock<&'static Routine> = OnceLock::new();
         if exact() {
