@@ -33,8 +33,8 @@
 //! compares it with tract's compiled convolution bit for bit on edge geometries and values.
 
 use crate::depthwise::{FusesSteps, Steps, apply_steps, per_channel, replace_convs};
-#[cfg(target_arch = "x86_64")]
 use crate::kept::{self, Kept};
+#[cfg(target_arch = "x86_64")]
 use crate::kernels::mmm::with_kernel_mxcsr;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
