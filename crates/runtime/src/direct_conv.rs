@@ -490,68 +490,19 @@ mod avx {
             // SAFETY: forwarded; `co + n <= c_out`.
             unsafe {
                 match n {
-                    8 => block512::<8>(job, co),
-                    7 => block512::<7>(job, co),
-                    6 => block512::<6>(job, co),
-                    5 => block512::<5>(job, co),
-                    4 => block512::<4>(job, co),
-                    3 => block512::<3>(job, co),
-                    2 => block512::<2>(job, co),
-                    _ => block512::<1>(job, co),
+                    8 => block512::<1, 8>(job, co),
+                    7 => block512::<1, 7>(job, co),
+                    6 => block512::<1, 6>(job, co),
+                    5 => block512::<1, 5>(job, co),
+                    4 => block512::<1, 4>(job, co),
+                    3 => block512::<1, 3>(job, co),
+                    2 => block512::<1, 2>(job, co),
+                    _ => block512::<1, 1>(job, co),
                 }
             }
             co += n;
         }
         0
-    }
-
-    /// [`block`] with 512-bit vectors: output channels `co .. co + N`, one vector of sixteen
-    /// outputs per pass over the taps.
-    ///
-    /// # Safety
-    /// As [`sums512`]; `co + N <= c_out`; rows at least sixteen outputs wide.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn block512<const N: usize>(job: &Job, co: usize) {
-        let op = job.op;
-        let [oh, ow] = op.output;
-        let sh = op.strides[0];
-        let c_out = op.c_out;
-        let out_plane = op.out_plane();
-        // SAFETY (whole body): as in `block`, sixteen outputs a vector.
-        unsafe {
-            let mut bias = [_mm512_setzero_ps(); N];
-            for (c, b) in bias.iter_mut().enumerate() {
-                *b = _mm512_set1_ps(job.bias(co + c));
-            }
-            for oy in 0..oh {
-                let mut ox = 0;
-                loop {
-                    let mut acc = [_mm512_setzero_ps(); N];
-                    let base = job.padded.as_ptr().add(oy * sh * job.wq + ox);
-                    let mut w = job.by_tap.as_ptr().add(co);
-                    for &offset in job.offsets {
-                        let v = _mm512_loadu_ps(base.add(offset));
-                        for (c, a) in acc.iter_mut().enumerate() {
-                            *a = _mm512_add_ps(*a, _mm512_mul_ps(v, _mm512_set1_ps(*w.add(c))));
-                        }
-                        w = w.add(c_out);
-                    }
-                    for (c, a) in acc.iter().enumerate() {
-                        let sum = if op.bias {
-                            _mm512_add_ps(bias[c], *a)
-                        } else {
-                            *a
-                        };
-                        _mm512_storeu_ps(job.out.add((co + c) * out_plane + oy * ow + ox), sum);
-                    }
-                    if ox + 16 == ow {
-                        break;
-                    }
-                    ox = (ox + 16).min(ow - 16);
-                }
-            }
-        }
     }
 
     /// [`super::split2`] sixteen elements at a time; returns how many it did.
@@ -576,61 +527,98 @@ mod avx {
         n
     }
 
-    /// Output channels `co .. co + N`, `P` vectors of eight outputs per pass over the taps.
-    ///
-    /// # Safety
-    /// As [`sums`]; `co + N <= c_out`; rows at least `8 * P` outputs wide.
-    #[inline]
-    #[target_feature(enable = "avx")]
-    unsafe fn block<const P: usize, const N: usize>(job: &Job, co: usize) {
-        let op = job.op;
-        let [oh, ow] = op.output;
-        let sh = op.strides[0];
-        let c_out = op.c_out;
-        let width = 8 * P;
-        let out_plane = op.out_plane();
-        // SAFETY (whole body): AVX; every load lies in the split padded image (its planes hold
-        // every tap of every output, and the outputs of a row read consecutive columns of one
-        // plane); every store lies in the outputs of channels `co .. co + N`.
-        unsafe {
-            let bias: [__m256; N] = std::array::from_fn(|c| _mm256_set1_ps(job.bias(co + c)));
-            for oy in 0..oh {
-                let mut ox = 0;
-                loop {
-                    let mut acc = [[_mm256_setzero_ps(); P]; N];
-                    let base = job.padded.as_ptr().add(oy * sh * job.wq + ox);
-                    let mut w = job.by_tap.as_ptr().add(co);
-                    for &offset in job.offsets {
-                        let at = base.add(offset);
-                        let v: [__m256; P] =
-                            std::array::from_fn(|p| _mm256_loadu_ps(at.add(8 * p)));
-                        for (c, a) in acc.iter_mut().enumerate() {
-                            let k = _mm256_broadcast_ss(&*w.add(c));
-                            for (a, v) in a.iter_mut().zip(&v) {
-                                *a = _mm256_add_ps(*a, _mm256_mul_ps(*v, k));
+    /// Output channels `co .. co + N`, `P` vectors of outputs per pass over the taps, one
+    /// function per vector width (`$lanes` floats).
+    macro_rules! block_kernel {
+        ($(#[$doc:meta])* $name:ident, $feature:literal, $lanes:literal, $zero:ident,
+         $set1:ident, $load:ident, $mul:ident, $add:ident, $store:ident) => {
+            $(#[$doc])*
+            ///
+            /// # Safety
+            #[doc = concat!("`", $feature, "`; `co + N <= c_out`; rows at least `", $lanes,
+                            " * P` outputs wide; `job.out` holds the image's outputs.")]
+            #[inline]
+            #[target_feature(enable = $feature)]
+            unsafe fn $name<const P: usize, const N: usize>(job: &Job, co: usize) {
+                let op = job.op;
+                let [oh, ow] = op.output;
+                let sh = op.strides[0];
+                let c_out = op.c_out;
+                let width = $lanes * P;
+                let out_plane = op.out_plane();
+                // SAFETY (whole body): every load lies in the split padded image (its planes
+                // hold every tap of every output, and the outputs of a row read consecutive
+                // columns of one plane); every store lies in the outputs of channels
+                // `co .. co + N`. (Loops, not `array::from_fn`, so that no intrinsic sits in a
+                // closure.)
+                unsafe {
+                    let mut bias = [$zero(); N];
+                    for (c, b) in bias.iter_mut().enumerate() {
+                        *b = $set1(job.bias(co + c));
+                    }
+                    for oy in 0..oh {
+                        let mut ox = 0;
+                        loop {
+                            let mut acc = [[$zero(); P]; N];
+                            let base = job.padded.as_ptr().add(oy * sh * job.wq + ox);
+                            let mut w = job.by_tap.as_ptr().add(co);
+                            for &offset in job.offsets {
+                                let at = base.add(offset);
+                                let mut v = [$zero(); P];
+                                for (p, v) in v.iter_mut().enumerate() {
+                                    *v = $load(at.add($lanes * p));
+                                }
+                                for (c, a) in acc.iter_mut().enumerate() {
+                                    let k = $set1(*w.add(c));
+                                    for (a, v) in a.iter_mut().zip(&v) {
+                                        *a = $add(*a, $mul(*v, k));
+                                    }
+                                }
+                                w = w.add(c_out);
                             }
+                            for (c, a) in acc.iter().enumerate() {
+                                let at = job.out.add((co + c) * out_plane + oy * ow + ox);
+                                for (p, a) in a.iter().enumerate() {
+                                    let sum = if op.bias { $add(bias[c], *a) } else { *a };
+                                    $store(at.add($lanes * p), sum);
+                                }
+                            }
+                            if ox + width == ow {
+                                break;
+                            }
+                            ox = (ox + width).min(ow - width);
                         }
-                        w = w.add(c_out);
                     }
-                    for (c, a) in acc.iter().enumerate() {
-                        let at = job.out.add((co + c) * out_plane + oy * ow + ox);
-                        for (p, a) in a.iter().enumerate() {
-                            let sum = if op.bias {
-                                _mm256_add_ps(bias[c], *a)
-                            } else {
-                                *a
-                            };
-                            _mm256_storeu_ps(at.add(8 * p), sum);
-                        }
-                    }
-                    if ox + width == ow {
-                        break;
-                    }
-                    ox = (ox + width).min(ow - width);
                 }
             }
-        }
+        };
     }
+
+    block_kernel!(
+        /// Eight outputs a vector (AVX), for [`sums`].
+        block,
+        "avx",
+        8,
+        _mm256_setzero_ps,
+        _mm256_set1_ps,
+        _mm256_loadu_ps,
+        _mm256_mul_ps,
+        _mm256_add_ps,
+        _mm256_storeu_ps
+    );
+
+    block_kernel!(
+        /// Sixteen outputs a 512-bit vector (AVX-512F), for [`sums512`].
+        block512,
+        "avx512f",
+        16,
+        _mm512_setzero_ps,
+        _mm512_set1_ps,
+        _mm512_loadu_ps,
+        _mm512_mul_ps,
+        _mm512_add_ps,
+        _mm512_storeu_ps
+    );
 }
 
 impl Op for DirectConv {
