@@ -21,17 +21,23 @@
 //! tract's frame, which has the same bits as tract's AVX kernels (`tests/matrix_kernels.rs`).
 //! `tests/in_place.rs` compares the two plans bit for bit.
 //!
-//! Taken only where the product runs Prova's kernel (exact profile, AVX-512F), has no batch
-//! axes, and its other operations are ones this loop resolves (scalars, per-row and per-column
-//! vectors, leaky ReLU, one store).
+//! Taken only where the product runs Prova's kernel (exact profile, AVX-512F) or, on a CPU
+//! without it, tract's AVX kernels (the exact profile's choice there): then the tiles run
+//! `kernels::tile_avx`, the same arithmetic on 256-bit registers, the constant operand
+//! repacked in panels of sixteen where tract packed it four or six wide, m, k and n at least
+//! sixteen and the output contiguous along m or n. The product has no batch axes, and its other
+//! operations are ones this loop resolves (scalars, per-row and per-column vectors, leaky
+//! ReLU, one store).
 
 use crate::kernels::mmm::{self, PACKED_K_STEP};
+use crate::kernels::tile_avx;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::matmul::optimized::{MatMulOperand, OptMatMul, ProtoFusedSpec};
 use tract_onnx::tract_core::tract_linalg::BinOp;
 use tract_onnx::tract_core::tract_linalg::mmm::{
     FusedKerSpec, MMMInputValue, OutputStoreKer, OutputStoreSpec,
 };
+use tract_onnx::tract_core::tract_linalg::pack::Packing;
 
 /// The tile's side.
 const R: usize = 16;
@@ -53,8 +59,12 @@ enum Fused {
 /// is read in place; see the module docs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InPlaceMatMul {
-    /// The constant operand, packed by tract in panels of sixteen.
+    /// The constant operand, packed in panels of sixteen (by tract, or repacked from tract's
+    /// narrower panels).
     konst: Box<dyn MMMInputValue>,
+    /// Whether the tiles run Prova's AVX-512 kernel (`kernels::mmm`), else the AVX tile
+    /// (`kernels::tile_avx`).
+    wide: bool,
     /// Whether the activation is the left operand (m) or the right one (n).
     act_is_a: bool,
     act_slot: usize,
@@ -81,11 +91,13 @@ impl InPlaceMatMul {
         let Some(op) = node.op_as::<OptMatMul>() else {
             return Ok(None);
         };
-        if op.mmm.len() != 1
-            || op.mmm[0].name() != mmm::KERNEL_NAME
-            || !op.trivial_path
-            || op.c_fact.datum_type != f32::datum_type()
-        {
+        // Prova's AVX-512 kernel, or (on a CPU with AVX) one of tract's AVX kernels, which
+        // compute the same bits (`kernels::tile_avx`).
+        let wide = op.mmm.len() == 1 && op.mmm[0].name() == mmm::KERNEL_NAME;
+        let avx = op.mmm.len() == 1
+            && op.mmm[0].name().starts_with(TRACT_AVX_KERNELS)
+            && std::arch::is_x86_feature_detected!("avx");
+        if !(wide || avx) || !op.trivial_path || op.c_fact.datum_type != f32::datum_type() {
             return Ok(None);
         }
         let (Some(c_m_axis), Some(c_n_axis), Some(c_shape)) =
@@ -117,9 +129,15 @@ impl InPlaceMatMul {
             (MatMulOperand::Const(v), MatMulOperand::Input(i)) => (false, *i, v),
             _ => return Ok(None),
         };
-        if konst.format().r() != R || konst.k() != k || konst.mn() != if act_is_a { n } else { m } {
+        if konst.k() != k
+            || konst.mn() != if act_is_a { n } else { m }
+            || (wide && konst.format().r() != R)
+            || (avx && (m < R || n < R || k < R))
+        {
             return Ok(None);
         }
+        // tract's AVX kernels pack the right operand four or six wide: the tiles read sixteen.
+        let konst = panels_of_sixteen(konst.clone())?;
         // The activation: the input of the pack feeding `slot`, f32, no axis but k and mn
         // longer than one, mn contiguous.
         let Some(&packed) = node.inputs.get(act_slot) else {
@@ -159,10 +177,10 @@ impl InPlaceMatMul {
                 OutputStoreSpec::View {
                     m_axis: Some(sm),
                     n_axis: Some(sn),
-                    mr: R,
-                    nr: R,
+                    mr,
+                    nr,
                 },
-            ] if *sm == c_m_axis && *sn == c_n_axis => {}
+            ] if *sm == c_m_axis && *sn == c_n_axis && (avx || (*mr == R && *nr == R)) => {}
             _ => return Ok(None),
         }
         let input_len = |slot: usize| -> TractResult<Option<usize>> {
@@ -191,9 +209,15 @@ impl InPlaceMatMul {
             }
             fused.push(f);
         }
+        // The AVX tile's vectors lie along an axis whose outputs are contiguous.
+        let contiguous = |axis: usize| c_shape[axis + 1..].iter().all(|&d| d == 1);
+        if !wide && !contiguous(c_m_axis) && !contiguous(c_n_axis) {
+            return Ok(None);
+        }
         Ok(Some((
             InPlaceMatMul {
-                konst: konst.clone(),
+                konst,
+                wide,
                 act_is_a,
                 act_slot,
                 act_k_stride,
@@ -277,6 +301,29 @@ impl Fused {
     }
 }
 
+/// The prefix of tract's f32 AVX kernels' names (`avx_mmm_f32_16x6` and siblings): what the
+/// exact profile runs on a CPU without AVX-512F.
+const TRACT_AVX_KERNELS: &str = "avx_mmm_f32_";
+
+/// `konst` in panels of sixteen: itself, or its values repacked from narrower panels (each
+/// value moved, none changed).
+fn panels_of_sixteen(konst: Box<dyn MMMInputValue>) -> TractResult<Box<dyn MMMInputValue>> {
+    if konst.format().r() == R {
+        return Ok(konst);
+    }
+    let (k, mn) = (konst.k(), konst.mn());
+    let mut dense = Tensor::zero::<f32>(&[mn, k])?;
+    for (i, row) in dense
+        .try_as_plain_ram_mut()?
+        .as_slice_mut::<f32>()?
+        .chunks_exact_mut(k)
+        .enumerate()
+    {
+        konst.extract_at_mn_f32(i, row)?;
+    }
+    f32::packing(R).align(64).pack_tensor(&dense, 1, 0)
+}
+
 /// The kernel operation for `op` on a scalar.
 fn scalar_spec(op: BinOp, v: f32) -> FusedKerSpec<f32> {
     match op {
@@ -335,13 +382,18 @@ enum Operand<'a> {
 #[repr(align(64))]
 struct ScratchTile([f32; R * R]);
 
-/// Runs every tile of `job` (under the kernels' MXCSR: this function does no floating-point
-/// arithmetic of its own, only moves bits). Returns the kernel's error code, 0 when all ran.
+/// A tile program's runner: the program, the left and right panels' k steps in bytes.
+type TileFn = unsafe fn((*const FusedKerSpec<f32>, isize, isize)) -> isize;
+
+/// Runs every tile of `job` with `tiles` (the runner for accumulators by column, by row)
+/// under the kernels' MXCSR: this function does no floating-point arithmetic of its own, only
+/// moves bits. Returns the kernel's error code, 0 when all ran.
 ///
 /// # Safety
-/// AVX-512F; `job` resolved by [`InPlaceMatMul::eval`] (pointers to tensors of the planned
-/// shapes).
-unsafe fn run_tiles(job: &Job) -> isize {
+/// The tiles' CPU features; `job` resolved by [`InPlaceMatMul::eval`] (pointers to tensors of
+/// the planned shapes).
+#[inline(always)]
+unsafe fn run_tiles(job: &Job, tiles: [TileFn; 2]) -> isize {
     let op = job.op;
     let (m, n, k) = (op.m, op.n, op.k);
     let act_mn = op.act_mn();
@@ -354,11 +406,7 @@ unsafe fn run_tiles(job: &Job) -> isize {
     // with the accumulators held by row and stored without a transpose; the scratch tile
     // for edges is then row-major too.
     let by_rows = job.c_col == 4;
-    let tile = if by_rows {
-        mmm::tile_strided_rows
-    } else {
-        mmm::tile_strided
-    };
+    let tile = tiles[usize::from(by_rows)];
     let (scratch_row, scratch_col) = if by_rows { (R, 1) } else { (1, R) };
     for p in 0..act_mn.div_ceil(R) {
         let valid = (act_mn - p * R).min(R);
@@ -443,8 +491,9 @@ unsafe fn run_tiles(job: &Job) -> isize {
             };
             program.push(FusedKerSpec::Store(store));
             program.push(FusedKerSpec::Done);
-            // SAFETY: AVX-512F (the caller's); the panels hold k steps at these strides, the
-            // vectors sixteen values from each tile's first, the store a whole tile.
+            // SAFETY: the tile's CPU features (the caller's); the panels hold k steps at these
+            // strides, the vectors sixteen values from each tile's first, the store a whole
+            // tile.
             let err = unsafe { tile((program.as_ptr(), a_step, b_step)) };
             if err != 0 {
                 return err;
@@ -485,7 +534,14 @@ impl Op for InPlaceMatMul {
                 crate::plane_pad::describe(self.padded_act, self.padded_out),
             ),
             // The line tract's products print their kernel on (read by `plan_nodes`).
-            format!("Mult: in place with [{}]", mmm::KERNEL_NAME),
+            format!(
+                "Mult: in place with [{}]",
+                if self.wide {
+                    mmm::KERNEL_NAME
+                } else {
+                    tile_avx::KERNEL_NAME
+                }
+            ),
         ])
     }
 
@@ -553,8 +609,15 @@ impl EvalOp for InPlaceMatMul {
             c_row: strides[self.c_m_axis] * 4,
             c_col: strides[self.c_n_axis] * 4,
         };
-        // SAFETY: planned only where Prova's kernel runs (AVX-512F); `job` resolved above.
-        let err = unsafe { mmm::with_kernel_mxcsr(run_tiles_entry, &job) };
+        // SAFETY: planned only where Prova's kernel runs (AVX-512F), or else tract's AVX
+        // kernels (AVX); `job` resolved above.
+        let err = unsafe {
+            if self.wide {
+                mmm::with_kernel_mxcsr(run_tiles_entry, &job)
+            } else {
+                mmm::with_kernel_mxcsr(run_tiles_avx, &job)
+            }
+        };
         ensure!(err == 0, "Prova's in-place product failed (code {err})");
         if self.padded_out {
             let (_, pixels) = self.out_planes().context("padded planes without pixels")?;
@@ -568,7 +631,19 @@ impl EvalOp for InPlaceMatMul {
 #[target_feature(enable = "avx512f")]
 unsafe fn run_tiles_entry(job: &Job) -> isize {
     // SAFETY: the caller's.
-    unsafe { run_tiles(job) }
+    unsafe { run_tiles(job, [mmm::tile_strided, mmm::tile_strided_rows]) }
+}
+
+/// [`run_tiles`] with AVX enabled and [`tile_avx`]'s tiles (vectors along m, along n).
+#[target_feature(enable = "avx")]
+unsafe fn run_tiles_avx(job: &Job) -> isize {
+    // SAFETY: the caller's.
+    unsafe {
+        run_tiles(
+            job,
+            [tile_avx::tile_lanes::<false>, tile_avx::tile_lanes::<true>],
+        )
+    }
 }
 
 impl TypedOp for InPlaceMatMul {
@@ -590,9 +665,6 @@ impl TypedOp for InPlaceMatMul {
 /// activation in place with [`InPlaceMatMul`]; its pack is left without a use and dropped.
 /// Returns how many were replaced.
 pub fn use_in_place_products(model: &mut TypedModel) -> TractResult<usize> {
-    if !mmm::available() {
-        return Ok(0);
-    }
     crate::pack::replace_matching(model, "prova-in-place-product", |model, node| {
         Ok(InPlaceMatMul::for_node(model, node)?.map(|(op, act)| {
             let mut inputs = node.inputs.to_vec();

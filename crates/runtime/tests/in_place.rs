@@ -11,12 +11,16 @@
 //! larger one as the left operand), with pixel counts and channel counts that are and are not
 //! whole tiles (the padded panel copy and the scratch tile), k from 1 to 130.
 //!
-//! On a CPU without AVX-512F the exact profile never runs Prova's kernel and nothing is
-//! replaced; the test says so and checks only that.
+//! On a CPU with AVX-512F every case runs twice: against Prova's kernel in tract's frame (the
+//! in-place product then runs the same kernel's tile), and with tract's AVX kernels
+//! (`FORCE_TRACT`, what a CPU without AVX-512F plans: the in-place product then runs its
+//! 256-bit tile, `kernels::tile_avx`). Elsewhere the AVX tile runs against tract's AVX kernels.
+//! On a CPU without AVX nothing is replaced; the test says so and checks only that.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use prova_runtime::{Profile, in_place, matrix_kernels};
+use std::sync::atomic::Ordering;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
@@ -80,36 +84,48 @@ fn count(plan: &TypedModel, name: &str) -> usize {
     plan.nodes.iter().filter(|n| n.op.name() == name).count()
 }
 
-fn check(case: Case, seed: u64) {
+/// Checks `case` with Prova's AVX-512 kernel (where the CPU has it and `force_tract` is
+/// false) or tract's AVX kernels in the packed plan, so the AVX-512 tile or the AVX tile in
+/// the in-place one.
+fn check(case: Case, seed: u64, force_tract: bool) {
     let edge_every = if seed.is_multiple_of(2) { 0 } else { 5 };
     let mut rng = Rng(seed);
     let m = model(&case, &mut rng, edge_every).unwrap();
     let input = rng.tensor(&[1, case.c_in, case.hw[0], case.hw[1]], edge_every);
+    matrix_kernels::FORCE_TRACT.store(force_tract, Ordering::Relaxed);
     let theirs = m.into_optimized().unwrap();
+    matrix_kernels::FORCE_TRACT.store(false, Ordering::Relaxed);
     let mut ours = theirs.clone();
     let replaced = in_place::use_in_place_products(&mut ours).unwrap();
     let pixels = case.hw[0] * case.hw[1];
-    // Prova's kernel takes products whose m, k and n are all at least 16.
-    let expected =
-        usize::from(matrix_kernels::available() && case.c_in.min(case.c_out).min(pixels) >= 16);
-    assert_eq!(replaced, expected, "{case:?}");
-    assert_eq!(count(&ours, "ProvaInPlaceMatMul"), expected, "{case:?}");
+    // Either tile takes products whose m, k and n are all at least 16, on a CPU with AVX.
+    let expected = usize::from(
+        std::arch::is_x86_feature_detected!("avx") && case.c_in.min(case.c_out).min(pixels) >= 16,
+    );
+    let tile = if matrix_kernels::available() && !force_tract {
+        "AVX-512"
+    } else {
+        "AVX"
+    };
+    let case_tile = format!("{case:?}, {tile} tile");
+    assert_eq!(replaced, expected, "{case_tile}");
+    assert_eq!(count(&ours, "ProvaInPlaceMatMul"), expected, "{case_tile}");
     if expected == 1 {
         assert_eq!(
             count(&ours, "OptMatMulPack"),
             0,
-            "{case:?}: the pack is gone"
+            "{case_tile}: the pack is gone"
         );
     }
-    let what = format!("{case:?} seed {seed}");
+    let what = format!("{case_tile} seed {seed}");
     assert_same_bits(&what, &run_bits(&ours, &input), &run_bits(&theirs, &input));
 }
 
 #[test]
 fn same_bits_as_the_packed_product() {
     prova_runtime::pin(Profile::Exact).unwrap();
-    if !matrix_kernels::available() {
-        println!("no AVX-512F: Prova's kernel never runs, so no product is replaced");
+    if !std::arch::is_x86_feature_detected!("avx") {
+        println!("no AVX: tract's portable kernels run, so no product is replaced");
     }
     let mut cases = vec![
         // A MobileNet's four: the activation on the left (m = pixels), then on the right.
@@ -139,9 +155,13 @@ fn same_bits_as_the_packed_product() {
         bias: false,
         ..case(48, 16, [16, 16], Chain::Mixed)
     });
-    for (i, case) in cases.into_iter().enumerate() {
-        for seed in 0..4 {
-            check(case, 1000 * i as u64 + seed);
+    // On a CPU with AVX-512F, both tiles: Prova's kernel, then tract's AVX kernels (what a
+    // CPU without AVX-512F plans). Elsewhere the AVX tile twice.
+    for force_tract in [false, true] {
+        for (i, case) in cases.iter().enumerate() {
+            for seed in 0..4 {
+                check(*case, 1000 * i as u64 + seed, force_tract);
+            }
         }
     }
 }

@@ -41,6 +41,8 @@ pub mod exp_sum;
 pub mod mmm;
 #[cfg(target_arch = "x86_64")]
 pub mod mmv;
+#[cfg(target_arch = "x86_64")]
+pub mod tile_avx;
 
 /// A xorshift64 generator from `seed` (not zero): reproducible values for the kernels' tests.
 #[cfg(test)]
