@@ -17,9 +17,9 @@
 //! per k step in order `acc + a * b` (one multiply, `a` the left operand, then one add),
 //! then each fused operation as `v op acc`, under the kernels' MXCSR
 //! ([`super::mmm::with_kernel_mxcsr`]). Which pass or lane computes an output changes nothing
-//! in its bits (`tests/in_place.rs` compares the plans bit for bit on this path wherever the
-//! CPU lacks AVX-512F; `tests/matrix_kernels.rs` runs the tile against tract's AVX kernel on
-//! edge values everywhere).
+//! in its bits: `tests/in_place.rs` compares the in-place plan with tract's AVX kernels bit for
+//! bit on edge values, on every CPU with AVX (on one with AVX-512F by forcing tract's kernels;
+//! `scripts/test` also runs it under qemu on the matrix's CPUs with AVX).
 
 use std::arch::x86_64::*;
 use tract_onnx::tract_core::tract_linalg::mmm::FusedKerSpec;
@@ -34,6 +34,8 @@ const R: usize = 16;
 /// vectors loaded and one broadcast in flight, of the sixteen registers.
 const PASSES: [usize; 3] = [6, 6, 4];
 const _: () = assert!(PASSES[0] + PASSES[1] + PASSES[2] == R);
+// `tile_lanes` has a pass for six rows and one for four.
+const _: () = assert!(PASSES[0] == 6 && PASSES[1] == 6 && PASSES[2] == 4);
 
 /// Runs one 16 × 16 tile program whose vectors lie along n (`LANES_N`: the store's columns are
 /// contiguous) or along m (its rows are), the left and right panels sixteen floats per k step,
@@ -59,6 +61,7 @@ pub(crate) unsafe fn tile_lanes<const LANES_N: bool>(
         unsafe {
             match rows {
                 6 => pass::<6, LANES_N>(op, first, a_step, b_step),
+                // 4, the only other size (asserted above).
                 _ => pass::<4, LANES_N>(op, first, a_step, b_step),
             }
         }
