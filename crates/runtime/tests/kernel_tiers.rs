@@ -283,6 +283,24 @@ fn exact_profile_gives_the_avx_tiers_bits() {
         count(&avx, "prova_avx_mmm_")
     );
     assert_eq!(ours_avx, 0);
+    // Every integer product runs Prova's AVX2 kernel in the exact child on a CPU with AVX2, and
+    // tract's 128-bit `avx_mmm_i32_8x4` in the AVX-tier child: the comparison below covers it.
+    let (int_exact, int_avx) = (
+        count(&exact, "prova_avx2_mmm_i32_"),
+        count(&avx, "prova_avx2_mmm_i32_"),
+    );
+    println!("models running Prova's AVX2 integer kernel: {int_exact} (AVX-tier child: {int_avx})");
+    assert_eq!(int_avx, 0);
+    assert_eq!(
+        int_exact > 0,
+        exact_isa.contains("Avx2"),
+        "Prova's integer kernel runs in the exact child iff the CPU has AVX2"
+    );
+    assert_eq!(
+        count(&exact, "avx2_mmm_i32_"),
+        0,
+        "tract's AVX2 integer kernel no longer runs"
+    );
     assert_eq!(
         ours_exact > 0,
         prova_runtime::matrix_kernels::available(),

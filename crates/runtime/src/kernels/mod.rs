@@ -40,6 +40,8 @@ pub mod exp_sum;
 #[cfg(target_arch = "x86_64")]
 pub mod mmm;
 #[cfg(target_arch = "x86_64")]
+pub mod mmm_i32;
+#[cfg(target_arch = "x86_64")]
 pub mod mmv;
 #[cfg(target_arch = "x86_64")]
 pub mod tile_avx;
