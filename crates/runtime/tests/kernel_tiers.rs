@@ -279,8 +279,23 @@ fn exact_profile_gives_the_avx_tiers_bits() {
     println!("models running Prova's matrix kernel: {ours_exact} (AVX-tier child: {ours_avx})");
     println!(
         "models running the in-place products' AVX tile: {} (AVX-tier child: {})",
-        count(&exact, "prova_avx_mmm_"),
-        count(&avx, "prova_avx_mmm_")
+        count(&exact, "prova_avx_mmm_f32_16x16"),
+        count(&avx, "prova_avx_mmm_f32_16x16")
+    );
+    // Matrix-vector products run Prova's prefetching AVX kernel in the exact child on a CPU with
+    // AVX2 and without AVX-512F, tract's `avx_mmm_f32_64x1` in the AVX-tier child.
+    let (mmv_exact, mmv_avx) = (
+        count(&exact, "prova_avx_mmm_f32_64x1"),
+        count(&avx, "prova_avx_mmm_f32_64x1"),
+    );
+    println!(
+        "models running Prova's AVX matrix-vector kernel: {mmv_exact} (AVX-tier child: {mmv_avx})"
+    );
+    assert_eq!(mmv_avx, 0);
+    assert_eq!(
+        mmv_exact > 0,
+        exact_isa.contains("Avx2") && !prova_runtime::matrix_kernels::available(),
+        "Prova's AVX matrix-vector kernel runs in the exact child iff the CPU has AVX2, not AVX-512F"
     );
     assert_eq!(ours_avx, 0);
     // Every integer product runs Prova's AVX2 kernel in the exact child on a CPU with AVX2, and

@@ -10,7 +10,9 @@
 //! products that overflow); every output must have the same bits (any NaN counting as the
 //! canonical NaN). Shapes cover border tiles in m and n, short and long k, both output layouts
 //! (n contiguous, as a convolution writes, and m contiguous), constant and run-time operands,
-//! and batches. On a CPU without AVX-512F the tier must not pick Prova's kernel at all.
+//! and batches. On a CPU without AVX-512F the tier must not pick Prova's AVX-512 kernels; with
+//! AVX2, matrix-vector products run Prova's prefetching AVX kernel (`prova_avx_mmm_f32_64x1`),
+//! compared here with tract's `avx_mmm_f32_64x1`.
 
 #![cfg(target_arch = "x86_64")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -157,6 +159,15 @@ fn check(case: Case, seed: u64) {
         matrix_kernels::available(),
         "{case:?}: Prova's kernel chosen iff the CPU has AVX-512F: {our_kernels:?}"
     );
+    if case.n == 1 && !matrix_kernels::available() && std::arch::is_x86_feature_detected!("avx2") {
+        assert!(
+            our_kernels
+                .iter()
+                .any(|k| k.contains("prova_avx_mmm_f32_64x1")),
+            "{case:?}: without AVX-512F a matrix-vector product runs Prova's AVX 64 × 1 kernel: \
+             {our_kernels:?}"
+        );
+    }
     if case.n == 1 && matrix_kernels::available() {
         assert!(
             our_kernels

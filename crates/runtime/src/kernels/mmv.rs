@@ -195,7 +195,7 @@ unsafe fn rows(acc: &mut Acc, p: *const f32, f: impl Fn(__m512, __m512) -> __m51
 ///
 /// # Safety
 /// `t` points to a 64 × 1 tile of f32.
-unsafe fn read_column(t: &OutputStoreKer, column: &mut [f32; MR]) {
+pub(super) unsafe fn read_column(t: &OutputStoreKer, column: &mut [f32; MR]) {
     for (i, v) in column.iter_mut().enumerate() {
         // SAFETY: row `i` of the tile.
         *v = unsafe { *(t.ptr.offset(t.row_byte_stride * i as isize) as *const f32) };
@@ -206,7 +206,7 @@ unsafe fn read_column(t: &OutputStoreKer, column: &mut [f32; MR]) {
 ///
 /// # Safety
 /// `t` points to a 64 × 1 tile of f32.
-unsafe fn write_column(t: &OutputStoreKer, column: &[f32; MR]) {
+pub(super) unsafe fn write_column(t: &OutputStoreKer, column: &[f32; MR]) {
     for (i, v) in column.iter().enumerate() {
         // SAFETY: row `i` of the tile.
         unsafe { *(t.ptr.offset(t.row_byte_stride * i as isize) as *mut f32) = *v };

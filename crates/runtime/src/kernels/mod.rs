@@ -44,6 +44,8 @@ pub mod mmm_i32;
 #[cfg(target_arch = "x86_64")]
 pub mod mmv;
 #[cfg(target_arch = "x86_64")]
+pub mod mmv_avx;
+#[cfg(target_arch = "x86_64")]
 pub mod tile_avx;
 
 /// A xorshift64 generator from `seed` (not zero): reproducible values for the kernels' tests.
