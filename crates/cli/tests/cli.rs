@@ -337,6 +337,7 @@ fn gas_bench_reports_gas_per_second() {
 fn peak_bench_measures_each_vector_width() {
     let v = bench_json("peak", &[], &["--rounds", "3"]);
     let loops = v["loops"].as_array().unwrap();
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     let has = |name: &str, kind: &str| {
         loops
             .iter()

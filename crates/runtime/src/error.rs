@@ -23,6 +23,14 @@ pub enum RuntimeError {
          without AVX would run do not, so its results could differ from every other validator's"
     )]
     ExactNeedsAvx,
+    /// The CPU is not x86-64: the exact profile's bits are those of tract's x86-64 kernels.
+    #[error(
+        "exact profile refused: this is not an x86-64 CPU. The exact profile's results are those \
+         of tract's x86-64 AVX kernels (multiply, then add); tract's kernels on other \
+         architectures fuse multiply-adds, so their results could differ from every x86-64 \
+         validator's (docs/determinism.md). The native profile runs here, off-chain only"
+    )]
+    ExactNeedsX86,
     /// The model failed admission.
     #[error(transparent)]
     Admission(#[from] AdmissionError),

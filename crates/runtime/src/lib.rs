@@ -25,15 +25,27 @@
 //! assert_eq!(outputs[0].to_vec::<i64>().unwrap(), vec![0]); // setosa
 //! ```
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
+// Off x86-64 the kernels (`kernels`, `in_place`) and the ops' vectorised paths are compiled out,
+// leaving their helpers, fields and accumulators unused; the exact profile refuses to start
+// there (`RuntimeError::ExactNeedsX86`).
+#![cfg_attr(
+    not(target_arch = "x86_64"),
+    allow(dead_code, unused_mut, unused_imports, unused_variables)
+)]
 
 #[cfg(not(target_endian = "little"))]
 compile_error!("Prova's tensor encoding assumes a little-endian target");
+
+// Prova's routines and kernel tiers register with tract through `inventory` on x86-64 only.
+#[cfg(not(target_arch = "x86_64"))]
+use inventory as _;
 
 mod cache;
 pub mod depthwise;
 pub mod direct_conv;
 mod error;
 mod generate;
+#[cfg(target_arch = "x86_64")]
 pub mod in_place;
 mod kept;
 mod kernels;
@@ -388,6 +400,7 @@ impl Runtime {
             }
             optimized.optimize()?;
             if exact {
+                #[cfg(target_arch = "x86_64")]
                 in_place::use_in_place_products(&mut optimized)?;
                 plane_pad::use_padded_planes(&mut optimized)?;
                 pack::use_fast_packs(&mut optimized)?;

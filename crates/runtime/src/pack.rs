@@ -17,6 +17,7 @@
 //! Taken under the exact profile on CPUs with AVX-512F, for f32 packs into panels of sixteen
 //! (the format of Prova's matrix kernel) of an operand with a contiguous k axis.
 
+#[cfg(target_arch = "x86_64")]
 use crate::kernels::mmm;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::matmul::pack::DynPackedExoticFact;
@@ -103,7 +104,17 @@ impl FastPack {
         let out =
             unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr() as *mut f32, packed_len) };
         // SAFETY: planned only where AVX-512F is present.
-        unsafe { transpose_panels(x, k, mn, mn_stride, panel_len, out) };
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            transpose_panels(x, k, mn, mn_stride, panel_len, out)
+        };
+        // Elsewhere the same moves one value at a time (the op is planned only with AVX-512F).
+        #[cfg(not(target_arch = "x86_64"))]
+        for j in 0..mn {
+            for kk in 0..k {
+                out[(j / R) * panel_len + kk * R + j % R] = x[kk + j * mn_stride];
+            }
+        }
         EagerPackedInput {
             fact: PackedExoticFact {
                 format: Box::new(self.format.clone()),
@@ -119,6 +130,7 @@ impl FastPack {
 
 /// Writes panel `p`'s k step `kk` lane `j` (`out[p * panel_len + kk * R + j]`) from
 /// `x[kk + (p * R + j) * mn_stride]` for every `j < mn`, sixteen k steps at a time.
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn transpose_panels(
     x: &[f32],
@@ -238,10 +250,18 @@ impl TypedOp for FastPack {
     as_op!();
 }
 
+/// Whether the fast pack runs here: an x86-64 CPU with AVX-512F.
+fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return mmm::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Replaces every pack of `model` (optimised, under the exact profile) that [`FastPack`]
 /// takes. Returns how many were replaced.
 pub fn use_fast_packs(model: &mut TypedModel) -> TractResult<usize> {
-    if !mmm::available() {
+    if !available() {
         return Ok(0);
     }
     replace_matching(model, "prova-pack", |model, node| {
@@ -321,7 +341,7 @@ pub(crate) fn replace_matching<O: Into<Box<dyn TypedOp>>>(
 /// format). For tests, against tract's `PackedFormat::pack_tensor`.
 #[doc(hidden)]
 pub fn pack_tensor(format: &PackedFormat, t: &Tensor) -> Option<EagerPackedInput> {
-    if !mmm::available()
+    if !available()
         || format.dt != f32::datum_type()
         || format.r != R
         || t.datum_type() != f32::datum_type()

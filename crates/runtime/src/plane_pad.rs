@@ -26,6 +26,7 @@
 
 use crate::depthwise::DepthwiseConv;
 use crate::direct_conv::DirectConv;
+#[cfg(target_arch = "x86_64")]
 use crate::in_place::InPlaceMatMul;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::change_axes::IntoShape;
@@ -75,7 +76,10 @@ fn producer(node: &TypedNode) -> Option<(usize, usize)> {
     if let Some(op) = node.op_as::<DirectConv>() {
         return op.paddable_out();
     }
-    node.op_as::<InPlaceMatMul>()?.paddable_out()
+    #[cfg(target_arch = "x86_64")]
+    return node.op_as::<InPlaceMatMul>()?.paddable_out();
+    #[cfg(not(target_arch = "x86_64"))]
+    None
 }
 
 /// Whether input `slot` of `node` can read padded planes of `channels` × `pixels`.
@@ -84,9 +88,13 @@ fn consumer(node: &TypedNode, slot: usize, channels: usize, pixels: usize) -> bo
         let (c, p, _) = op.planes();
         return slot == 0 && op.can_pad(false) && (c, p) == (channels, pixels);
     }
-    node.op_as::<InPlaceMatMul>()
+    #[cfg(target_arch = "x86_64")]
+    return node
+        .op_as::<InPlaceMatMul>()
         .and_then(InPlaceMatMul::paddable_act)
-        .is_some_and(|(s, c, p)| (s, c, p) == (slot, channels, pixels))
+        .is_some_and(|(s, c, p)| (s, c, p) == (slot, channels, pixels));
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// `node`'s op with its input (`output` false) or output in padded planes.
@@ -94,6 +102,7 @@ fn padded_op(node: &TypedNode, output: bool) -> TractResult<Box<dyn TypedOp>> {
     if let Some(op) = node.op_as::<DepthwiseConv>() {
         return Ok(Box::new(op.with_padded(output)));
     }
+    #[cfg(target_arch = "x86_64")]
     if let Some(op) = node.op_as::<InPlaceMatMul>() {
         return Ok(Box::new(op.with_padded(output)));
     }

@@ -138,8 +138,13 @@ pub fn pinned() -> Option<Profile> {
 /// later call with another profile fails, and so does the exact profile if tract had already
 /// probed the instruction set with SIMD features present, and on a CPU without AVX (whose
 /// portable matrix kernels do not read subnormals as zero, as the AVX ones do). The exact
-/// profile also pins every tract knob (see [`EXACT_UNPINNED_KNOBS`] for the few it cannot).
+/// profile also pins every tract knob (see [`EXACT_UNPINNED_KNOBS`] for the few it cannot), and
+/// refuses a CPU that is not x86-64.
 pub fn pin(profile: Profile) -> Result<(), RuntimeError> {
+    // Consensus is x86-64's arithmetic (docs/determinism.md); refused before anything is pinned.
+    if profile == Profile::Exact && !cfg!(target_arch = "x86_64") {
+        return Err(RuntimeError::ExactNeedsX86);
+    }
     let got = *PINNED.get_or_init(|| {
         if profile == Profile::Exact {
             pin_exact_knobs();
@@ -175,4 +180,21 @@ pub fn isa_report() -> String {
     let set = isa::native();
     let names: Vec<String> = set.iter().map(|i| format!("{i:?}")).collect();
     names.join(",")
+}
+
+#[cfg(all(test, not(target_arch = "x86_64")))]
+mod tests {
+    use super::*;
+
+    /// Off x86-64 the exact profile is refused, before anything is pinned, and the native
+    /// profile (off-chain) still runs.
+    #[test]
+    fn exact_is_refused_off_x86_64() {
+        let err = pin(Profile::Exact).unwrap_err();
+        assert!(matches!(err, RuntimeError::ExactNeedsX86), "{err}");
+        assert!(err.to_string().contains("not an x86-64 CPU"), "{err}");
+        assert_eq!(pinned(), None);
+        pin(Profile::Native).unwrap();
+        assert_eq!(pinned(), Some(Profile::Native));
+    }
 }

@@ -9,6 +9,8 @@
 //! cover every padding side, strides, dilations, non-square kernels, kernels larger than the
 //! padded image in one axis, and batches.
 
+// Compares x86-64 kernels and tiers; the exact profile refuses other architectures.
+#![cfg(target_arch = "x86_64")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use prova_runtime::depthwise;

@@ -10,6 +10,8 @@
 //! 2 and 3, dilations, non-square kernels, output channels that are not a multiple of the
 //! block, rows narrower than a vector, batches and the three kinds of bias.
 
+// Compares x86-64 kernels and tiers; the exact profile refuses other architectures.
+#![cfg(target_arch = "x86_64")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use prova_runtime::{Profile, direct_conv};

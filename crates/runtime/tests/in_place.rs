@@ -18,6 +18,8 @@
 //! kernels.
 //! On a CPU without AVX nothing is replaced; the test says so and checks only that.
 
+// Compares x86-64 kernels and tiers; the exact profile refuses other architectures.
+#![cfg(target_arch = "x86_64")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use prova_runtime::{Profile, in_place, matrix_kernels};

@@ -14,6 +14,8 @@
 //! On a CPU without AVX2 both children run the AVX tier and the test proves nothing new; it
 //! says so. Across CPUs, `scripts/determinism-matrix.sh` runs the same claim under qemu.
 
+// Compares x86-64 kernels and tiers; the exact profile refuses other architectures.
+#![cfg(target_arch = "x86_64")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use prova_runtime::{Profile, Runtime, sample_inputs};

@@ -7,6 +7,8 @@
 //! Needs AVX-512F (the exact profile's matrix kernel, whose panels these are); elsewhere the
 //! pack is tract's and the test says so.
 
+// Compares x86-64 kernels and tiers; the exact profile refuses other architectures.
+#![cfg(target_arch = "x86_64")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use prova_runtime::{Profile, matrix_kernels, pack};

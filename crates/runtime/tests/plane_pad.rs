@@ -14,6 +14,8 @@
 //! direct convolutions then have no pointwise product to pair with and only the edges
 //! between Prova's own convolutions switch.
 
+// Compares x86-64 kernels and tiers; the exact profile refuses other architectures.
+#![cfg(target_arch = "x86_64")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use prova_runtime::{Profile, depthwise, direct_conv, in_place, plane_pad};

@@ -5,6 +5,8 @@
 //! inputs with signed zeros, subnormals, values that cancel, infinities and NaN; the eight-row
 //! AVX code and the one-row code.
 
+// Compares x86-64 kernels and tiers; the exact profile refuses other architectures.
+#![cfg(target_arch = "x86_64")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use prova_runtime::rows;
