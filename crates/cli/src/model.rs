@@ -82,13 +82,13 @@ fn inspect(args: InspectArgs) -> Result<()> {
     let ops: Vec<String> = info.ops.iter().map(|(k, v)| format!("{k}×{v}")).collect();
     println!("ops       {}", ops.join(", "));
     println!(
-        "cost      {} MACs, {} bytes moved, largest tensor {} bytes",
+        "cost      {} MAC-equivalents (docs/gas.md), {} bytes moved, largest tensor {} bytes",
         info.cost.macs, info.cost.bytes, info.cost.max_tensor_bytes
     );
     let total: u64 = work.iter().map(|w| w.2).sum::<u64>().max(1);
     for (op, nodes, milli) in work.iter().take(8) {
         println!(
-            "work      {op}×{nodes}: {} MACs ({:.1}%)",
+            "work      {op}×{nodes}: {} MAC-equivalents ({:.1}%)",
             milli.div_ceil(1000),
             100.0 * *milli as f64 / total as f64
         );
