@@ -167,8 +167,9 @@ pub fn pin(profile: Profile) -> Result<(), RuntimeError> {
             )));
         }
         // Consensus is the AVX kernels' arithmetic, subnormal inputs read as zero included
-        // (docs/determinism.md): a CPU without AVX cannot compute it.
-        if cfg!(target_arch = "x86_64") && !set.has(Isa::X86_64Avx) {
+        // (docs/determinism.md): a CPU without AVX cannot compute it (nor one that is not
+        // x86-64, refused above).
+        if !set.has(Isa::X86_64Avx) {
             return Err(RuntimeError::ExactNeedsAvx);
         }
     }

@@ -204,37 +204,47 @@ fn rounds(policy: RoundingPolicy) -> bool {
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn add_mat_mul_i8(acc: &mut Acc, k: usize, mut pa: *const i8, mut pb: *const i8) {
-    let mut b = [0i32; 8];
     let mut a_ = *acc;
     // SAFETY: the panels hold `k` steps of eight bytes each (the caller's contract).
     unsafe {
         for _ in 0..k / 2 {
             let a = _mm_loadu_si128(pa as *const __m128i);
-            let a = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, _mm_srli_si128::<8>(a)));
-            let bb = _mm_loadu_si128(pb as *const __m128i);
-            let bb = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(bb, _mm_srli_si128::<8>(bb)));
-            _mm256_storeu_si256(b.as_mut_ptr() as *mut __m256i, bb);
-            for j in 0..8 {
-                let bj = _mm256_set1_epi32(b[j]);
-                a_[j] = _mm256_add_epi32(a_[j], _mm256_madd_epi16(a, bj));
-            }
+            let b = _mm_loadu_si128(pb as *const __m128i);
+            add_pair(
+                &mut a_,
+                a,
+                _mm_srli_si128::<8>(a),
+                b,
+                _mm_srli_si128::<8>(b),
+            );
             pa = pa.add(16);
             pb = pb.add(16);
         }
         if k % 2 == 1 {
+            // The last step alone, paired with zeros.
             let z = _mm_setzero_si128();
             let a = _mm_loadl_epi64(pa as *const __m128i);
-            let a = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, z));
-            let bb = _mm_loadl_epi64(pb as *const __m128i);
-            let bb = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(bb, z));
-            _mm256_storeu_si256(b.as_mut_ptr() as *mut __m256i, bb);
-            for j in 0..8 {
-                let bj = _mm256_set1_epi32(b[j]);
-                a_[j] = _mm256_add_epi32(a_[j], _mm256_madd_epi16(a, bj));
-            }
+            let b = _mm_loadl_epi64(pb as *const __m128i);
+            add_pair(&mut a_, a, z, b, z);
         }
     }
     *acc = a_;
+}
+
+/// `acc += a · b` for two k steps: each operand's eight bytes of the first step in the low half
+/// of `*0`, of the second in the low half of `*1`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn add_pair(acc: &mut Acc, a0: __m128i, a1: __m128i, b0: __m128i, b1: __m128i) {
+    // Row (column) i's two bytes side by side, widened to 16 bits.
+    let a = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a0, a1));
+    let b = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(b0, b1));
+    let mut pairs = [0i32; 8];
+    // SAFETY: `pairs` is 32 bytes.
+    unsafe { _mm256_storeu_si256(pairs.as_mut_ptr() as *mut __m256i, b) };
+    for (acc, pair) in acc.iter_mut().zip(pairs) {
+        *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(a, _mm256_set1_epi32(pair)));
+    }
 }
 
 /// The k loop on i32 panels: `acc += a · b` in 32 bits (the low half of the product, as

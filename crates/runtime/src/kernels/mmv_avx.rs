@@ -30,6 +30,7 @@ use tract_onnx::tract_core::tract_linalg::{
 
 use super::mmm::with_kernel_mxcsr;
 use super::mmv::{read_column, write_column};
+use super::tile_avx::leaky_relu;
 
 /// The kernel's name, as tract's plans show it.
 pub const KERNEL_NAME: &str = "prova_avx_mmm_f32_64x1";
@@ -127,13 +128,9 @@ unsafe fn tile(mut op: *const FusedKerSpec<f32>) -> isize {
                 FusedKerSpec::ScalarSub(m) => all(&mut acc, m, |m, a| _mm256_sub_ps(m, a)),
                 FusedKerSpec::ScalarSubF(m) => all(&mut acc, m, |m, a| _mm256_sub_ps(a, m)),
                 FusedKerSpec::LeakyRelu(alpha) => {
-                    // `0 < x ? x : alpha * x`, as the AVX kernel's compare and blend.
                     let alpha = _mm256_set1_ps(alpha);
-                    let zero = _mm256_setzero_ps();
                     for a in acc.iter_mut() {
-                        let scaled = _mm256_mul_ps(*a, alpha);
-                        let positive = _mm256_cmp_ps::<_CMP_LT_OS>(zero, *a);
-                        *a = _mm256_blendv_ps(scaled, *a, positive);
+                        *a = leaky_relu(*a, alpha);
                     }
                 }
                 FusedKerSpec::PerRowMin(p) => rows(&mut acc, p, |r, a| _mm256_min_ps(r, a)),

@@ -146,15 +146,9 @@ unsafe fn pass<const N: usize, const LANES_N: bool>(
                 FusedKerSpec::ScalarSub(m) => scalar(&mut acc, m, |m, a| _mm256_sub_ps(m, a)),
                 FusedKerSpec::ScalarSubF(m) => scalar(&mut acc, m, |m, a| _mm256_sub_ps(a, m)),
                 FusedKerSpec::LeakyRelu(alpha) => {
-                    // `0 < x ? x : alpha * x`, as the AVX kernel's compare and blend.
                     let alpha = _mm256_set1_ps(alpha);
-                    let zero = _mm256_setzero_ps();
-                    for row in acc.iter_mut() {
-                        for a in row.iter_mut() {
-                            let scaled = _mm256_mul_ps(*a, alpha);
-                            let positive = _mm256_cmp_ps::<_CMP_LT_OS>(zero, *a);
-                            *a = _mm256_blendv_ps(scaled, *a, positive);
-                        }
+                    for a in acc.iter_mut().flatten() {
+                        *a = leaky_relu(*a, alpha);
                     }
                 }
                 // Per row (m): one value per lane where the vectors lie along m, one per
@@ -217,6 +211,15 @@ unsafe fn pass<const N: usize, const LANES_N: bool>(
             op = op.add(1);
         }
     }
+}
+
+/// Leaky ReLU as tract's AVX kernels compute it: `0 < x ? x : alpha * x` by a compare and a
+/// blend (so a NaN or a negative zero takes the `alpha * x` side).
+#[inline]
+#[target_feature(enable = "avx")]
+pub(super) fn leaky_relu(x: __m256, alpha: __m256) -> __m256 {
+    let positive = _mm256_cmp_ps::<_CMP_LT_OS>(_mm256_setzero_ps(), x);
+    _mm256_blendv_ps(_mm256_mul_ps(x, alpha), x, positive)
 }
 
 /// `acc += a * b` for each k in order, one multiply (the left operand `a` first), then one
