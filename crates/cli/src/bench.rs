@@ -9,7 +9,8 @@ use std::{path::PathBuf, time::Instant};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
-    /// Time warm inference of a compiled plan, and tract's own run as the baseline.
+    /// Time warm inference of a compiled plan, and tract's own run as the baseline (the two
+    /// alternating call by call).
     Infer(BenchInferArgs),
     /// Measure gas per second of exact-profile inference for every fixture and op model.
     Gas(crate::gas_bench::BenchGasArgs),
@@ -69,6 +70,29 @@ pub fn percentiles(samples: &mut [u64]) -> (u64, u64, u64) {
     (at(0.1), at(0.5), at(0.9))
 }
 
+/// Times `f` and `g` alternately, `iters` calls each after a tenth as many of each to warm
+/// up: the two samples come from the same moments of the machine.
+pub fn time_pairs(
+    iters: usize,
+    mut f: impl FnMut() -> Result<()>,
+    mut g: impl FnMut() -> Result<()>,
+) -> Result<(Vec<u64>, Vec<u64>)> {
+    for _ in 0..iters.div_ceil(10) {
+        f()?;
+        g()?;
+    }
+    let (mut fs, mut gs) = (Vec::with_capacity(iters), Vec::with_capacity(iters));
+    for _ in 0..iters {
+        let t = Instant::now();
+        f()?;
+        fs.push(t.elapsed().as_nanos() as u64);
+        let t = Instant::now();
+        g()?;
+        gs.push(t.elapsed().as_nanos() as u64);
+    }
+    Ok((fs, gs))
+}
+
 pub fn time<F: FnMut() -> Result<()>>(iters: usize, mut f: F) -> Result<Vec<u64>> {
     for _ in 0..iters.div_ceil(10) {
         f()?;
@@ -92,19 +116,31 @@ fn infer(args: BenchInferArgs) -> Result<()> {
     let start = Instant::now();
     let model = runtime.load(&bytes)?;
     let load_ns = start.elapsed().as_nanos() as u64;
-    let mut prova = time(args.iters, || {
-        runtime.run(&model, &inputs)?;
-        Ok(())
-    })?;
     // Baseline: tract's own plan.run on inputs already converted (what Prova adds is the
-    // signature check and the conversions in and out).
+    // signature check and the conversions in and out). The two alternate, call by call, so
+    // that a phase of a shared machine slows both alike: Prova's overhead is the median of
+    // the differences of each pair, not a difference of two runs minutes apart.
     let plan = model.plan().clone();
     let values = CompiledModel::tract_inputs(&inputs)?;
-    let mut tract = time(args.iters, || {
-        plan.run(values.clone())
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        Ok(())
-    })?;
+    let (mut prova, mut tract) = time_pairs(
+        args.iters,
+        || {
+            runtime.run(&model, &inputs)?;
+            Ok(())
+        },
+        || {
+            plan.run(values.clone())
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            Ok(())
+        },
+    )?;
+    let mut differences: Vec<i64> = prova
+        .iter()
+        .zip(&tract)
+        .map(|(&p, &t)| p as i64 - t as i64)
+        .collect();
+    differences.sort_unstable();
+    let overhead = differences[differences.len() / 2];
     let (p10, median, p90) = percentiles(&mut prova);
     let (_, tract_median, _) = percentiles(&mut tract);
     let nodes = if args.nodes {
@@ -122,7 +158,7 @@ fn infer(args: BenchInferArgs) -> Result<()> {
         "compile_ns": model.compile_ns,
         "load_ns": load_ns,
         "tract_median_ns": tract_median,
-        "overhead_ns": median as i64 - tract_median as i64,
+        "overhead_ns": overhead,
     });
     if let Some(nodes) = &nodes {
         doc["nodes"] = json!(nodes
@@ -140,8 +176,8 @@ fn infer(args: BenchInferArgs) -> Result<()> {
             median, args.iters
         );
         println!(
-            "tract run  median {tract_median} ns; Prova overhead {} ns",
-            median as i64 - tract_median as i64
+            "tract run  median {tract_median} ns, alternating call by call; Prova overhead \
+             {overhead} ns (median of the pairs' differences)"
         );
         println!(
             "compile    {} ns (admission + plan: {load_ns} ns)",

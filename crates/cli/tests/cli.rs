@@ -249,6 +249,8 @@ fn bench_reports_percentiles_and_compile_time() {
         v["p10_ns"].as_u64() <= v["median_ns"].as_u64()
             && v["median_ns"].as_u64() <= v["p90_ns"].as_u64()
     );
+    // The median of the pairs' differences (it may be negative, never absent).
+    assert!(v["overhead_ns"].as_i64().is_some(), "{out}");
 }
 
 /// `--nodes` times every node of the plan: one entry per plan node, the slowest first, shares
