@@ -5,8 +5,9 @@
 //! worst-case single-op models in fixtures/gas (docs/gas.md):
 //!
 //! - matrix products (`EinSum`): per MAC of their iteration space (float 0.02, integer
-//!   0.06), per output element (1 / 9), per input element (0.02 / 0.5) and, for float, per
-//!   element of a run-time (non-constant) input (1, its packing on every call);
+//!   0.06), per output element (1 / 9), per input element (0.02 / 0.5), for float, per
+//!   element of a run-time (non-constant) input (1, its packing on every call), and per
+//!   product of a batch after the first (800);
 //! - convolutions: per MAC and per output element, by kind (float, `ConvInteger`,
 //!   `QLinearConv`) and whether depthwise (`group > 1`, dominated by the per-output part);
 //! - softmax, reductions and pools: per element, heavier across a non-innermost axis (lighter,
@@ -373,6 +374,24 @@ pub(crate) fn static_cost(
                     .unwrap_or(1);
                 acc.saturating_mul(size as u64)
             });
+            // Products in the batch: axes of both operands and the output.
+            let products = op
+                .axes
+                .iter_all_axes()
+                .filter(|axis| {
+                    axis.inputs.len() >= 2
+                        && !axis.inputs[0].is_empty()
+                        && !axis.inputs[1].is_empty()
+                        && axis.outputs.first().is_some_and(|o| !o.is_empty())
+                })
+                .fold(1u64, |acc, axis| {
+                    let size = shapes
+                        .first()
+                        .and_then(|s| s.get(axis.inputs[0][0]))
+                        .copied()
+                        .unwrap_or(1);
+                    acc.saturating_mul(size as u64)
+                });
             let int = op.q_params.is_some() || integer(op.operating_dt);
             // Measured on the exact profile's kernels (docs/gas.md): per MAC; per output
             // (stores and dispatch); per input element, constant or not (skinny products,
@@ -385,12 +404,18 @@ pub(crate) fn static_cost(
             } else {
                 (20, 1_000, 20, 1_000)
             };
+            // Each product of a batch after the first (which the node's own dispatch pays):
+            // tract packs, boxes and frames every product apart, ~1–3 µs each whatever its
+            // size (`matmul_batched_tiny`, 4096 products of 16 × 16 × 16, ran at 42–64
+            // Mgas/s on an AVX2 validator without it; docs/gas.md).
+            let per_product = 800_000;
             let in_elements = volumes.iter().fold(0u64, |a, v| a.saturating_add(*v));
             product_weight_bytes = product_weight_bytes.saturating_add(konst_bytes);
             macs.saturating_mul(per_mac)
                 .saturating_add(out_elements.saturating_mul(per_out))
                 .saturating_add(in_elements.saturating_mul(per_in))
                 .saturating_add(read.saturating_mul(per_read))
+                .saturating_add(products.saturating_sub(1).saturating_mul(per_product))
         } else if let Some(op) = node.op_as::<Conv>() {
             let per_output = (op.input_channels() / op.group.max(1)) as u64;
             let macs = out_elements

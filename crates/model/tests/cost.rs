@@ -163,3 +163,36 @@ fn product_weights_beyond_the_caches_are_charged_per_byte() {
     let macs = |b: &[u8]| admit(b, &Limits::DEFAULT).unwrap().info.cost.macs;
     assert!(macs(&more) > macs(&product(1024, 1024)) * 3 / 2 + 2 * 1024 * 16);
 }
+
+/// `y = x · w` with `x: f32[batch, 16, 16]` and a constant `w: f32[batch, 16, 16]`: a batch
+/// of products.
+fn batched(batch: usize) -> Vec<u8> {
+    let w = pb::TensorProto {
+        name: "w".into(),
+        data_type: 1,
+        dims: vec![batch as i64, 16, 16],
+        float_data: vec![0.25; batch * 256],
+        ..Default::default()
+    };
+    common::graph(
+        &[batch as i64, 16, 16],
+        vec![node("MatMul", &["x", "w"], "y")],
+        vec![w],
+    )
+}
+
+/// The milli-MAC-equivalents charged for the model's products.
+fn product_charge(bytes: &[u8]) -> u64 {
+    let admitted = admit(bytes, &Limits::DEFAULT).unwrap();
+    let rows: Vec<_> = admitted.work.iter().filter(|w| w.op == "EinSum").collect();
+    assert_eq!(rows.len(), 1, "{:?}", admitted.work);
+    rows[0].milli_macs
+}
+
+#[test]
+fn every_product_of_a_batch_after_the_first_is_charged() {
+    // Everything else a product is charged for grows with the batch: eight products cost
+    // eight times one, plus seven products' fixed part (tract packs and frames each apart).
+    let one = product_charge(&batched(1));
+    assert_eq!(product_charge(&batched(8)), 8 * one + 7 * 800_000);
+}
