@@ -374,7 +374,8 @@ pub(crate) fn static_cost(
                     .unwrap_or(1);
                 acc.saturating_mul(size as u64)
             });
-            // Products in the batch: axes of both operands and the output.
+            // Products in the batch: axes of both operands and the output, each as long as
+            // its longer operand's (one side may broadcast).
             let products = op
                 .axes
                 .iter_all_axes()
@@ -385,10 +386,14 @@ pub(crate) fn static_cost(
                         && axis.outputs.first().is_some_and(|o| !o.is_empty())
                 })
                 .fold(1u64, |acc, axis| {
-                    let size = shapes
-                        .first()
-                        .and_then(|s| s.get(axis.inputs[0][0]))
+                    let size = (0..2)
+                        .flat_map(|ix| {
+                            axis.inputs[ix]
+                                .iter()
+                                .filter_map(move |p| shapes.get(ix)?.get(*p))
+                        })
                         .copied()
+                        .max()
                         .unwrap_or(1);
                     acc.saturating_mul(size as u64)
                 });

@@ -196,3 +196,31 @@ fn every_product_of_a_batch_after_the_first_is_charged() {
     let one = product_charge(&batched(1));
     assert_eq!(product_charge(&batched(8)), 8 * one + 7 * 800_000);
 }
+
+/// `y = x · w` with `x: f32[1, 16, 16]` and a constant `w: f32[batch, 16, 16]`: the left
+/// operand broadcast over the batch.
+fn broadcast_batched(batch: usize) -> Vec<u8> {
+    let w = pb::TensorProto {
+        name: "w".into(),
+        data_type: 1,
+        dims: vec![batch as i64, 16, 16],
+        float_data: vec![0.25; batch * 256],
+        ..Default::default()
+    };
+    common::graph(
+        &[1, 16, 16],
+        vec![node("MatMul", &["x", "w"], "y")],
+        vec![w],
+    )
+}
+
+#[test]
+fn a_broadcast_operand_does_not_hide_the_batch() {
+    // The batch is the longer operand's: eight products, whichever side has them.
+    let single = product_charge(&broadcast_batched(1));
+    let eight = product_charge(&broadcast_batched(8));
+    assert!(
+        eight >= 7 * 800_000 + single,
+        "eight broadcast products charged {eight}, one {single}"
+    );
+}
