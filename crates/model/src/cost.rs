@@ -22,6 +22,7 @@
 use crate::{AdmissionError, Limits};
 use serde::{Deserialize, Serialize};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::axes::Axis;
 use tract_onnx::tract_core::ops::{
     array::{CumSum, Topk},
     cnn::Deconv,
@@ -363,19 +364,21 @@ pub(crate) fn static_cost(
         let chained = positions.get(node.id).is_some_and(|&p| p > 0);
         let work = if let Some(op) = node.op_as::<EinSum>() {
             let shapes = &shapes;
-            let macs = op.axes.iter_all_axes().fold(1u64, |acc, axis| {
-                let size = axis
-                    .inputs
+            // An axis's length: its longest input's (one side may broadcast).
+            let length = |axis: &Axis| {
+                axis.inputs
                     .iter()
                     .enumerate()
                     .flat_map(|(ix, pos)| pos.iter().filter_map(move |p| shapes.get(ix)?.get(*p)))
                     .copied()
                     .max()
-                    .unwrap_or(1);
-                acc.saturating_mul(size as u64)
-            });
-            // Products in the batch: axes of both operands and the output, each as long as
-            // its longer operand's (one side may broadcast).
+                    .unwrap_or(1) as u64
+            };
+            let macs = op
+                .axes
+                .iter_all_axes()
+                .fold(1u64, |acc, axis| acc.saturating_mul(length(axis)));
+            // Products in the batch: the axes of both operands and the output.
             let products = op
                 .axes
                 .iter_all_axes()
@@ -385,18 +388,7 @@ pub(crate) fn static_cost(
                         && !axis.inputs[1].is_empty()
                         && axis.outputs.first().is_some_and(|o| !o.is_empty())
                 })
-                .fold(1u64, |acc, axis| {
-                    let size = (0..2)
-                        .flat_map(|ix| {
-                            axis.inputs[ix]
-                                .iter()
-                                .filter_map(move |p| shapes.get(ix)?.get(*p))
-                        })
-                        .copied()
-                        .max()
-                        .unwrap_or(1);
-                    acc.saturating_mul(size as u64)
-                });
+                .fold(1u64, |acc, axis| acc.saturating_mul(length(axis)));
             let int = op.q_params.is_some() || integer(op.operating_dt);
             // Measured on the exact profile's kernels (docs/gas.md): per MAC; per output
             // (stores and dispatch); per input element, constant or not (skinny products,

@@ -164,18 +164,18 @@ fn product_weights_beyond_the_caches_are_charged_per_byte() {
     assert!(macs(&more) > macs(&product(1024, 1024)) * 3 / 2 + 2 * 1024 * 16);
 }
 
-/// `y = x · w` with `x: f32[batch, 16, 16]` and a constant `w: f32[batch, 16, 16]`: a batch
-/// of products.
-fn batched(batch: usize) -> Vec<u8> {
+/// `y = x · w` with `x: f32[x_batch, 16, 16]` and a constant `w: f32[w_batch, 16, 16]`: a
+/// batch of products (one operand broadcast over it where its batch is 1).
+fn batched(x_batch: usize, w_batch: usize) -> Vec<u8> {
     let w = pb::TensorProto {
         name: "w".into(),
         data_type: 1,
-        dims: vec![batch as i64, 16, 16],
-        float_data: vec![0.25; batch * 256],
+        dims: vec![w_batch as i64, 16, 16],
+        float_data: vec![0.25; w_batch * 256],
         ..Default::default()
     };
     common::graph(
-        &[batch as i64, 16, 16],
+        &[x_batch as i64, 16, 16],
         vec![node("MatMul", &["x", "w"], "y")],
         vec![w],
     )
@@ -193,32 +193,15 @@ fn product_charge(bytes: &[u8]) -> u64 {
 fn every_product_of_a_batch_after_the_first_is_charged() {
     // Everything else a product is charged for grows with the batch: eight products cost
     // eight times one, plus seven products' fixed part (tract packs and frames each apart).
-    let one = product_charge(&batched(1));
-    assert_eq!(product_charge(&batched(8)), 8 * one + 7 * 800_000);
-}
-
-/// `y = x · w` with `x: f32[1, 16, 16]` and a constant `w: f32[batch, 16, 16]`: the left
-/// operand broadcast over the batch.
-fn broadcast_batched(batch: usize) -> Vec<u8> {
-    let w = pb::TensorProto {
-        name: "w".into(),
-        data_type: 1,
-        dims: vec![batch as i64, 16, 16],
-        float_data: vec![0.25; batch * 256],
-        ..Default::default()
-    };
-    common::graph(
-        &[1, 16, 16],
-        vec![node("MatMul", &["x", "w"], "y")],
-        vec![w],
-    )
+    let one = product_charge(&batched(1, 1));
+    assert_eq!(product_charge(&batched(8, 8)), 8 * one + 7 * 800_000);
 }
 
 #[test]
 fn a_broadcast_operand_does_not_hide_the_batch() {
     // The batch is the longer operand's: eight products, whichever side has them.
-    let single = product_charge(&broadcast_batched(1));
-    let eight = product_charge(&broadcast_batched(8));
+    let single = product_charge(&batched(1, 1));
+    let eight = product_charge(&batched(1, 8));
     assert!(
         eight >= 7 * 800_000 + single,
         "eight broadcast products charged {eight}, one {single}"
