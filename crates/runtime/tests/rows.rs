@@ -1,9 +1,9 @@
-//! Prova's row sums and RMS normalisation (`rows::RowSum`, `rows::RowRmsNorm`) against tract's
-//! `Reduce<Sum>` and `RmsNorm` under the exact profile, bit for bit: plans of each op alone
-//! and of a LayerNorm as ONNX's is decluttered (mean, difference, RMS normalisation), rows of
-//! lengths on and off groups of four and of eight, row counts on and off groups of eight,
-//! inputs with signed zeros, subnormals, values that cancel, infinities and NaN; the eight-row
-//! AVX code and the one-row code.
+//! Prova's row sums, RMS normalisation and softmax (`rows::RowSum`, `rows::RowRmsNorm`,
+//! `rows::RowSoftmax`) against tract's `Reduce<Sum>`, `RmsNorm` and `Softmax` under the exact
+//! profile, bit for bit: plans of each op alone, rows of lengths on and off groups of four and
+//! of eight (so rows on and off 16-byte boundaries), row counts on and off groups of eight,
+//! inputs with signed zeros, subnormals, values that cancel, infinities and NaN, and rows of
+//! only infinities; the vectorised code and the one-row (framed) code.
 
 // Compares x86-64 kernels and tiers; the exact profile refuses other architectures.
 #![cfg(target_arch = "x86_64")]
@@ -11,7 +11,7 @@
 
 use prova_runtime::rows;
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::nn::{Reduce, Reducer, RmsNorm};
+use tract_onnx::tract_core::ops::nn::{Reduce, Reducer, RmsNorm, Softmax, SoftmaxKind};
 
 mod common;
 use common::{Rng, assert_same_bits_both_paths, run_bits};
@@ -42,6 +42,15 @@ fn rms_model(shape: &[usize], eps: f32) -> TypedModel {
         eps: rctensor0(eps),
     };
     let y = model.wire_node("rms", op, &[x]).unwrap()[0];
+    model.select_output_outlets(&[y]).unwrap();
+    model
+}
+
+fn softmax_model(shape: &[usize]) -> TypedModel {
+    let mut model = TypedModel::default();
+    let x = model.add_source("x", f32::fact(shape)).unwrap();
+    let op = Softmax::new(tvec!(shape.len() - 1), None, SoftmaxKind::Softmax);
+    let y = model.wire_node("softmax", op, &[x]).unwrap()[0];
     model.select_output_outlets(&[y]).unwrap();
     model
 }
@@ -81,11 +90,57 @@ fn same_bits_as_tracts_ops() {
         &[24, 130],
     ];
     for (i, shape) in shapes.iter().enumerate() {
+        check(softmax_model(shape), shape, "ProvaSoftmax", 200 + i as u64);
         check(sum_model(shape), shape, "ProvaRowSum", i as u64);
         for eps in [1e-5, 0.0] {
             check(rms_model(shape, eps), shape, "ProvaRmsNorm", 100 + i as u64);
         }
     }
+}
+
+/// Softmax rows of short lengths (one row part or none in tract's frame), of scores on the
+/// scale of attention's (where the exponentials do not all underflow), and rows holding only
+/// infinities or a lone NaN.
+#[test]
+fn softmax_same_bits_as_tracts() {
+    common::pin_exact_or_native();
+    for (i, shape) in [[6, 1], [10, 3], [7, 5], [4, 8], [9, 16], [4, 128]]
+        .iter()
+        .enumerate()
+    {
+        check(softmax_model(shape), shape, "ProvaSoftmax", 300 + i as u64);
+    }
+    let shape = [12, 24];
+    let theirs = softmax_model(&shape).into_optimized().unwrap();
+    let mut ours = theirs.clone();
+    assert_eq!(rows::use_row_ops(&mut ours).unwrap(), 1);
+    let mut rng = Rng(400);
+    let mut values = rng.values(12 * 24, 0);
+    values.iter_mut().for_each(|v| *v *= 8.0);
+    values[..24].fill(f32::NEG_INFINITY);
+    values[24..48].fill(f32::INFINITY);
+    values[48 + 5] = f32::NAN;
+    values[72 + 23] = -f32::NAN;
+    values[96 + 3] = f32::INFINITY;
+    let input = tract_ndarray::ArrayD::from_shape_vec(shape.to_vec(), values)
+        .unwrap()
+        .into_tensor();
+    let expected = run_bits(&theirs, &input);
+    // Most rows come out as numbers: a test of NaNs alone would not see a misplaced value.
+    let finite = expected
+        .1
+        .iter()
+        .filter(|b| f32::from_bits(**b).is_finite())
+        .count();
+    assert!(finite * 2 > expected.1.len(), "{finite} finite outputs");
+    assert_same_bits_both_paths(
+        "softmax edge rows",
+        "scalar",
+        &rows::FORCE_SCALAR,
+        &ours,
+        &input,
+        &expected,
+    );
 }
 
 /// A sum over a row shorter than four is tract's plain sum, which Prova leaves alone.

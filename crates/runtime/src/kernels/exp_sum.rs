@@ -61,6 +61,24 @@ impl MapReduceKer<f32, f32> for ExpSum {
     }
 }
 
+/// What tract's frame (`MapReduceImpl`) returns for [`ExpSum`] on `row` with `max`, and the
+/// `exp(x - max)` it leaves in `row`, where the frame hands the whole row to the kernel in one
+/// part (`row` starts on the kernel's alignment and has a multiple of its `nr` values) and the
+/// CPU runs the vectorised kernel: the kernel's sum folded into the frame's neutral value.
+/// `None` (and `row` untouched) otherwise.
+pub(crate) fn exp_sum_one_part(row: &mut [f32], max: f32) -> Option<f32> {
+    type K = ExpSum;
+    let one_part = row.as_ptr().align_offset(K::alignment_bytes()) == 0
+        && row.len().is_multiple_of(K::nr())
+        && !row.is_empty();
+    if !one_part || !fma() {
+        return None;
+    }
+    // SAFETY: the CPU has AVX2 and FMA.
+    let sum = unsafe { fma_avx2::exp_sum(row, max) };
+    Some(K::reduce_two(K::reduce_neutral(), sum))
+}
+
 /// Whether this CPU runs the vectorised kernel.
 fn fma() -> bool {
     std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2")

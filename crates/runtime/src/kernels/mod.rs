@@ -268,7 +268,7 @@ mod x86_64 {
 /// the parts and the folding are tract's, step for step. Called only on slices without NaN
 /// (the caller returns NaN first), where the keys are exact.
 #[cfg(target_arch = "x86_64")]
-mod extreme {
+pub(crate) mod extreme {
     /// The portable kernel's result for `vec` (no NaN in it): its maximum with `max`, else its
     /// minimum.
     pub fn portable(vec: &[f32], max: bool) -> f32 {
@@ -292,6 +292,58 @@ mod extreme {
             red = fold(red, padded(&vec[prefix + aligned..]));
         }
         red
+    }
+
+    /// What the exact profile's `ReduceMax` (`NanPropagating` over tract's portable maximum)
+    /// returns for `vec`: NaN if `vec` holds one, else [`portable`]'s maximum. A row that
+    /// starts on a 16-byte boundary and has a multiple of four values (one part in tract's
+    /// frame) is read once, for the NaN test and the maximum together, unless `fused` is off.
+    pub fn max_propagating_nan(vec: &[f32], fused: bool) -> f32 {
+        let one_part = vec.as_ptr().align_offset(16) == 0 && vec.len().is_multiple_of(4);
+        if fused && one_part && vec.len() >= 8 && std::arch::is_x86_feature_detected!("avx2") {
+            let whole = vec.len() / 8 * 8;
+            // SAFETY: the CPU has AVX2; `whole` is a non-zero multiple of eight within `vec`.
+            let (nan, lanes) = unsafe { nan_and_max(&vec[..whole]) };
+            let rest = &vec[whole..];
+            if nan || rest.iter().any(|x| x.is_nan()) {
+                return f32::NAN;
+            }
+            let best = rest
+                .iter()
+                .map(|x| key(x.to_bits()))
+                .fold(lanes.into_iter().fold(i32::MIN, i32::max), i32::max);
+            // `portable`'s one part, folded into its neutral value as it folds it.
+            return f32::MIN.max(f32::from_bits(key(best as u32) as u32));
+        }
+        if has_nan(vec) {
+            f32::NAN
+        } else {
+            portable(vec, true)
+        }
+    }
+
+    /// Whether `part` (a non-zero multiple of eight elements) holds a NaN, and per lane its
+    /// greatest key (exact where it holds none).
+    ///
+    /// # Safety
+    /// AVX2.
+    #[target_feature(enable = "avx2")]
+    unsafe fn nan_and_max(part: &[f32]) -> (bool, [i32; 8]) {
+        use std::arch::x86_64::*;
+        let keys =
+            |v: __m256i| _mm256_xor_si256(v, _mm256_srli_epi32::<1>(_mm256_srai_epi32::<31>(v)));
+        let mut acc = _mm256_set1_epi32(i32::MIN);
+        let mut nan = _mm256_setzero_ps();
+        for c in part.chunks_exact(8) {
+            // SAFETY: each chunk holds eight floats.
+            let v = unsafe { _mm256_loadu_ps(c.as_ptr()) };
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+            acc = _mm256_max_epi32(acc, keys(_mm256_castps_si256(v)));
+        }
+        let mut lanes = [0i32; 8];
+        // SAFETY: eight i32 of room.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc) };
+        (_mm256_movemask_ps(nan) != 0, lanes)
     }
 
     /// Whether `vec` holds a NaN.
@@ -419,6 +471,10 @@ mod extreme {
                         let want = max.run_with_params(v, ()).unwrap();
                         let got = super::portable(v, true);
                         assert_eq!(got.to_bits(), want.to_bits(), "max {v:?}");
+                        for fused in [true, false] {
+                            let got = super::max_propagating_nan(v, fused);
+                            assert_eq!(got.to_bits(), want.to_bits(), "max {v:?} {fused}");
+                        }
                         let want = min.run_with_params(v, ()).unwrap();
                         let got = super::portable(v, false);
                         assert_eq!(got.to_bits(), want.to_bits(), "min {v:?}");
@@ -431,8 +487,27 @@ mod extreme {
                                 -f32::NAN
                             };
                             assert!(super::has_nan(&with_nan));
+                            // Copied to the same offset from a 16-byte boundary.
+                            let mut nan_floats = floats.clone();
+                            let at = nan_floats.as_ptr().align_offset(16) + offset;
+                            nan_floats[at..][..len].copy_from_slice(&with_nan);
+                            for fused in [true, false] {
+                                let got =
+                                    super::max_propagating_nan(&nan_floats[at..][..len], fused);
+                                assert!(got.is_nan(), "max {with_nan:?} {fused}");
+                            }
                         }
                     }
+                }
+            }
+            // Rows of only -inf, whose maximum the frame folds into `f32::MIN`.
+            for len in [1, 4, 8, 12, 16, 17] {
+                let v = &mut floats[base..][..len];
+                v.fill(f32::NEG_INFINITY);
+                let want = max.run_with_params(v, ()).unwrap();
+                for fused in [true, false] {
+                    let got = super::max_propagating_nan(v, fused);
+                    assert_eq!(got.to_bits(), want.to_bits(), "max of {len} -inf {fused}");
                 }
             }
         }
