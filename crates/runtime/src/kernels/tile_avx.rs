@@ -147,8 +147,13 @@ unsafe fn pass<const N: usize, const LANES_N: bool>(
                 FusedKerSpec::ScalarSubF(m) => scalar(&mut acc, m, |m, a| _mm256_sub_ps(a, m)),
                 FusedKerSpec::LeakyRelu(alpha) => {
                     let alpha = _mm256_set1_ps(alpha);
-                    for a in acc.iter_mut().flatten() {
-                        *a = leaky_relu(*a, alpha);
+                    // Nested loops, not `flatten()`: through the flattening iterator the
+                    // accumulators stayed in memory for the whole pass, k loop included
+                    // (MobileNet 145 -> 159 µs on the AVX2 EPYC).
+                    for row in acc.iter_mut() {
+                        for a in row.iter_mut() {
+                            *a = leaky_relu(*a, alpha);
+                        }
                     }
                 }
                 // Per row (m): one value per lane where the vectors lie along m, one per
