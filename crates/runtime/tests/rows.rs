@@ -1,6 +1,6 @@
-//! Prova's row sums, RMS normalisation and softmax (`rows::RowSum`, `rows::RowRmsNorm`,
-//! `rows::RowSoftmax`) against tract's `Reduce<Sum>`, `RmsNorm` and `Softmax` under the exact
-//! profile, bit for bit: plans of each op alone, rows of lengths on and off groups of four and
+//! Prova's row sums, RMS normalisation, softmax and exact Gelu (`rows::RowSum`,
+//! `rows::RowRmsNorm`, `rows::RowSoftmax`, `rows::FusedGelu`) against tract's `Reduce<Sum>`,
+//! `RmsNorm`, `Softmax` and `GeluExact` under the exact profile, bit for bit: plans of each op alone, rows of lengths on and off groups of four and
 //! of eight (so rows on and off 16-byte boundaries), row counts on and off groups of eight,
 //! inputs with signed zeros, subnormals, values that cancel, infinities and NaN, and rows of
 //! only infinities; the vectorised code and the one-row (framed) code.
@@ -11,6 +11,7 @@
 
 use prova_runtime::rows;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::nn::gelu_exact::gelu_exact;
 use tract_onnx::tract_core::ops::nn::{Reduce, Reducer, RmsNorm, Softmax, SoftmaxKind};
 
 mod common;
@@ -55,6 +56,14 @@ fn softmax_model(shape: &[usize]) -> TypedModel {
     model
 }
 
+fn gelu_model(shape: &[usize]) -> TypedModel {
+    let mut model = TypedModel::default();
+    let x = model.add_source("x", f32::fact(shape)).unwrap();
+    let y = model.wire_node("gelu", gelu_exact(), &[x]).unwrap()[0];
+    model.select_output_outlets(&[y]).unwrap();
+    model
+}
+
 fn check(model: TypedModel, shape: &[usize], op: &str, seed: u64) {
     let theirs = model.into_optimized().unwrap();
     let mut ours = theirs.clone();
@@ -91,10 +100,51 @@ fn same_bits_as_tracts_ops() {
     ];
     for (i, shape) in shapes.iter().enumerate() {
         check(softmax_model(shape), shape, "ProvaSoftmax", 200 + i as u64);
+        check(gelu_model(shape), shape, "ProvaGelu", 500 + i as u64);
         check(sum_model(shape), shape, "ProvaRowSum", i as u64);
         for eps in [1e-5, 0.0] {
             check(rms_model(shape, eps), shape, "ProvaRmsNorm", 100 + i as u64);
         }
+    }
+}
+
+/// Exact Gelu on a sweep across erf's range (scaled by `1 / sqrt(2)`, where the polynomial and
+/// `(y + 1)^16` round differently) and on edge values, lengths on and off groups of eight.
+#[test]
+fn gelu_same_bits_as_tracts() {
+    common::pin_exact_or_native();
+    for len in [1, 7, 8, 9, 4000] {
+        let theirs = gelu_model(&[len]).into_optimized().unwrap();
+        let mut ours = theirs.clone();
+        assert_eq!(rows::use_row_ops(&mut ours).unwrap(), 1);
+        let mut values: Vec<f32> = (0..len).map(|i| -9.0 + i as f32 * 0.0047).collect();
+        let edges = [
+            0.0,
+            -0.0,
+            1e-45,
+            -1e-40,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::MAX,
+            f32::MIN,
+            5.5,
+        ];
+        for (v, e) in values.iter_mut().step_by(97).zip(edges.iter().cycle()) {
+            *v = *e;
+        }
+        let input = tract_ndarray::ArrayD::from_shape_vec(vec![len], values)
+            .unwrap()
+            .into_tensor();
+        let expected = run_bits(&theirs, &input);
+        assert_same_bits_both_paths(
+            &format!("gelu {len}"),
+            "scalar",
+            &rows::FORCE_SCALAR,
+            &ours,
+            &input,
+            &expected,
+        );
     }
 }
 

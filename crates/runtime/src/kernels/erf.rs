@@ -64,32 +64,82 @@ mod avx {
     /// AVX.
     #[target_feature(enable = "avx")]
     pub(super) unsafe fn erf(x: &mut [f32]) {
-        let sign = _mm256_set1_ps(-0.0);
-        let one = _mm256_set1_ps(1.0);
         let mut eights = x.chunks_exact_mut(8);
         for chunk in &mut eights {
             // SAFETY: `chunk` holds eight floats.
             let v = unsafe { _mm256_loadu_ps(chunk.as_ptr()) };
-            let abs = _mm256_andnot_ps(sign, v);
-            let mut y = _mm256_mul_ps(_mm256_set1_ps(A[5]), abs);
-            for a in A[..5].iter().rev() {
-                y = _mm256_mul_ps(_mm256_add_ps(_mm256_set1_ps(*a), y), abs);
-            }
-            // (y + 1)^16 by four squarings, as `powi(16)` computes it.
-            let mut p = _mm256_add_ps(y, one);
-            for _ in 0..4 {
-                p = _mm256_mul_ps(p, p);
-            }
-            let y = _mm256_sub_ps(one, _mm256_div_ps(one, p));
-            // `copysign(y, signum(x))`: x's sign bit (a NaN's result is NaN either way).
-            let out = _mm256_or_ps(_mm256_andnot_ps(sign, y), _mm256_and_ps(sign, v));
             // SAFETY: as above.
-            unsafe { _mm256_storeu_ps(chunk.as_mut_ptr(), out) };
+            unsafe { _mm256_storeu_ps(chunk.as_mut_ptr(), erf8(v)) };
         }
         let rest = eights.into_remainder();
         if !rest.is_empty() {
             <super::Portable as super::ElementWiseKer<f32>>::run(rest, ());
         }
+    }
+
+    /// Eight elements, each as the portable kernel computes it.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    pub(crate) fn erf8(v: __m256) -> __m256 {
+        let sign = _mm256_set1_ps(-0.0);
+        let one = _mm256_set1_ps(1.0);
+        let abs = _mm256_andnot_ps(sign, v);
+        let mut y = _mm256_mul_ps(_mm256_set1_ps(A[5]), abs);
+        for a in A[..5].iter().rev() {
+            y = _mm256_mul_ps(_mm256_add_ps(_mm256_set1_ps(*a), y), abs);
+        }
+        // (y + 1)^16 by four squarings, as `powi(16)` computes it.
+        let mut p = _mm256_add_ps(y, one);
+        for _ in 0..4 {
+            p = _mm256_mul_ps(p, p);
+        }
+        let y = _mm256_sub_ps(one, _mm256_div_ps(one, p));
+        // `copysign(y, signum(x))`: x's sign bit (a NaN's result is NaN either way).
+        _mm256_or_ps(_mm256_andnot_ps(sign, y), _mm256_and_ps(sign, v))
+    }
+}
+
+/// Exact Gelu (tract's `GeluExact` on f32) on `x` in place where the CPU has AVX: per value
+/// `(x * 0.5) * (erf(x * c) + 1)`, `c` tract's `1 / sqrt(2)`, each operation rounded as tract's
+/// op rounds it (its chunked loop: the scaled copy, the erf kernel, the combination), eight
+/// values at a time, the last few through a zero-padded vector. Returns `false` (and leaves
+/// `x` alone) without AVX.
+pub(crate) fn gelu_exact(x: &mut [f32], c: f32) -> bool {
+    if !avx() {
+        return false;
+    }
+    // SAFETY: the CPU has AVX.
+    unsafe { gelu_avx(x, c) };
+    true
+}
+
+#[target_feature(enable = "avx")]
+fn gelu_avx(x: &mut [f32], c: f32) {
+    use std::arch::x86_64::*;
+    let (vc, half, one) = (_mm256_set1_ps(c), _mm256_set1_ps(0.5), _mm256_set1_ps(1.0));
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn gelu8(v: __m256, c: __m256, half: __m256, one: __m256) -> __m256 {
+        let e = avx::erf8(_mm256_mul_ps(v, c));
+        _mm256_mul_ps(_mm256_mul_ps(v, half), _mm256_add_ps(e, one))
+    }
+    let mut eights = x.chunks_exact_mut(8);
+    for chunk in &mut eights {
+        // SAFETY: `chunk` holds eight floats.
+        let v = unsafe { _mm256_loadu_ps(chunk.as_ptr()) };
+        // SAFETY: as above.
+        unsafe { _mm256_storeu_ps(chunk.as_mut_ptr(), gelu8(v, vc, half, one)) };
+    }
+    let rest = eights.into_remainder();
+    if !rest.is_empty() {
+        let mut padded = [0f32; 8];
+        padded[..rest.len()].copy_from_slice(rest);
+        // SAFETY: eight floats.
+        unsafe {
+            let v = _mm256_loadu_ps(padded.as_ptr());
+            _mm256_storeu_ps(padded.as_mut_ptr(), gelu8(v, vc, half, one));
+        }
+        rest.copy_from_slice(&padded[..rest.len()]);
     }
 }
 
