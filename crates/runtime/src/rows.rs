@@ -1,4 +1,5 @@
-//! Row sums and RMS normalisation of the exact profile, eight rows at a time.
+//! Row sums and RMS normalisation of the exact profile, eight rows at a time; softmax and
+//! exact Gelu in one loop.
 //!
 //! Under the exact profile tract sums a row with its portable kernels: `Reduce<Sum>` over the
 //! last axis runs `SSum4` in its alignment frame (the part before the first 16-byte boundary
@@ -15,6 +16,11 @@
 //! chains share the adder). Division, square root and reciprocal are IEEE operations, the
 //! same bits vectorised. Rows left over (fewer than eight) and CPUs without AVX run the same
 //! operations one row at a time. `tests/rows.rs` compares both with tract's ops bit for bit.
+//!
+//! Two more ops of the same kind take tract's per-row (or per-chunk) kernel calls into one
+//! loop (x86-64): [`RowSoftmax`] (the maximum, exp-and-sum and scaling of each row of a
+//! softmax over the last axis) and [`FusedGelu`] (exact Gelu's scaling, erf and combination in
+//! one vector). Both run the operations tract's kernels run, in the same order.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use tract_onnx::tract_core::internal::*;
