@@ -23,14 +23,15 @@
 //! four by four and moves the last two one value at a time (its 4 × 4 transpose is vectorised
 //! on arm only). There [`FastPack`] takes any panel width up to sixteen, eight rows at a
 //! time: eight k steps of eight rows loaded as 256-bit vectors (rows past the panel's edge as
-//! zeros, k's tail with masked loads), transposed in registers (`transpose8`), each k step's
-//! lanes stored with one 256-bit store, or a 128-bit and a 64-bit one for a narrower group;
-//! groups whose rows are all present run a loop monomorphised on their width, without masks
-//! or per-value branches. On the encoder at sequence 128 on an AVX2 EPYC the packs went from
-//! 169 to 88 µs of a 3.1 ms call (docs/performance.md).
+//! zeros, k's tail with masked loads), transposed in registers (`tile_avx::transpose8`, the
+//! row ops' transpose), each k step's lanes stored with one 256-bit store, or a 128-bit and a
+//! 64-bit one for a narrower group; groups whose rows are all present run a loop
+//! monomorphised on their width, without masks or per-value branches. On the encoder at
+//! sequence 128 on an AVX2 EPYC the packs went from 169 to 88 µs of a 3.1 ms call
+//! (docs/performance.md).
 
 #[cfg(target_arch = "x86_64")]
-use crate::kernels::mmm;
+use crate::kernels::{mmm, tile_avx};
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::matmul::pack::DynPackedExoticFact;
 use tract_onnx::tract_core::tract_data::internal::Blob;
@@ -220,41 +221,6 @@ unsafe fn transpose_panels(
 /// Rows of an AVX group, and k steps of an AVX block.
 const LANES: usize = 8;
 
-/// The transpose of an 8 × 8 block held as eight registers (register `j`, lane `i` to
-/// register `i`, lane `j`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-fn transpose8(r: [std::arch::x86_64::__m256; 8]) -> [std::arch::x86_64::__m256; 8] {
-    use std::arch::x86_64::*;
-    // Pairs of rows interleaved, then pairs of pairs, then the 128-bit halves swapped.
-    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
-    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
-    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
-    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
-    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-    [
-        _mm256_permute2f128_ps::<0x20>(u0, u4),
-        _mm256_permute2f128_ps::<0x20>(u1, u5),
-        _mm256_permute2f128_ps::<0x20>(u2, u6),
-        _mm256_permute2f128_ps::<0x20>(u3, u7),
-        _mm256_permute2f128_ps::<0x31>(u0, u4),
-        _mm256_permute2f128_ps::<0x31>(u1, u5),
-        _mm256_permute2f128_ps::<0x31>(u2, u6),
-        _mm256_permute2f128_ps::<0x31>(u3, u7),
-    ]
-}
-
 /// Writes the first `L` (1 to 8) lanes of `v` to `dst`.
 ///
 /// # Safety
@@ -312,7 +278,8 @@ unsafe fn full_blocks<const L: usize>(
             // SAFETY: row `i < L`, floats `kb..kb + 8` of `k`.
             *v = unsafe { _mm256_loadu_ps(src.add(i * mn_stride + kb)) };
         }
-        let columns = transpose8(block);
+        // SAFETY: AVX (the caller's).
+        let columns = unsafe { tile_avx::transpose8(block) };
         for (c, v) in columns.into_iter().enumerate() {
             // SAFETY: k step `kb + c < k`, lanes `..L` of `r`.
             unsafe { store_lanes::<L>(dst.add((kb + c) * r), v) };
@@ -372,7 +339,8 @@ fn transpose_panels_avx(
                     // are not read.
                     *v = unsafe { _mm256_maskload_ps(row.as_ptr(), mask) };
                 }
-                let columns = transpose8(block);
+                // SAFETY: AVX.
+                let columns = unsafe { tile_avx::transpose8(block) };
                 for (c, v) in columns.iter().take(width).enumerate() {
                     let mut lane_values = [0f32; LANES];
                     // SAFETY: eight floats.

@@ -97,41 +97,8 @@ fn rms_norm_row(row: &mut [f32], eps: f32) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx {
+    use crate::kernels::tile_avx;
     use std::arch::x86_64::*;
-
-    /// The 8 × 8 transpose of eight vectors (vector `i`, lane `j` to vector `j`, lane `i`).
-    #[inline(always)]
-    fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
-        // SAFETY: AVX (every caller is an AVX function).
-        unsafe {
-            let t0 = _mm256_unpacklo_ps(r[0], r[1]);
-            let t1 = _mm256_unpackhi_ps(r[0], r[1]);
-            let t2 = _mm256_unpacklo_ps(r[2], r[3]);
-            let t3 = _mm256_unpackhi_ps(r[2], r[3]);
-            let t4 = _mm256_unpacklo_ps(r[4], r[5]);
-            let t5 = _mm256_unpackhi_ps(r[4], r[5]);
-            let t6 = _mm256_unpacklo_ps(r[6], r[7]);
-            let t7 = _mm256_unpackhi_ps(r[6], r[7]);
-            let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-            let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-            let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-            let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-            let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-            let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-            let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-            let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-            [
-                _mm256_permute2f128_ps::<0x20>(u0, u4),
-                _mm256_permute2f128_ps::<0x20>(u1, u5),
-                _mm256_permute2f128_ps::<0x20>(u2, u6),
-                _mm256_permute2f128_ps::<0x20>(u3, u7),
-                _mm256_permute2f128_ps::<0x31>(u0, u4),
-                _mm256_permute2f128_ps::<0x31>(u1, u5),
-                _mm256_permute2f128_ps::<0x31>(u2, u6),
-                _mm256_permute2f128_ps::<0x31>(u3, u7),
-            ]
-        }
-    }
 
     /// Per lane `r`, `acc[r]` plus each of `rows[r][range]` in order (squared first if
     /// `SQUARE`: one multiply, then the add). The rows are `len` apart from `base`.
@@ -161,7 +128,7 @@ mod avx {
                     _mm256_loadu_ps(p.add(6 * len)),
                     _mm256_loadu_ps(p.add(7 * len)),
                 ];
-                let [c0, c1, c2, c3, c4, c5, c6, c7] = transpose8(block);
+                let [c0, c1, c2, c3, c4, c5, c6, c7] = tile_avx::transpose8(block);
                 let term = |v: __m256| if SQUARE { _mm256_mul_ps(v, v) } else { v };
                 acc = _mm256_add_ps(acc, term(c0));
                 acc = _mm256_add_ps(acc, term(c1));

@@ -218,6 +218,45 @@ unsafe fn pass<const N: usize, const LANES_N: bool>(
     }
 }
 
+/// The 8 × 8 transpose of eight vectors (vector `i`, lane `j` to vector `j`, lane `i`):
+/// pairs of rows interleaved, then pairs of pairs, then the 128-bit halves swapped. Inlined
+/// into its callers (the row ops' eight-row sums, the fast pack), whose AVX it runs under.
+///
+/// # Safety
+/// AVX.
+#[inline(always)]
+pub(crate) unsafe fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    // SAFETY: AVX (the caller's).
+    unsafe {
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ]
+    }
+}
+
 /// Leaky ReLU as tract's AVX kernels compute it: `0 < x ? x : alpha * x` by a compare and a
 /// blend (so a NaN or a negative zero takes the `alpha * x` side).
 #[inline]
