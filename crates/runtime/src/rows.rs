@@ -301,6 +301,24 @@ impl TypedOp for RowSum {
     as_op!();
 }
 
+/// An op's one input of `shape`, as a tensor `run` rewrites in place (the input's own buffer
+/// where the plan no longer needs it), as its one output. `what` names the op in errors.
+fn in_place(
+    inputs: TVec<TValue>,
+    shape: &[usize],
+    what: &str,
+    run: impl FnOnce(&mut Tensor) -> TractResult<()>,
+) -> TractResult<TVec<TValue>> {
+    let input = inputs
+        .into_iter()
+        .next()
+        .with_context(|| format!("the {what}'s input is missing"))?;
+    ensure!(input.shape() == shape, "the {what}'s input shape");
+    let mut t = input.into_tensor();
+    run(&mut t)?;
+    Ok(tvec!(t.into_tvalue()))
+}
+
 /// `RmsNorm` over the last axis of an f32 tensor, as tract's generic kernel computes it; see
 /// the module docs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -352,17 +370,10 @@ impl EvalOp for RowRmsNorm {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = inputs
-            .into_iter()
-            .next()
-            .context("the normalisation's input is missing")?;
-        ensure!(
-            input.shape() == &*self.shape,
-            "the normalisation's input shape"
-        );
-        let mut t = input.into_tensor();
-        self.run(t.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
-        Ok(tvec!(t.into_tvalue()))
+        in_place(inputs, &self.shape, "normalisation", |t| {
+            self.run(t.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
+            Ok(())
+        })
     }
 }
 
@@ -442,14 +453,9 @@ impl EvalOp for RowSoftmax {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = inputs
-            .into_iter()
-            .next()
-            .context("the softmax's input is missing")?;
-        ensure!(input.shape() == &*self.shape, "the softmax's input shape");
-        let mut t = input.into_tensor();
-        self.run(t.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?)?;
-        Ok(tvec!(t.into_tvalue()))
+        in_place(inputs, &self.shape, "softmax", |t| {
+            self.run(t.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?)
+        })
     }
 }
 
@@ -493,21 +499,17 @@ impl EvalOp for FusedGelu {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         use tract_onnx::tract_core::ops::element_wise::ElementWiseMiniOp;
-        let input = inputs
-            .into_iter()
-            .next()
-            .context("the Gelu's input is missing")?;
-        ensure!(input.shape() == &*self.shape, "the Gelu's input shape");
-        let mut t = input.into_tensor();
-        let done = vectorised()
-            && crate::kernels::erf::gelu_exact(
-                t.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
-                2.0f32.sqrt().recip(),
-            );
-        if !done {
-            GeluExact {}.eval_in_place(&mut t, None)?;
-        }
-        Ok(tvec!(t.into_tvalue()))
+        in_place(inputs, &self.shape, "Gelu", |t| {
+            let done = vectorised()
+                && crate::kernels::erf::gelu_exact(
+                    t.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
+                    2.0f32.sqrt().recip(),
+                );
+            if !done {
+                GeluExact {}.eval_in_place(t, None)?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -64,24 +64,30 @@ fn gelu_model(shape: &[usize]) -> TypedModel {
     model
 }
 
-fn check(model: TypedModel, shape: &[usize], op: &str, seed: u64) {
+/// tract's plan of `model` and Prova's, where `op` replaced tract's one op (`what` names the
+/// case in failures).
+fn plans(model: TypedModel, op: &str, what: &str) -> (TypedModel, TypedModel) {
     let theirs = model.into_optimized().unwrap();
     let mut ours = theirs.clone();
-    assert_eq!(rows::use_row_ops(&mut ours).unwrap(), 1, "{op} {shape:?}");
-    assert_eq!(count(&ours, op), 1, "{op} {shape:?}");
+    assert_eq!(rows::use_row_ops(&mut ours).unwrap(), 1, "{op} {what}");
+    assert_eq!(count(&ours, op), 1, "{op} {what}");
+    (theirs, ours)
+}
+
+/// Prova's plan gives tract's `expected` bits on `input`, with its vectorised code and its
+/// one-row code.
+fn same_bits(what: &str, ours: &TypedModel, input: &Tensor, expected: &(Vec<usize>, Vec<u32>)) {
+    assert_same_bits_both_paths(what, "scalar", &rows::FORCE_SCALAR, ours, input, expected);
+}
+
+fn check(model: TypedModel, shape: &[usize], op: &str, seed: u64) {
+    let (theirs, ours) = plans(model, op, &format!("{shape:?}"));
     let mut rng = Rng(seed);
     for edge_every in [0, 13] {
         let input = rng.tensor(shape, edge_every);
         let expected = run_bits(&theirs, &input);
         let what = format!("{op} {shape:?} seed {seed} edges {edge_every}");
-        assert_same_bits_both_paths(
-            &what,
-            "scalar",
-            &rows::FORCE_SCALAR,
-            &ours,
-            &input,
-            &expected,
-        );
+        same_bits(&what, &ours, &input, &expected);
     }
 }
 
@@ -114,9 +120,7 @@ fn same_bits_as_tracts_ops() {
 fn gelu_same_bits_as_tracts() {
     common::pin_exact_or_native();
     for len in [1, 7, 8, 9, 4000] {
-        let theirs = gelu_model(&[len]).into_optimized().unwrap();
-        let mut ours = theirs.clone();
-        assert_eq!(rows::use_row_ops(&mut ours).unwrap(), 1);
+        let (theirs, ours) = plans(gelu_model(&[len]), "ProvaGelu", &format!("{len}"));
         let mut values: Vec<f32> = (0..len).map(|i| -9.0 + i as f32 * 0.0047).collect();
         let edges = [
             0.0,
@@ -137,14 +141,7 @@ fn gelu_same_bits_as_tracts() {
             .unwrap()
             .into_tensor();
         let expected = run_bits(&theirs, &input);
-        assert_same_bits_both_paths(
-            &format!("gelu {len}"),
-            "scalar",
-            &rows::FORCE_SCALAR,
-            &ours,
-            &input,
-            &expected,
-        );
+        same_bits(&format!("gelu {len}"), &ours, &input, &expected);
     }
 }
 
@@ -161,9 +158,7 @@ fn softmax_same_bits_as_tracts() {
         check(softmax_model(shape), shape, "ProvaSoftmax", 300 + i as u64);
     }
     let shape = [12, 24];
-    let theirs = softmax_model(&shape).into_optimized().unwrap();
-    let mut ours = theirs.clone();
-    assert_eq!(rows::use_row_ops(&mut ours).unwrap(), 1);
+    let (theirs, ours) = plans(softmax_model(&shape), "ProvaSoftmax", "edge rows");
     let mut rng = Rng(400);
     let mut values = rng.values(12 * 24, 0);
     values.iter_mut().for_each(|v| *v *= 8.0);
@@ -183,14 +178,7 @@ fn softmax_same_bits_as_tracts() {
         .filter(|b| f32::from_bits(**b).is_finite())
         .count();
     assert!(finite * 2 > expected.1.len(), "{finite} finite outputs");
-    assert_same_bits_both_paths(
-        "softmax edge rows",
-        "scalar",
-        &rows::FORCE_SCALAR,
-        &ours,
-        &input,
-        &expected,
-    );
+    same_bits("softmax edge rows", &ours, &input, &expected);
 }
 
 /// A sum over a row shorter than four is tract's plain sum, which Prova leaves alone.
