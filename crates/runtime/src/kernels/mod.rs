@@ -159,7 +159,10 @@ mod x86_64 {
         }
 
         fn run_with_params(&self, vec: &[f32], params: ()) -> TractResult<f32> {
-            if super::extreme::has_nan(vec) {
+            if self.fast == Some(true) {
+                // The same result, the NaN test and the maximum in one pass where it can.
+                Ok(super::extreme::max_propagating_nan(vec, true))
+            } else if super::extreme::has_nan(vec) {
                 Ok(f32::NAN)
             } else if let Some(max) = self.fast {
                 Ok(super::extreme::portable(vec, max))
@@ -294,16 +297,17 @@ pub(crate) mod extreme {
         red
     }
 
-    /// What the exact profile's `ReduceMax` (`NanPropagating` over tract's portable maximum)
-    /// returns for `vec`: NaN if `vec` holds one, else [`portable`]'s maximum. A row that
-    /// starts on a 16-byte boundary and has a multiple of four values (one part in tract's
-    /// frame) is read once, for the NaN test and the maximum together, unless `fused` is off.
+    /// The exact profile's `ReduceMax` (`NanPropagating` over tract's portable maximum, which
+    /// calls this, as does the softmax row op): NaN if `vec` holds one, else [`portable`]'s
+    /// maximum. A row that starts on a 16-byte boundary and has a multiple of four values (one
+    /// part in tract's frame) is read once, for the NaN test and the maximum together, unless
+    /// `fused` is off.
     pub fn max_propagating_nan(vec: &[f32], fused: bool) -> f32 {
         let one_part = vec.as_ptr().align_offset(16) == 0 && vec.len().is_multiple_of(4);
         if fused && one_part && vec.len() >= 8 && std::arch::is_x86_feature_detected!("avx2") {
             let whole = vec.len() / 8 * 8;
             // SAFETY: the CPU has AVX2; `whole` is a non-zero multiple of eight within `vec`.
-            let (nan, lanes) = unsafe { nan_and_max(&vec[..whole]) };
+            let (nan, lanes) = unsafe { eight_at_a_time(&vec[..whole], true) };
             let rest = &vec[whole..];
             if nan || rest.iter().any(|x| x.is_nan()) {
                 return f32::NAN;
@@ -320,30 +324,6 @@ pub(crate) mod extreme {
         } else {
             portable(vec, true)
         }
-    }
-
-    /// Whether `part` (a non-zero multiple of eight elements) holds a NaN, and per lane its
-    /// greatest key (exact where it holds none).
-    ///
-    /// # Safety
-    /// AVX2.
-    #[target_feature(enable = "avx2")]
-    unsafe fn nan_and_max(part: &[f32]) -> (bool, [i32; 8]) {
-        use std::arch::x86_64::*;
-        let keys =
-            |v: __m256i| _mm256_xor_si256(v, _mm256_srli_epi32::<1>(_mm256_srai_epi32::<31>(v)));
-        let mut acc = _mm256_set1_epi32(i32::MIN);
-        let mut nan = _mm256_setzero_ps();
-        for c in part.chunks_exact(8) {
-            // SAFETY: each chunk holds eight floats.
-            let v = unsafe { _mm256_loadu_ps(c.as_ptr()) };
-            nan = _mm256_or_ps(nan, _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
-            acc = _mm256_max_epi32(acc, keys(_mm256_castps_si256(v)));
-        }
-        let mut lanes = [0i32; 8];
-        // SAFETY: eight i32 of room.
-        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc) };
-        (_mm256_movemask_ps(nan) != 0, lanes)
     }
 
     /// Whether `vec` holds a NaN.
@@ -384,7 +364,7 @@ pub(crate) mod extreme {
         let mut done = 0;
         if whole > 0 && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2; `whole` is a non-zero multiple of eight within `part`.
-            let lanes = unsafe { eight_at_a_time(&part[..whole], max) };
+            let (_, lanes) = unsafe { eight_at_a_time(&part[..whole], max) };
             best = lanes.into_iter().fold(best, pick);
             done = whole;
         }
@@ -394,24 +374,28 @@ pub(crate) mod extreme {
         f32::from_bits(key(best as u32) as u32)
     }
 
-    /// Per lane, the greatest (least) key of `part` (a non-zero multiple of eight elements).
+    /// Whether `part` (a non-zero multiple of eight elements) holds a NaN, and per lane its
+    /// greatest (least) key (exact where it holds none).
     ///
     /// # Safety
     /// AVX2.
     #[target_feature(enable = "avx2")]
-    unsafe fn eight_at_a_time(part: &[f32], max: bool) -> [i32; 8] {
+    unsafe fn eight_at_a_time(part: &[f32], max: bool) -> (bool, [i32; 8]) {
         use std::arch::x86_64::*;
         let keys =
             |v: __m256i| _mm256_xor_si256(v, _mm256_srli_epi32::<1>(_mm256_srai_epi32::<31>(v)));
         let mut chunks = part.chunks_exact(8);
         // SAFETY (loads): each chunk holds eight floats.
-        let load = |c: &[f32]| unsafe { _mm256_loadu_si256(c.as_ptr() as *const __m256i) };
-        let mut acc = match chunks.next() {
-            Some(c) => keys(load(c)),
-            None => return [key(0); 8],
+        let load = |c: &[f32]| unsafe { _mm256_loadu_ps(c.as_ptr()) };
+        let unordered = |v: __m256| _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v);
+        let (mut acc, mut nan) = match chunks.next() {
+            Some(c) => (keys(_mm256_castps_si256(load(c))), unordered(load(c))),
+            None => return (false, [key(0); 8]),
         };
         for c in chunks {
-            let k = keys(load(c));
+            let v = load(c);
+            nan = _mm256_or_ps(nan, unordered(v));
+            let k = keys(_mm256_castps_si256(v));
             acc = if max {
                 _mm256_max_epi32(acc, k)
             } else {
@@ -421,7 +405,7 @@ pub(crate) mod extreme {
         let mut lanes = [0i32; 8];
         // SAFETY: eight i32 of room.
         unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc) };
-        lanes
+        (_mm256_movemask_ps(nan) != 0, lanes)
     }
 
     #[cfg(test)]
